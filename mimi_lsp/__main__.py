@@ -1,0 +1,3 @@
+from mimi_lsp.cli import main
+
+raise SystemExit(main())

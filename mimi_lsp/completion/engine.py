@@ -1,0 +1,366 @@
+"""The completion engine: cache, debounce, latest-wins, model stream, post-processing.
+
+One ``complete()`` per ghost-text request. Per document only the newest request lives: a newer
+request or an edit cancels the one in flight, which closes the backend stream (the async
+generator is closed, so the HTTP response is closed and the model server stops generating).
+Results computed for an older document version are dropped. Everything here is LSP-free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from mimi_lsp.completion import postprocess as post
+from mimi_lsp.completion.cache import CompletionCache
+from mimi_lsp.completion.debounce import AdaptiveDebouncer
+from mimi_lsp.completion.prompt import build_prompt, select_template
+from mimi_lsp.domain import (
+    BackendHealth,
+    CompletionItem,
+    CompletionRequest,
+    CompletionResult,
+    ContextSnippet,
+    GenerateRequest,
+    HealthState,
+    ModelInfo,
+    TriggerKind,
+)
+from mimi_lsp.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    FimUnsupported,
+    MimiError,
+    ModelNotFound,
+)
+from mimi_lsp.inference.base import Backend
+from mimi_lsp.settings import CompletionSettings
+
+log = logging.getLogger(__name__)
+
+ContextProvider = Callable[[CompletionRequest], Awaitable[list[ContextSnippet]]]
+StatusListener = Callable[[BackendHealth], None]
+
+CONTEXT_BUDGET_S = 0.02
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@dataclass
+class CompletionStats:
+    """Counters and recent latencies, for ``mimi.status`` and the benchmarks."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    cancellations: int = 0
+    model_calls: int = 0
+    empty: int = 0
+    errors: int = 0
+    stale: int = 0
+    shown: int = 0
+    accepted: int = 0
+    partially_accepted: int = 0
+    total_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2_000))
+    model_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2_000))
+    server_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2_000))
+
+    def snapshot(self) -> dict[str, object]:
+        server = list(self.server_ms)
+        total = list(self.total_ms)
+        return {
+            "requests": self.requests,
+            "cacheHits": self.cache_hits,
+            "cancellations": self.cancellations,
+            "modelCalls": self.model_calls,
+            "empty": self.empty,
+            "errors": self.errors,
+            "stale": self.stale,
+            "shown": self.shown,
+            "accepted": self.accepted,
+            "partiallyAccepted": self.partially_accepted,
+            "latencyMs": {
+                "p50": round(percentile(total, 50), 2),
+                "p95": round(percentile(total, 95), 2),
+                "p99": round(percentile(total, 99), 2),
+            },
+            "serverLatencyMs": {
+                "p50": round(percentile(server, 50), 2),
+                "p95": round(percentile(server, 95), 2),
+                "p99": round(percentile(server, 99), 2),
+            },
+        }
+
+
+class CompletionEngine:
+    """Turns ``CompletionRequest``s into ghost text, one live request per document."""
+
+    def __init__(
+        self,
+        settings: CompletionSettings,
+        backend: Backend,
+        *,
+        current_version: Callable[[str], int | None],
+        context_provider: ContextProvider | None = None,
+        on_status: StatusListener | None = None,
+    ) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.current_version = current_version
+        self.context_provider = context_provider
+        self.on_status = on_status or (lambda health: None)
+        self.cache = CompletionCache()
+        self.stats = CompletionStats()
+        self.debouncer = AdaptiveDebouncer(
+            None if settings.debounce_ms == "auto" else int(settings.debounce_ms)
+        )
+        self._inflight: dict[str, asyncio.Task[CompletionResult]] = {}
+        self._model_info: dict[str, ModelInfo] = {}
+        self._health = BackendHealth(HealthState.OK)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def reconfigure(self, settings: CompletionSettings, backend: Backend) -> None:
+        """Swap settings and backend (after didChangeConfiguration)."""
+        self.cancel_all()
+        self.settings = settings
+        self.backend = backend
+        self.cache.clear()
+        self._model_info.clear()
+        self.debouncer = AdaptiveDebouncer(
+            None if settings.debounce_ms == "auto" else int(settings.debounce_ms)
+        )
+
+    def document_changed(self, uri: str) -> None:
+        """An edit makes any in-flight answer for ``uri`` stale: cancel it now."""
+        task = self._inflight.pop(uri, None)
+        if task is not None and not task.done():
+            task.cancel()
+            self.stats.cancellations += 1
+
+    def cancel_all(self) -> None:
+        for uri in list(self._inflight):
+            self.document_changed(uri)
+
+    @property
+    def health(self) -> BackendHealth:
+        return self._health
+
+    # ------------------------------------------------------------------ requests
+
+    async def complete(self, request: CompletionRequest) -> CompletionResult:
+        """Ghost text for ``request``; empty (with a reason) when there is nothing to show."""
+        started = time.perf_counter()
+        self.stats.requests += 1
+        snap = request.snapshot
+        if not self.settings.enabled:
+            return CompletionResult(reason="disabled")
+        if snap.size > self.settings.max_document_bytes:
+            return CompletionResult(reason="too-large")
+        if request.line >= len(snap.lines):
+            return CompletionResult(reason="out-of-range")
+
+        prefix = snap.prefix(request.line, request.col, self.settings.max_prefix_chars)
+        suffix = snap.suffix(request.line, request.col, self.settings.max_suffix_chars)
+        if "\x00" in prefix or "\x00" in suffix:
+            return CompletionResult(reason="binary")
+
+        cached = self.cache.get(prefix, suffix)
+        if cached is not None:
+            self.stats.cache_hits += 1
+            self.document_changed(snap.uri)  # the older request is answered by the cache
+            item = self._item(request, cached.text, cached.replace, from_cache=True)
+            self._record(started, 0.0)
+            return CompletionResult((item,))
+
+        self.debouncer.observe()
+        previous = self._inflight.pop(snap.uri, None)
+        if previous is not None and not previous.done():
+            previous.cancel()
+            self.stats.cancellations += 1
+        task = asyncio.ensure_future(self._run(request, prefix, suffix, started))
+        self._inflight[snap.uri] = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                task.cancel()
+                raise  # the client cancelled this request ($/cancelRequest)
+            return CompletionResult(reason="superseded")
+        finally:
+            if self._inflight.get(snap.uri) is task:
+                del self._inflight[snap.uri]
+
+    def _item(
+        self, request: CompletionRequest, text: str, replace: int, from_cache: bool = False
+    ) -> CompletionItem:
+        end = request.col + replace if replace else None
+        return CompletionItem(text, request.line, request.col, end, from_cache)
+
+    def _record(self, started: float, model_ms: float) -> None:
+        total = (time.perf_counter() - started) * 1000
+        self.stats.total_ms.append(total)
+        self.stats.model_ms.append(model_ms)
+        self.stats.server_ms.append(max(0.0, total - model_ms))
+
+    async def _run(
+        self, request: CompletionRequest, prefix: str, suffix: str, started: float
+    ) -> CompletionResult:
+        snap = request.snapshot
+        char_before = prefix[-1:] if prefix else ""
+        delay = self.debouncer.delay_ms(char_before, request.trigger == TriggerKind.INVOKED)
+        if delay:
+            await asyncio.sleep(delay / 1000)
+        debounce_ms = delay
+
+        multiline = post.decide_multiline(
+            prefix, suffix, snap.language_id, self.settings.multiline
+        )
+        try:
+            parts_context = await self._context(request)
+            info = await self._info()
+            template = select_template(self.settings.model, self.settings.fim_template)
+            if not info.native_fim and template is None:
+                raise FimUnsupported(
+                    f"Model {self.settings.model!r} has no fill-in-the-middle support "
+                    "that mimi-lsp knows of.",
+                    fix="Use a base coder model (e.g. qwen2.5-coder:1.5b-base) or set "
+                    "mimi.completion.fimTemplate.",
+                )
+            parts = build_prompt(
+                template=template,
+                native_fim=info.native_fim,
+                prefix=prefix,
+                suffix=suffix,
+                path=snap.uri,
+                context=tuple(parts_context),
+            )
+            stops = tuple(dict.fromkeys(parts.stop + post.stop_sequences(snap.language_id)))
+            gen_request = GenerateRequest(
+                prompt=parts.prompt,
+                suffix=parts.suffix,
+                raw=parts.raw,
+                model=self.settings.model,
+                max_tokens=self.settings.max_tokens if multiline else min(
+                    self.settings.max_tokens, 64
+                ),
+                temperature=self.settings.temperature,
+                stop=stops,
+            )
+            model_started = time.perf_counter()
+            raw = await self._generate(gen_request, stops, multiline)
+            model_ms = (time.perf_counter() - model_started) * 1000
+        except MimiError as exc:
+            self.stats.errors += 1
+            self._set_health(exc)
+            return CompletionResult(reason=type(exc).__name__)
+        self._set_health(None)
+
+        if self.current_version(snap.uri) != snap.version:
+            self.stats.stale += 1
+            return CompletionResult(reason="stale")
+        suggestion = post.postprocess(
+            raw,
+            post.PostContext(
+                prefix=prefix,
+                suffix=suffix,
+                language_id=snap.language_id,
+                multiline=multiline,
+                eol=snap.eol,
+            ),
+        )
+        self._record(started, model_ms + debounce_ms)
+        if suggestion is None:
+            self.stats.empty += 1
+            return CompletionResult(reason="empty")
+        self.cache.store(prefix, suffix, suggestion.text, suggestion.replace)
+        return CompletionResult((self._item(request, suggestion.text, suggestion.replace),))
+
+    async def _context(self, request: CompletionRequest) -> list[ContextSnippet]:
+        """Snippets from the index, raced against a strict budget (never delays ghost text)."""
+        if self.context_provider is None or not self.settings.context:
+            return []
+        try:
+            async with asyncio.timeout(CONTEXT_BUDGET_S):
+                return await self.context_provider(request)
+        except TimeoutError:
+            return []
+        except Exception:  # context is best effort
+            log.exception("completion context failed")
+            return []
+
+    async def _info(self) -> ModelInfo:
+        model = self.settings.model
+        info = self._model_info.get(model)
+        if info is None:
+            info = await self.backend.model_info(model)
+            if not info.present:
+                raise ModelNotFound(
+                    f"Model {model!r} is not available on the {self.backend.name} server.",
+                    fix=f"Run: ollama pull {model}" if self.backend.name == "ollama" else "",
+                )
+            self._model_info[model] = info
+        return info
+
+    async def _generate(self, request: GenerateRequest, stops: tuple[str, ...], multiline: bool) -> str:
+        """Collect the stream, stopping (and closing it) at a stop sequence or line end."""
+        self.stats.model_calls += 1
+        pieces: list[str] = []
+        text = ""
+        stream = self.backend.generate(request)
+        try:
+            async with asyncio.timeout(self.settings.timeout_ms / 1000):
+                async with contextlib.aclosing(stream):  # type: ignore[type-var]
+                    async for piece in stream:
+                        pieces.append(piece)
+                        text = "".join(pieces)
+                        cut = _first_stop(text, stops)
+                        if cut is not None:
+                            return text[:cut]
+                        if not multiline and "\n" in text.lstrip("\r\n"):
+                            return text
+        except TimeoutError as exc:
+            raise BackendTimeout(
+                f"The model took longer than {self.settings.timeout_ms} ms.",
+                fix="Raise mimi.completion.timeoutMs or use a smaller model.",
+            ) from exc
+        return "".join(pieces)
+
+    def _set_health(self, error: MimiError | None) -> None:
+        if error is None:
+            health = BackendHealth(HealthState.OK)
+        elif isinstance(error, (BackendUnavailable, ModelNotFound, FimUnsupported)):
+            health = BackendHealth(HealthState.UNAVAILABLE, error.message, error.fix)
+        elif isinstance(error, (BackendError, BackendTimeout)):
+            health = BackendHealth(HealthState.ERROR, error.message, error.fix)
+        else:
+            health = BackendHealth(HealthState.ERROR, error.message, error.fix)
+        if health.state != self._health.state or health.message != self._health.message:
+            self._health = health
+            if error is not None:
+                log.warning("completion backend: %s", error.user_message())
+            self.on_status(health)
+
+
+def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    best: int | None = None
+    for stop in stops:
+        if not stop:
+            continue
+        index = text.find(stop)
+        if index != -1 and (best is None or index < best):
+            best = index
+    return best

@@ -1,0 +1,11 @@
+"""mimi.status: version, backend health, counters and latency percentiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def register(server: Any) -> None:
+    @server.command("mimi.status")
+    def status(*args: Any) -> dict[str, Any]:
+        return server.services.status()

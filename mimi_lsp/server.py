@@ -1,0 +1,189 @@
+"""The language server: pygls wiring around ``Services``.
+
+``create_server(services)`` builds a ``MimiServer`` and lets each feature module register its
+handlers. ``MimiProtocol`` replaces pygls' document store with our line-indexed ``Session``
+(pygls rewrites the whole text on each change), answers requests whose params fail to
+deserialize with ``InvalidParams`` (pygls would leave the client waiting forever), and drops
+the completion-menu fallback from the capabilities of clients that declare inline completion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+
+from mimi_lsp import __version__
+from mimi_lsp.domain import BackendHealth, HealthState
+from mimi_lsp.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class MimiProtocol(LanguageServerProtocol):
+    """pygls protocol with our own document sync and strict error answers."""
+
+    _server: MimiServer
+
+    # -------------------------------------------------------------- robustness
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if "id" in data and "method" in data:
+                method = data.get("method")
+                log.warning("invalid params for %s", method)
+                self._send_response(
+                    data["id"],
+                    error=JsonRpcInvalidParams(
+                        f"Invalid params for {method}: {exc.__cause__ or exc}"[:500]
+                    ).to_response_error(),
+                )
+            return None
+
+    def handle_message(self, message: Any) -> None:
+        if message is None or isinstance(message, dict):
+            return  # already answered (invalid params) or not JSON-RPC at all
+        super().handle_message(message)
+
+    # -------------------------------------------------------------- initialize
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams):  # type: ignore[override]
+        result = yield from super().lsp_initialize(params)
+        self._server.session.codec = _codec(self.workspace.position_encoding)
+        text_doc = params.capabilities.text_document
+        if text_doc is not None and text_doc.inline_completion is not None:
+            # The client shows ghost text: a completion-menu copy would show it twice.
+            result.capabilities.completion_provider = None
+        return result
+
+    # -------------------------------------------------------------- document sync
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):  # type: ignore[override]
+        doc = params.text_document
+        self._server.session.open(doc.uri, doc.language_id, doc.version, doc.text)
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):  # type: ignore[override]
+        changes: list[Any] = []
+        for change in params.content_changes:
+            if isinstance(change, types.TextDocumentContentChangePartial):
+                rng = change.range
+                changes.append(
+                    (
+                        (rng.start.line, rng.start.character),
+                        (rng.end.line, rng.end.character),
+                        change.text,
+                    )
+                )
+            else:
+                changes.append(change.text)
+        doc = params.text_document
+        self._server.session.change(doc.uri, doc.version, changes)
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):  # type: ignore[override]
+        self._server.session.close(params.text_document.uri)
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+            yield handler, (params,), None
+
+
+def _codec(encoding: Any) -> Any:
+    from mimi_lsp.session import PositionCodec
+
+    value = getattr(encoding, "value", encoding) or "utf-16"
+    return PositionCodec(str(value))
+
+
+class MimiServer(LanguageServer):
+    """The mimi language server; handlers reach services through ``server.services``."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(
+            "mimi-lsp",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=MimiProtocol,
+        )
+        self.services = services
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_status: dict[str, tuple[str, str]] = {}
+        services.on_status(self.notify_status)
+
+    @property
+    def session(self):  # noqa: ANN201 - Session
+        return self.services.session
+
+    def run_task(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        """Run a background job, keeping a reference and logging its failure."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and (exc := t.exception()) is not None:
+                log.error("background task %s failed", name, exc_info=exc)
+
+        task.add_done_callback(done)
+        return task
+
+    def notify_status(self, feature: str, health: BackendHealth) -> None:
+        """Tell the client once per change: a ``mimi/status`` notification and a message."""
+        key = (health.state.value, health.message)
+        if self._last_status.get(feature) == key:
+            return
+        previous = self._last_status.get(feature)
+        self._last_status[feature] = key
+        payload: dict[str, Any] = {feature: health.state.value}
+        if health.message:
+            payload["message"] = " ".join(p for p in (health.message, health.fix) if p)
+        try:
+            self.protocol.notify("mimi/status", payload)
+            if health.state != HealthState.OK:
+                self.window_show_message(
+                    types.ShowMessageParams(
+                        type=types.MessageType.Warning
+                        if health.state == HealthState.UNAVAILABLE
+                        else types.MessageType.Error,
+                        message=f"mimi: {payload['message']}",
+                    )
+                )
+            elif previous is not None and previous[0] != HealthState.OK.value:
+                self.window_show_message(
+                    types.ShowMessageParams(
+                        type=types.MessageType.Info, message=f"mimi: {feature} is back."
+                    )
+                )
+        except Exception:
+            log.debug("could not send status", exc_info=True)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # Log; never spam the user with a popup per internal error.
+        log.error("server error (%s): %s", getattr(source, "__name__", source), error)
+
+
+def create_server(
+    services: Services | None = None, features: Iterable[str] | None = None
+) -> MimiServer:
+    """A server with every feature registered (or only ``features``, by module name)."""
+    from mimi_lsp import features as feature_pkg
+
+    server = MimiServer(services or Services())
+    for name, register in feature_pkg.registry():
+        if features is None or name in features:
+            register(server)
+    return server

@@ -1,0 +1,128 @@
+"""The services a server (or the CLI, the web bridge, the MCP server) runs on.
+
+``Services`` owns the session, the settings, the model backends and every LSP-free use case
+(completion today; index, chat and agent as they land). ``apply_settings`` rebuilds only what
+changed. Nothing here imports ``pygls`` or ``lsprotocol``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from mimi_lsp import __version__
+from mimi_lsp.completion.engine import CompletionEngine
+from mimi_lsp.domain import BackendHealth
+from mimi_lsp.inference.base import Backend
+from mimi_lsp.inference.factory import create_backend
+from mimi_lsp.session import Session
+from mimi_lsp.settings import BackendSettings, Settings, resolve_settings
+
+log = logging.getLogger(__name__)
+
+
+class Services:
+    """Everything behind the protocol layer, built from settings."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.session = Session()
+        self.settings = settings or resolve_settings()[0]
+        self.workspace_folders: list[str] = []
+        self._backends: dict[str, Backend] = {}
+        self._status_listeners: list[Callable[[str, BackendHealth], None]] = []
+        self.completion = CompletionEngine(
+            self.settings.completion,
+            self.backend_for(self.settings.completion.backend),
+            current_version=self.session.version,
+            on_status=lambda health: self._emit_status("completion", health),
+        )
+        self.session.on_change(self.completion.document_changed)
+
+    # ------------------------------------------------------------------ backends
+
+    def backend_for(self, settings: BackendSettings) -> Backend:
+        """One shared backend per distinct backend configuration."""
+        key = settings.model_dump_json()
+        backend = self._backends.get(key)
+        if backend is None:
+            backend = create_backend(settings)
+            self._backends[key] = backend
+        return backend
+
+    @property
+    def chat_backend(self) -> Backend:
+        return self.backend_for(self.settings.chat_backend())
+
+    # ------------------------------------------------------------------ status
+
+    def on_status(self, listener: Callable[[str, BackendHealth], None]) -> None:
+        """``listener(feature, health)`` on every health change of a feature's backend."""
+        self._status_listeners.append(listener)
+
+    def _emit_status(self, feature: str, health: BackendHealth) -> None:
+        for listener in self._status_listeners:
+            try:
+                listener(feature, health)
+            except Exception:
+                log.exception("status listener failed")
+
+    def status(self) -> dict[str, Any]:
+        """What ``mimi.status`` reports."""
+        health = self.completion.health
+        return {
+            "version": __version__,
+            "backends": {
+                "completion": {
+                    "kind": self.settings.completion.backend.kind,
+                    "model": self.settings.completion.model,
+                    "state": health.state.value,
+                    "message": health.message,
+                    "fix": health.fix,
+                },
+            },
+            "index": None,
+            "metrics": {"completion": self.completion.stats.snapshot()},
+        }
+
+    # ------------------------------------------------------------------ settings
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Adopt new settings; rebuild the completion engine's backend if it changed."""
+        old = self.settings
+        self.settings = settings
+        if old.completion != settings.completion:
+            self.completion.reconfigure(
+                settings.completion, self.backend_for(settings.completion.backend)
+            )
+        # Close backends no configuration uses any more.
+        in_use = {
+            settings.completion.backend.model_dump_json(),
+            settings.chat_backend().model_dump_json(),
+        }
+        for key in [k for k in self._backends if k not in in_use]:
+            backend = self._backends.pop(key)
+            _close_soon(backend)
+
+    async def aclose(self) -> None:
+        self.completion.cancel_all()
+        for backend in self._backends.values():
+            try:
+                await backend.aclose()
+            except Exception:
+                log.debug("closing backend failed", exc_info=True)
+        self._backends.clear()
+
+
+def _close_soon(backend: Backend) -> None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    task = loop.create_task(backend.aclose())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task[Any]] = set()

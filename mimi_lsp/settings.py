@@ -1,0 +1,309 @@
+"""Settings: one frozen pydantic model, camelCase on the wire.
+
+Precedence: defaults < environment (``MIMI_*`` and ``OLLAMA_HOST``) < ``initializationOptions``
+< ``workspace/configuration`` section ``mimi``. Invalid input never crashes the server:
+``resolve_settings`` returns defaults plus a list of problems to show the user once. The JSON
+schema (``settings_schema()``) feeds the VS Code extension's ``contributes.configuration``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+DEFAULT_COMPLETION_MODEL = "qwen2.5-coder:1.5b-base"
+DEFAULT_CHAT_MODEL = "qwen2.5-coder:7b-instruct"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        extra="forbid",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Backends: a union discriminated on ``kind``
+
+
+class OllamaBackendSettings(_Model):
+    """An Ollama server (the default)."""
+
+    kind: Literal["ollama"] = "ollama"
+    host: str | None = Field(
+        default=None,
+        description="Ollama URL; defaults to $OLLAMA_HOST, then http://127.0.0.1:11434.",
+    )
+    keep_alive: str = Field(
+        default="30m", description="How long Ollama keeps the model loaded after a request."
+    )
+    timeout_ms: int = Field(default=30_000, ge=100, description="Per-request timeout.")
+    num_ctx: int | None = Field(default=None, ge=256, description="Context window override.")
+
+    def resolved_host(self) -> str:
+        host = self.host or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST
+        if "://" not in host:
+            host = f"http://{host}"
+        return host
+
+
+class OpenAIBackendSettings(_Model):
+    """Any OpenAI-compatible server (llama.cpp server, vLLM, LM Studio, …)."""
+
+    kind: Literal["openai"] = "openai"
+    base_url: str = Field(
+        default="http://127.0.0.1:8000/v1", description="Base URL including /v1."
+    )
+    api_key_env: str | None = Field(
+        default=None,
+        description="Name of the environment variable holding the API key (never the key).",
+    )
+    timeout_ms: int = Field(default=30_000, ge=100, description="Per-request timeout.")
+
+
+class TritonBackendSettings(_Model):
+    """NVIDIA Triton Inference Server (text_input/text_output models)."""
+
+    kind: Literal["triton"] = "triton"
+    url: str = Field(default="127.0.0.1:8001", description="gRPC host:port of Triton.")
+    protocol: Literal["grpc", "http"] = Field(default="grpc", description="Client protocol.")
+    timeout_ms: int = Field(default=30_000, ge=100, description="Per-request timeout.")
+
+
+class FakeBackendSettings(_Model):
+    """Scripted replies for tests and benchmarks; never talks to a network."""
+
+    kind: Literal["fake"] = "fake"
+    replies: list[str] = Field(
+        default_factory=list,
+        description="Completion replies, used in turn (the last one repeats).",
+    )
+    chat_replies: list[str] = Field(default_factory=list, description="Chat replies in turn.")
+    delay_ms: float = Field(default=0.0, ge=0, description="Simulated model latency.")
+    chunk_chars: int = Field(default=0, ge=0, description="Stream in pieces of this size (0: one).")
+    native_fim: bool = Field(default=True, description="Pretend the model takes a suffix.")
+
+
+BackendSettings = Annotated[
+    Union[
+        OllamaBackendSettings,
+        OpenAIBackendSettings,
+        TritonBackendSettings,
+        FakeBackendSettings,
+    ],
+    Field(discriminator="kind"),
+]
+
+
+class LocalEmbeddingSettings(_Model):
+    """sentence-transformers in-process (CUDA when available)."""
+
+    kind: Literal["local"] = "local"
+    device: str | None = Field(default=None, description="'cpu', 'cuda', or auto.")
+
+
+EmbeddingBackendSettings = Annotated[
+    Union[
+        LocalEmbeddingSettings,
+        OllamaBackendSettings,
+        OpenAIBackendSettings,
+        TritonBackendSettings,
+        FakeBackendSettings,
+    ],
+    Field(discriminator="kind"),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Features
+
+
+class CompletionSettings(_Model):
+    """Inline (ghost-text) completion."""
+
+    enabled: bool = Field(default=True, description="Offer AI completions.")
+    backend: BackendSettings = Field(
+        default_factory=OllamaBackendSettings, description="Where completions come from."
+    )
+    model: str = Field(default=DEFAULT_COMPLETION_MODEL, description="Completion (base) model.")
+    fim_template: str = Field(
+        default="auto",
+        description="FIM template: 'auto' (by model name / server template) or a family name "
+        "such as 'qwen', 'starcoder', 'codellama', 'deepseek', 'codestral', 'codegemma', "
+        "'granite'.",
+    )
+    max_tokens: int = Field(default=128, ge=1, le=4096, description="Max tokens generated.")
+    temperature: float = Field(default=0.2, ge=0, le=2, description="Sampling temperature.")
+    debounce_ms: int | Literal["auto"] = Field(
+        default="auto", description="Delay before asking the model; 'auto' adapts to typing."
+    )
+    multiline: Literal["auto", "always", "never"] = Field(
+        default="auto", description="Multi-line suggestions: from syntax, always, or never."
+    )
+    timeout_ms: int = Field(default=5_000, ge=50, description="Give up on a completion after.")
+    max_prefix_chars: int = Field(default=6_000, ge=100, description="Prompt prefix budget.")
+    max_suffix_chars: int = Field(default=2_000, ge=0, description="Prompt suffix budget.")
+    max_document_bytes: int = Field(
+        default=5_000_000, ge=1_000, description="No completions in larger documents."
+    )
+    context: bool = Field(
+        default=True, description="Add definitions and similar snippets from the index."
+    )
+
+
+class ChatSettings(_Model):
+    """Chat and the agent."""
+
+    backend: BackendSettings | None = Field(
+        default=None, description="Chat backend; defaults to the completion backend."
+    )
+    model: str = Field(default=DEFAULT_CHAT_MODEL, description="Chat (instruct) model.")
+    max_tokens: int = Field(default=2048, ge=1, description="Max tokens per answer.")
+
+
+class EmbeddingSettings(_Model):
+    """Embeddings for the index."""
+
+    backend: EmbeddingBackendSettings = Field(
+        default_factory=LocalEmbeddingSettings, description="Where embeddings come from."
+    )
+    model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="Embedding model (local: the packaged MiniLM; ollama: nomic-embed-text).",
+    )
+    batch_size: int = Field(default=32, ge=1, le=1024, description="Texts per embed call.")
+
+
+class IndexSettings(_Model):
+    """The workspace index."""
+
+    enabled: bool = Field(default=True, description="Index workspace folders.")
+    cache_dir: str | None = Field(
+        default=None, description="Where index databases live (default: per-user cache)."
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Extra gitignore-style patterns to skip."
+    )
+    max_file_bytes: int = Field(default=1_000_000, ge=1_000, description="Skip larger files.")
+    embeddings: bool = Field(default=True, description="Compute vectors (BM25 works without).")
+
+
+class AgentSettings(_Model):
+    """The editing agent."""
+
+    max_steps: int = Field(default=12, ge=1, le=100, description="Tool calls per run.")
+    timeout_ms: int = Field(default=120_000, ge=1_000, description="Wall time per run.")
+    allow_shell: bool = Field(
+        default=False, description="Let the agent run shell commands (off by default)."
+    )
+    mcp_servers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="External MCP servers for the agent: name -> {command, args, env}.",
+    )
+
+
+class Settings(_Model):
+    """Everything mimi-lsp reads from the editor (section `mimi`)."""
+
+    completion: CompletionSettings = Field(default_factory=CompletionSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    log_level: Literal["error", "warning", "info", "debug"] = Field(
+        default="info", description="Server log level."
+    )
+
+    def chat_backend(self) -> BackendSettings:
+        return self.chat.backend or self.completion.backend
+
+
+# --------------------------------------------------------------------------------------------
+# Resolution
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            # A backend with another `kind` replaces the old one instead of merging into it.
+            if "kind" in value and out[key].get("kind") not in (None, value["kind"]):
+                out[key] = dict(value)
+            else:
+                out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def environment_layer(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Settings from the environment: ``MIMI_SETTINGS`` (JSON) and a few shortcuts."""
+    env = os.environ if env is None else env
+    layer: dict[str, Any] = {}
+    raw = env.get("MIMI_SETTINGS")
+    if raw:
+        try:
+            parsed = json.loads(raw)
+            if isinstance(parsed, dict):
+                layer = _deep_merge(layer, parsed)
+        except json.JSONDecodeError:
+            pass  # reported by resolve_settings through validation of the other layers
+    if model := env.get("MIMI_COMPLETION_MODEL"):
+        layer = _deep_merge(layer, {"completion": {"model": model}})
+    if model := env.get("MIMI_CHAT_MODEL"):
+        layer = _deep_merge(layer, {"chat": {"model": model}})
+    return layer
+
+
+def _unwrap(layer: Any) -> Mapping[str, Any]:
+    """Accept both ``{...}`` and ``{"mimi": {...}}`` from clients."""
+    if not isinstance(layer, Mapping):
+        return {}
+    if set(layer.keys()) == {"mimi"} and isinstance(layer["mimi"], Mapping):
+        return layer["mimi"]
+    return layer
+
+
+def resolve_settings(*layers: Any, env: Mapping[str, str] | None = None) -> tuple[Settings, list[str]]:
+    """Merge layers over defaults and the environment; never raises.
+
+    Returns the settings and human-readable problems. A layer that fails validation is
+    dropped as a whole (the others still apply), so one typo cannot silently half-apply.
+    """
+    problems: list[str] = []
+    merged: dict[str, Any] = {}
+    for layer in (environment_layer(env), *layers):
+        if layer is None:
+            continue
+        if not isinstance(layer, Mapping):
+            problems.append(f"ignored settings of type {type(layer).__name__}: expected an object")
+            continue
+        candidate = _deep_merge(merged, _unwrap(layer))
+        try:
+            Settings.model_validate(candidate)
+        except ValidationError as exc:
+            problems.extend(_describe(exc))
+            continue
+        merged = candidate
+    return Settings.model_validate(merged), problems
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"])
+        out.append(f"mimi.{where}: {err['msg']}")
+    return out
+
+
+def settings_schema() -> dict[str, Any]:
+    """JSON schema of the settings (camelCase), for editors and docs."""
+    return Settings.model_json_schema(by_alias=True)
