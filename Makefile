@@ -1,21 +1,44 @@
 # The README's commands. `make run` and `make test` set everything up on a fresh machine.
+# Each area owns one setup target below; `setup` runs them all and is idempotent (stamps).
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 DIR     ?= .
-STAMP   := $(VENV)/.installed
+STAMPS  := .artifacts/stamps
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup setup-python setup-system setup-web setup-vscode setup-neovim setup-triton \
+        lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMPS):
+	mkdir -p $(STAMPS)
+
+# ---- Python: the server and its test tools -------------------------------------------------
+$(STAMPS)/python: pyproject.toml | $(STAMPS)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# The CPU build of torch lies on this machine's disk; an unpinned torch pulls CUDA (GBs).
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
+	touch $@
 
-setup: $(STAMP)
+setup-python: $(STAMPS)/python
+
+# ---- System packages (Debian): browsers, tools the editor tests drive ----------------------
+setup-system:
+
+# ---- Monaco web IDE (editors/monaco-web) ----------------------------------------------------
+setup-web:
+
+# ---- VS Code extension (editors/vscode) -----------------------------------------------------
+setup-vscode:
+
+# ---- Neovim plugin (editors/neovim) ---------------------------------------------------------
+setup-neovim:
+
+# ---- Triton test server (pytriton) -----------------------------------------------------------
+setup-triton:
+
+setup: setup-python setup-system setup-web setup-vscode setup-neovim setup-triton
 
 run: setup
 	$(BIN)/mimi-lsp web $(DIR)
@@ -24,12 +47,12 @@ test: setup
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
-lint: setup
+lint: setup-python
 	$(BIN)/ruff check mimi_lsp tests benchmarks
 	$(BIN)/lint-imports
 
-bench: setup
+bench: setup-python
 	$(BIN)/python benchmarks/completion_latency.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .artifacts .pytest_cache
