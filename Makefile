@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 DIR     ?= .
 STAMPS  := .artifacts/stamps
 
-.PHONY: run test setup setup-python setup-system setup-web setup-vscode setup-neovim setup-triton \
+.PHONY: run test bench-ci setup setup-python setup-system setup-web setup-vscode setup-neovim setup-triton \
         lint bench clean
 
 $(STAMPS):
@@ -53,6 +53,10 @@ lint: setup-python
 
 bench: setup-python
 	$(BIN)/python benchmarks/completion_latency.py
+
+# Small versions of the benchmarks for the CI log (figures only).
+bench-ci: setup-python
+	$(BIN)/python benchmarks/completion_latency.py --quick
 
 clean:
 	rm -rf $(VENV) .artifacts .pytest_cache

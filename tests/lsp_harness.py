@@ -49,8 +49,8 @@ def fake_settings(*replies: str, delay_ms: float = 0, **completion: Any) -> dict
     }
 
 
-def server_command() -> list[str]:
-    return [sys.executable, "-m", "mimi_lsp", "--stdio", "--log-level", "debug"]
+def server_command(log_level: str = "debug") -> list[str]:
+    return [sys.executable, "-m", "mimi_lsp", "--stdio", "--log-level", log_level]
 
 
 def make_client() -> LanguageClient:

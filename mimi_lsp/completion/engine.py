@@ -73,6 +73,7 @@ class CompletionStats:
     shown: int = 0
     accepted: int = 0
     partially_accepted: int = 0
+    last_debounce_ms: float = 0.0
     total_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2_000))
     model_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2_000))
     server_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2_000))
@@ -91,6 +92,7 @@ class CompletionStats:
             "shown": self.shown,
             "accepted": self.accepted,
             "partiallyAccepted": self.partially_accepted,
+            "debounceMs": round(self.last_debounce_ms, 1),
             "latencyMs": {
                 "p50": round(percentile(total, 50), 2),
                 "p95": round(percentile(total, 95), 2),
@@ -222,6 +224,7 @@ class CompletionEngine:
         snap = request.snapshot
         char_before = prefix[-1:] if prefix else ""
         delay = self.debouncer.delay_ms(char_before, request.trigger == TriggerKind.INVOKED)
+        self.stats.last_debounce_ms = delay
         if delay:
             await asyncio.sleep(delay / 1000)
         debounce_ms = delay
