@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     schema = sub.add_parser("schema", help="print the settings JSON schema")
     schema.set_defaults(func=_schema)
+    from mimi_lsp.web.command import add_arguments as add_web_arguments
+
+    add_web_arguments(sub.add_parser("web", help="open the Monaco web IDE on a folder"))
     return parser
 
 

@@ -1,0 +1,347 @@
+"""``mimi-lsp web``: the HTTP server behind the bundled Monaco IDE.
+
+Serves the built page (``web/static``), file endpoints confined to one folder
+(``WorkspaceFiles``), and ``/lsp``: a WebSocket carrying LSP to a language server process of its
+own (``bridge.py``). Every request needs the token (``auth.py``). The server processes get the
+settings through ``MIMI_SETTINGS`` and see the folder as their only workspace folder, so the
+page is just another thin LSP client.
+
+Routes (JSON unless noted; paths are relative to the folder, with ``/``):
+``GET /`` page · ``GET /api/info`` · ``GET /api/tree?path=`` one folder ·
+``GET /api/files`` every file (quick open) · ``GET|PUT /api/file?path=`` read / save
+(``{text, mtime?}``; 409 when the file changed on disk) · ``GET /lsp`` WebSocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import webbrowser
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from mimi_lsp import __version__
+from mimi_lsp.errors import MimiError, OutsideWorkspace
+from mimi_lsp.web.auth import Auth, new_token
+from mimi_lsp.web.bridge import ServerLauncher, bridge, server_command
+from mimi_lsp.web.bundle import STATIC_DIR, is_built
+from mimi_lsp.web.workspace_files import FileContent, WorkspaceFiles
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8770
+PORT_TRIES = 20
+
+FILES: web.AppKey[WorkspaceFiles] = web.AppKey("files", WorkspaceFiles)
+LAUNCHER: web.AppKey[ServerLauncher] = web.AppKey("launcher", ServerLauncher)
+SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets", set)
+
+NOT_BUILT_PAGE = """<!doctype html><meta charset="utf-8"><title>mimi-lsp</title>
+<body style="font:15px system-ui;max-width:40em;margin:4em auto">
+<h1>The web page is not built</h1><p>Run <code>make setup-web</code> in the mimi-lsp checkout
+(it needs Node 20), then reload.</p></body>"""
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+@dataclass
+class WebConfig:
+    """How ``mimi-lsp web`` was asked to run."""
+
+    root: Path
+    host: str = "127.0.0.1"
+    port: int | None = None
+    token: str = field(default_factory=new_token)
+    open_browser: bool = True
+    settings: dict[str, Any] | None = None
+    log_level: str = "info"
+    spare: bool = True
+    allowed_origins: set[str] = field(default_factory=set)
+
+
+# ------------------------------------------------------------------------------------------
+# Handlers
+
+
+def _problem(exc: MimiError) -> web.Response:
+    status = getattr(exc, "status", 403 if isinstance(exc, OutsideWorkspace) else 400)
+    body: dict[str, Any] = {"error": exc.message}
+    if exc.fix:
+        body["fix"] = exc.fix
+    if (mtime := getattr(exc, "mtime_ns", None)) is not None:
+        body["mtime"] = str(mtime)
+    return web.json_response(body, status=status)
+
+
+def _file_json(files: WorkspaceFiles, content: FileContent, with_text: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "path": content.path,
+        "uri": files.uri(content.path),
+        # Nanoseconds overflow JavaScript's safe integers: a string, compared as-is.
+        "mtime": str(content.mtime_ns),
+        "size": content.size,
+    }
+    if with_text:
+        out["text"] = content.text
+    return out
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    if not is_built():
+        return web.Response(text=NOT_BUILT_PAGE, content_type="text/html")
+    response = web.FileResponse(STATIC_DIR / "index.html")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+async def info(request: web.Request) -> web.Response:
+    files = request.app[FILES]
+    return web.json_response(
+        {
+            "name": files.root.name or str(files.root),
+            "root": str(files.root),
+            "rootUri": files.root.as_uri(),
+            "version": __version__,
+            "lsp": "/lsp",
+        }
+    )
+
+
+async def tree(request: web.Request) -> web.Response:
+    files = request.app[FILES]
+    rel = request.query.get("path", "")
+    try:
+        entries = await asyncio.to_thread(files.list_dir, rel)
+    except MimiError as exc:
+        return _problem(exc)
+    return web.json_response(
+        {
+            "path": rel,
+            "entries": [
+                {"name": e.name, "path": e.path, "kind": e.kind, "size": e.size} for e in entries
+            ],
+        }
+    )
+
+
+async def all_files(request: web.Request) -> web.Response:
+    files = request.app[FILES]
+    paths, truncated = await asyncio.to_thread(files.all_files)
+    return web.json_response({"files": paths, "truncated": truncated})
+
+
+async def read_file(request: web.Request) -> web.Response:
+    files = request.app[FILES]
+    try:
+        content = await asyncio.to_thread(files.read, request.query.get("path", ""))
+    except MimiError as exc:
+        return _problem(exc)
+    return web.json_response(_file_json(files, content, with_text=True))
+
+
+async def save_file(request: web.Request) -> web.Response:
+    files = request.app[FILES]
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response({"error": "expected a JSON body {text, mtime?}"}, status=400)
+    if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+        return web.json_response({"error": "expected a JSON body {text, mtime?}"}, status=400)
+    mtime = body.get("mtime")
+    try:
+        expected = int(mtime) if mtime not in (None, "") else None
+    except (TypeError, ValueError):
+        return web.json_response({"error": "mtime must be the string the read returned"}, status=400)
+    try:
+        content = await asyncio.to_thread(
+            files.write, request.query.get("path", ""), body["text"], expected_mtime_ns=expected
+        )
+    except MimiError as exc:
+        return _problem(exc)
+    return web.json_response(_file_json(files, content, with_text=False))
+
+
+async def lsp_socket(request: web.Request) -> web.StreamResponse:
+    launcher = request.app[LAUNCHER]
+    proc = await launcher.acquire()
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024 * 1024)
+    sockets = request.app[SOCKETS]
+    try:
+        await ws.prepare(request)
+        sockets.add(ws)
+        log.info("editor session %s started (pid %s)", id(ws), proc.pid)
+        await bridge(ws, proc)
+    finally:
+        sockets.discard(ws)
+        await launcher.release(proc)
+        log.info("editor session %s ended", id(ws))
+    return ws
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    response = await handler(request)
+    if not response.prepared:
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+# ------------------------------------------------------------------------------------------
+# Wiring
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``; a backend of another ``kind`` replaces the old one."""
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        if isinstance(value, Mapping) and isinstance(old, dict):
+            if "kind" in value and old.get("kind") not in (None, value["kind"]):
+                out[key] = dict(value)
+            else:
+                out[key] = _deep_merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+def child_environment(settings: Mapping[str, Any] | None) -> dict[str, str]:
+    """The language servers' environment: ours, with ``settings`` merged into MIMI_SETTINGS."""
+    env = dict(os.environ)
+    if settings:
+        merged: dict[str, Any] = {}
+        with contextlib.suppress(ValueError, TypeError):
+            existing = json.loads(env.get("MIMI_SETTINGS") or "{}")
+            if isinstance(existing, dict):
+                merged = existing
+        env["MIMI_SETTINGS"] = json.dumps(_deep_merge(merged, settings))
+    # The server imports this package; keep a source checkout importable too.
+    package_parent = str(Path(__file__).resolve().parents[2])
+    if (Path(package_parent) / "mimi_lsp").is_dir():
+        paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if package_parent not in paths:
+            env["PYTHONPATH"] = os.pathsep.join([package_parent, *paths])
+    return env
+
+
+def create_app(config: WebConfig, auth: Auth) -> web.Application:
+    """The aiohttp application for one folder."""
+    app = web.Application(middlewares=[security_headers, auth.middleware()], client_max_size=16 * 1024**2)
+    app[FILES] = WorkspaceFiles(config.root)
+    app[LAUNCHER] = ServerLauncher(
+        server_command(config.log_level),
+        child_environment(config.settings),
+        cwd=str(config.root),
+        spare=config.spare,
+    )
+    app[SOCKETS] = set()
+    app.router.add_get("/", index)
+    app.router.add_get("/api/info", info)
+    app.router.add_get("/api/tree", tree)
+    app.router.add_get("/api/files", all_files)
+    app.router.add_get("/api/file", read_file)
+    app.router.add_put("/api/file", save_file)
+    app.router.add_get("/lsp", lsp_socket)
+    if (STATIC_DIR / "assets").is_dir():
+        app.router.add_static("/assets", STATIC_DIR / "assets", append_version=False)
+
+    async def on_startup(app: web.Application) -> None:
+        app[LAUNCHER].prepare_spare()
+
+    async def on_shutdown(app: web.Application) -> None:
+        for ws in list(app[SOCKETS]):
+            await ws.close(code=1001, message=b"server shutting down")
+        await app[LAUNCHER].aclose()
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
+    return app
+
+
+def _can_open_browser() -> bool:
+    # On a Linux console webbrowser may pick a text browser and take over the terminal.
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("BROWSER"))
+
+
+async def _bind(runner: web.AppRunner, config: WebConfig) -> int:
+    """Listen on the asked port, or on the first free one from DEFAULT_PORT; the port."""
+    if config.port is not None:
+        ports = [config.port]
+    else:
+        ports = list(range(DEFAULT_PORT, DEFAULT_PORT + PORT_TRIES)) + [0]
+    last: OSError | None = None
+    for port in ports:
+        site = web.TCPSite(runner, config.host, port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            last = exc
+            continue
+        server = site._server  # noqa: SLF001 - aiohttp has no public accessor for the port
+        sockets = getattr(server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else port
+    raise OSError(f"cannot listen on {config.host}:{ports[0]}: {last}")
+
+
+async def serve(config: WebConfig) -> int:
+    """Run until SIGINT/SIGTERM; print the URL with its token first."""
+    auth = Auth(
+        token=config.token, bound_host=config.host, allowed_origins=set(config.allowed_origins)
+    )
+    app = create_app(config, auth)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        port = await _bind(runner, config)
+    except OSError as exc:
+        sys.stderr.write(f"mimi-lsp web: {exc}\n")
+        await runner.cleanup()
+        return 2
+    auth.port = port
+    shown_host = config.host if config.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    if ":" in shown_host:
+        shown_host = f"[{shown_host}]"
+    url = f"http://{shown_host}:{port}/?token={config.token}"
+    if not is_built():
+        sys.stderr.write("mimi-lsp web: the page is not built; run `make setup-web`\n")
+    sys.stdout.write(
+        f"mimi-lsp web: editing {config.root}\n"
+        f"    open {url}\n"
+        "    (the token in the link is required; Ctrl+C stops the server)\n"
+    )
+    sys.stdout.flush()
+    if config.open_browser and _can_open_browser():
+        with contextlib.suppress(Exception):
+            webbrowser.open(url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+def run(config: WebConfig) -> int:
+    """Blocking entry point for the CLI."""
+    return asyncio.run(serve(config))
