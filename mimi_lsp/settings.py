@@ -76,6 +76,18 @@ class TritonBackendSettings(_Model):
     url: str = Field(default="127.0.0.1:8001", description="gRPC host:port of Triton.")
     protocol: Literal["grpc", "http"] = Field(default="grpc", description="Client protocol.")
     timeout_ms: int = Field(default=30_000, ge=100, description="Per-request timeout.")
+    chat_template: Literal["chatml", "llama3", "plain"] = Field(
+        default="chatml",
+        description="How chat messages become the model's text_input (chatml: Qwen, Yi, …).",
+    )
+    stream: bool = Field(
+        default=True, description="Stream tokens through decoupled models (vLLM, TensorRT-LLM)."
+    )
+    priorities: bool = Field(
+        default=True,
+        description="Send request priorities (1 inline, 2 chat, 3 indexing) to models whose "
+        "dynamic_batching declares priority_levels.",
+    )
 
 
 class FakeBackendSettings(_Model):
@@ -210,6 +222,39 @@ class AgentSettings(_Model):
     )
 
 
+class SchedulerSettings(_Model):
+    """How requests share each model server: priorities, concurrency, batching."""
+
+    enabled: bool = Field(
+        default=True, description="Schedule requests (off: call backends directly)."
+    )
+    max_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="Calls in flight per backend; default by kind (ollama 2, openai 8, triton 16).",
+    )
+    reserved_inline: int = Field(
+        default=1,
+        ge=0,
+        description="Slots per backend that chat and indexing never take, so ghost text never waits.",
+    )
+    max_queue: int = Field(
+        default=256, ge=1, description="Waiting calls per priority class before 'busy'."
+    )
+    batch_window_ms: float = Field(
+        default=3.0, ge=0, le=100, description="How long an embedding call waits for company."
+    )
+    max_batch: int = Field(default=64, ge=1, le=4096, description="Texts per batched embed call.")
+    batch_embeddings: bool = Field(
+        default=True, description="Merge concurrent embedding calls into one batch."
+    )
+    batch_generation: bool = Field(
+        default=True,
+        description="Merge concurrent completions for backends that take batches (Triton).",
+    )
+
+
 class Settings(_Model):
     """Everything mimi-lsp reads from the editor (section `mimi`)."""
 
@@ -218,6 +263,7 @@ class Settings(_Model):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     log_level: Literal["error", "warning", "info", "debug"] = Field(
         default="info", description="Server log level."
     )
