@@ -49,10 +49,17 @@ class OllamaBackendSettings(_Model):
     num_ctx: int | None = Field(default=None, ge=256, description="Context window override.")
 
     def resolved_host(self) -> str:
-        host = self.host or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST
+        host = (self.host or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST).strip()
         if "://" not in host:
-            host = f"http://{host}"
-        return host
+            # Ollama's convention: a bare 'host', ':port' or 'host:port' means http on port 11434
+            # unless given (so OLLAMA_HOST=0.0.0.0 or =localhost keep working).
+            name, sep, port = host.rpartition(":")
+            if not sep or not port.isdigit() or (":" in name and not name.endswith("]")):
+                name, port = host, ""  # no port given (or a bare IPv6 address)
+            if ":" in name and not name.startswith("["):
+                name = f"[{name}]"
+            host = f"http://{name or '127.0.0.1'}:{port or '11434'}"
+        return host.rstrip("/")
 
 
 class OpenAIBackendSettings(_Model):

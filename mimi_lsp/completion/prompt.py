@@ -1,11 +1,30 @@
-"""FIM prompts: templates per model family, chosen automatically from the model name.
+"""FIM prompts: one template per model family, chosen from the model name, overridable.
 
-(Minimal version; the full template table lives here too.)
+The completion engine asks ``select_template`` for the family's tokens and ``build_prompt`` for
+what goes to the backend. Two shapes come out: *native* FIM (the model server knows the tokens:
+Ollama's ``suffix`` when ``/api/show`` says the template takes one; the prompt is the prefix with
+any context snippets as comments) or *raw* (we spell the family's tokens ourselves and the server
+must not wrap the prompt). Context snippets go where each family was trained to read them:
+Qwen2.5/3-Coder and StarCoder2 as repository-level files behind their file separators, with
+paths; every other family as comments on top of the prefix. The per-family stop tokens come back
+with the prompt so the engine stops the stream on them.
 """
 
 from __future__ import annotations
 
+import logging
+import posixpath
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
+
+from mimi_lsp.domain import ContextSnippet
+from mimi_lsp.uris import uri_to_path
+
+log = logging.getLogger(__name__)
+
+ContextStyle = Literal["comment", "qwen", "starcoder2"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,35 +39,226 @@ class FimTemplate:
     suffix_first: bool = False
     """SPM order (suffix before prefix), e.g. Codestral."""
     file_sep: str | None = None
-    """Repo-level separator for context files (Qwen's <|file_sep|>)."""
+    """Repo-level separator for context files (Qwen's <|file_sep|>, StarCoder2's <file_sep>)."""
+    repo_name: str | None = None
+    """Repo-level header token (Qwen's <|repo_name|>, StarCoder2's <repo_name>)."""
+    context_style: ContextStyle = "comment"
+    """How context snippets are laid out in raw mode."""
+    description: str = ""
 
     def render(self, prefix: str, suffix: str) -> str:
+        """The bare FIM prompt for ``prefix``/``suffix`` (no context)."""
         if self.suffix_first:
             return f"{self.suffix}{suffix}{self.prefix}{prefix}{self.middle}"
         return f"{self.prefix}{prefix}{self.suffix}{suffix}{self.middle}"
 
+
+# --------------------------------------------------------------------------------------------
+# The table. Stop lists hold every control token the family may emit after the middle.
 
 QWEN = FimTemplate(
     "qwen",
     "<|fim_prefix|>",
     "<|fim_suffix|>",
     "<|fim_middle|>",
-    stop=("<|endoftext|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>", "<|im_start|>"),
+    stop=(
+        "<|endoftext|>",
+        "<|fim_prefix|>",
+        "<|fim_suffix|>",
+        "<|fim_middle|>",
+        "<|fim_pad|>",
+        "<|repo_name|>",
+        "<|file_sep|>",
+        "<|im_start|>",
+        "<|im_end|>",
+    ),
     file_sep="<|file_sep|>",
+    repo_name="<|repo_name|>",
+    context_style="qwen",
+    description="Qwen2.5-Coder / Qwen3-Coder",
 )
 
-TEMPLATES: dict[str, FimTemplate] = {QWEN.name: QWEN}
+STARCODER = FimTemplate(
+    "starcoder",
+    "<fim_prefix>",
+    "<fim_suffix>",
+    "<fim_middle>",
+    stop=(
+        "<|endoftext|>",
+        "<fim_prefix>",
+        "<fim_suffix>",
+        "<fim_middle>",
+        "<fim_pad>",
+        "<file_sep>",
+        "<repo_name>",
+    ),
+    file_sep="<file_sep>",
+    repo_name="<repo_name>",
+    context_style="starcoder2",
+    description="StarCoder2",
+)
+
+STARCODER1 = FimTemplate(
+    "starcoder1",
+    "<fim_prefix>",
+    "<fim_suffix>",
+    "<fim_middle>",
+    stop=("<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>", "<file_sep>"),
+    description="StarCoder 1, SantaCoder, StableCode, CodeQwen1.5 (no repo-level tokens)",
+)
+
+CODELLAMA = FimTemplate(
+    "codellama",
+    "<PRE> ",
+    " <SUF>",
+    " <MID>",
+    stop=("<EOT>", "<PRE>", "<SUF>", "<MID>", "</s>"),
+    description="Code Llama",
+)
+
+DEEPSEEK = FimTemplate(
+    "deepseek",
+    "<｜fim▁begin｜>",  # full-width bars and U+2581, as DeepSeek spells them
+    "<｜fim▁hole｜>",
+    "<｜fim▁end｜>",
+    stop=(
+        "<｜end▁of▁sentence｜>",
+        "<｜fim▁begin｜>",
+        "<｜fim▁hole｜>",
+        "<｜fim▁end｜>",
+        "<|EOT|>",
+    ),
+    description="DeepSeek-Coder (v1 and v2)",
+)
+
+CODESTRAL = FimTemplate(
+    "codestral",
+    "[PREFIX]",
+    "[SUFFIX]",
+    "",
+    stop=("[PREFIX]", "[SUFFIX]", "[MIDDLE]", "</s>"),
+    suffix_first=True,
+    description="Codestral (suffix first)",
+)
+
+CODEGEMMA = FimTemplate(
+    "codegemma",
+    "<|fim_prefix|>",
+    "<|fim_suffix|>",
+    "<|fim_middle|>",
+    stop=(
+        "<|file_separator|>",
+        "<|fim_prefix|>",
+        "<|fim_suffix|>",
+        "<|fim_middle|>",
+        "<end_of_turn>",
+        "<eos>",
+    ),
+    description="CodeGemma",
+)
+
+GRANITE = FimTemplate(
+    "granite",
+    "<fim_prefix>",
+    "<fim_suffix>",
+    "<fim_middle>",
+    stop=("<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>", "<filename>"),
+    description="IBM Granite Code",
+)
+
+TEMPLATES: dict[str, FimTemplate] = {
+    t.name: t
+    for t in (QWEN, STARCODER, STARCODER1, CODELLAMA, DEEPSEEK, CODESTRAL, CODEGEMMA, GRANITE)
+}
+
+ALIASES: dict[str, str] = {
+    "qwen2.5-coder": "qwen",
+    "qwen3-coder": "qwen",
+    "qwen-coder": "qwen",
+    "starcoder2": "starcoder",
+    "stable-code": "starcoder1",
+    "stablecode": "starcoder1",
+    "santacoder": "starcoder1",
+    "codeqwen": "starcoder1",
+    "code-llama": "codellama",
+    "llama": "codellama",
+    "deepseek-coder": "deepseek",
+    "mistral": "codestral",
+    "gemma": "codegemma",
+    "granite-code": "granite",
+}
+
+# Model name (lower-cased, Ollama tag or Hugging Face id) -> family; first match wins, so the
+# more specific names come first (codeqwen before qwen-coder, starcoder2 before starcoder).
+_NAME_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), name)
+    for pattern, name in (
+        (r"codeqwen", "starcoder1"),
+        (r"qwen[\d.]*[-_]?coder", "qwen"),
+        (r"star-?coder-?2", "starcoder"),
+        (r"star-?coder|santacoder|stable-?code", "starcoder1"),
+        (r"code-?llama", "codellama"),
+        (r"deepseek-?coder", "deepseek"),
+        (r"codestral", "codestral"),
+        (r"codegemma", "codegemma"),
+        (r"granite[^/]*code", "granite"),
+    )
+)
+
+_warned_overrides: set[str] = set()
+
+
+def template_for_model(model: str) -> FimTemplate | None:
+    """The family template the model name points at, or None."""
+    lowered = model.lower()
+    for pattern, name in _NAME_RULES:
+        if pattern.search(lowered):
+            return TEMPLATES[name]
+    return None
+
+
+def custom_template(spec: str) -> FimTemplate | None:
+    """A template written inline, e.g. ``<PRE>{prefix}<SUF>{suffix}<MID>``; None if malformed."""
+    if spec.count("{prefix}") != 1 or spec.count("{suffix}") != 1:
+        return None
+    p = spec.index("{prefix}")
+    s = spec.index("{suffix}")
+    if p < s:
+        head, mid_and_tail = spec.split("{prefix}")
+        between, tail = mid_and_tail.split("{suffix}")
+        return FimTemplate("custom", head, between, tail, description="from fimTemplate")
+    head, mid_and_tail = spec.split("{suffix}")
+    between, tail = mid_and_tail.split("{prefix}")
+    return FimTemplate("custom", between, head, tail, suffix_first=True, description="from fimTemplate")
 
 
 def select_template(model: str, override: str = "auto") -> FimTemplate | None:
-    """The template for ``model`` (or the named override); None when we know of none."""
-    if override != "auto":
-        return TEMPLATES.get(override)
-    lowered = model.lower()
-    for name, template in TEMPLATES.items():
-        if name in lowered:
-            return template
-    return None
+    """The template for ``model`` (or the named override); None when we know of none.
+
+    ``override`` is ``"auto"``, a family name or alias (``qwen``, ``starcoder``, ``codellama``,
+    ``deepseek``, ``codestral``, ``codegemma``, ``granite``, ...), or an inline template with
+    ``{prefix}`` and ``{suffix}`` placeholders. An unknown name is logged once and gives None.
+    """
+    spec = (override or "auto").strip()
+    if spec.lower() == "auto":
+        return template_for_model(model)
+    if "{prefix}" in spec:
+        template = custom_template(spec)
+    else:
+        key = spec.lower()
+        template = TEMPLATES.get(ALIASES.get(key, key))
+    if template is None and spec not in _warned_overrides:
+        _warned_overrides.add(spec)
+        log.warning(
+            "unknown fimTemplate %r; known: %s, or an inline template with {prefix} and {suffix}",
+            spec,
+            ", ".join(TEMPLATES),
+        )
+    return template
+
+
+# --------------------------------------------------------------------------------------------
+# Prompt assembly
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +271,105 @@ class PromptParts:
     stop: tuple[str, ...]
 
 
+_HASH = ("# ", "")
+_SLASH = ("// ", "")
+_DASH = ("-- ", "")
+_COMMENTS: dict[str, tuple[str, str]] = {
+    **dict.fromkeys(
+        ("py", "pyi", "rb", "sh", "bash", "zsh", "fish", "yaml", "yml", "toml", "r", "pl", "ps1",
+         "jl", "ex", "exs", "nim", "cmake", "dockerfile", "makefile", "mk", "conf", "ini", "tf"),
+        _HASH,
+    ),
+    **dict.fromkeys(
+        ("js", "jsx", "mjs", "cjs", "ts", "tsx", "mts", "cts", "go", "rs", "c", "h", "cc", "cpp",
+         "cxx", "hpp", "hh", "java", "kt", "kts", "scala", "swift", "cs", "dart", "php", "zig",
+         "v", "sv", "proto", "groovy", "gradle", "sol", "fs", "jsonc"),
+        _SLASH,
+    ),
+    **dict.fromkeys(("lua", "sql", "hs", "elm", "ada", "adb", "vhd", "vhdl"), _DASH),
+    **dict.fromkeys(("lisp", "el", "clj", "cljs", "scm", "rkt", "asm", "s"), ("; ", "")),
+    **dict.fromkeys(("css", "scss", "less"), ("/* ", " */")),
+    **dict.fromkeys(("html", "htm", "xml", "svg", "vue", "svelte", "md", "markdown"), ("<!-- ", " -->")),
+    **dict.fromkeys(("tex", "sty", "erl", "hrl", "m"), ("% ", "")),
+    "vim": ('" ', ""),
+}
+
+
+def comment_markers(path: str) -> tuple[str, str]:
+    """Line-comment opener and closer for the file's language (by extension)."""
+    base = posixpath.basename(path.replace("\\", "/")).lower()
+    ext = base.rsplit(".", 1)[-1] if "." in base else base
+    return _COMMENTS.get(ext, _HASH)
+
+
+def _fs_path(path: str) -> str:
+    path = uri_to_path(path) if path.startswith("file:") else path
+    return path.replace("\\", "/")
+
+
+def display_paths(current: str, others: Sequence[str], root: str | None = None) -> list[str]:
+    """Short, repo-relative paths for ``others`` then ``current`` (as a model would see them)."""
+    paths = [_fs_path(p) for p in (*others, current)]
+    base: str | None = None
+    if root:
+        base = _fs_path(root).rstrip("/")
+    elif len(paths) > 1 and all(p.startswith("/") for p in paths if p):
+        try:
+            base = posixpath.commonpath([posixpath.dirname(p) for p in paths if p])
+        except ValueError:
+            base = None
+    out = []
+    for p in paths:
+        if base and p.startswith(base.rstrip("/") + "/"):
+            out.append(p[len(base.rstrip("/")) + 1 :])
+        else:
+            out.append(posixpath.basename(p) or p)
+    return out
+
+
+def _fit(context: Sequence[ContextSnippet], budget: int) -> list[ContextSnippet]:
+    """Snippets in order while they fit ``budget`` characters (one cut to whole lines)."""
+    kept: list[ContextSnippet] = []
+    used = 0
+    for snippet in context:
+        text = snippet.text.strip("\n")
+        if not text.strip():
+            continue
+        room = budget - used
+        if room <= 0:
+            break
+        if len(text) > room:
+            cut = text[:room].rsplit("\n", 1)[0]
+            if not cut.strip():
+                break
+            text = cut
+        kept.append(ContextSnippet(snippet.path, text, snippet.kind))
+        used += len(text)
+    return kept
+
+
+def _as_comments(snippets: Sequence[ContextSnippet], paths: Sequence[str], current: str) -> str:
+    """Snippets as comments in the current file's language, one 'Path:' header each."""
+    opener, closer = comment_markers(current)
+    blocks = []
+    for snippet, path in zip(snippets, paths, strict=False):
+        lines = [f"{opener}Path: {path}{closer}"]
+        lines += [f"{opener}{line}{closer}".rstrip() for line in snippet.text.split("\n")]
+        blocks.append("\n".join(lines) + "\n")
+    return "".join(blocks)
+
+
+def _repo_name(current: str, others: Sequence[str], root: str | None) -> str:
+    if root:
+        return posixpath.basename(_fs_path(root).rstrip("/")) or "repo"
+    paths = [_fs_path(p) for p in (*others, current)]
+    try:
+        common = posixpath.commonpath([posixpath.dirname(p) for p in paths if p.startswith("/")])
+    except ValueError:
+        common = ""
+    return posixpath.basename(common) or "repo"
+
+
 def build_prompt(
     *,
     template: FimTemplate | None,
@@ -68,9 +377,58 @@ def build_prompt(
     prefix: str,
     suffix: str,
     path: str = "",
-    context: tuple = (),
+    context: Sequence[ContextSnippet] = (),
+    root: str | None = None,
+    max_context_chars: int = 4_000,
 ) -> PromptParts:
-    """Assemble the prompt for one completion."""
+    """Assemble the prompt for one completion.
+
+    ``path`` is the document's URI or path; ``root`` (optional) the workspace folder, otherwise
+    paths are shown relative to the deepest folder shared by the document and the snippets.
+    """
+    snippets = _fit(context, max_context_chars)
+    names = display_paths(path, [s.path for s in snippets], root) if snippets else []
+    stop = template.stop if template else ()
+
     if native_fim or template is None:
-        return PromptParts(prefix, suffix, False, template.stop if template else ())
-    return PromptParts(template.render(prefix, suffix), None, True, template.stop)
+        head = _as_comments(snippets, names, path) if snippets else ""
+        return PromptParts(head + prefix, suffix, False, stop)
+
+    if not snippets:
+        return PromptParts(template.render(prefix, suffix), None, True, stop)
+
+    current = names[-1]
+    if template.context_style == "qwen":
+        parts = [f"{template.repo_name}{_repo_name(path, [s.path for s in snippets], root)}\n"]
+        for snippet, name in zip(snippets, names, strict=False):
+            parts.append(f"{template.file_sep}{name}\n{snippet.text}\n")
+        parts.append(f"{template.file_sep}{current}\n{template.render(prefix, suffix)}")
+        return PromptParts("".join(parts), None, True, stop)
+    if template.context_style == "starcoder2":
+        parts = [f"{template.repo_name}{_repo_name(path, [s.path for s in snippets], root)}"]
+        for snippet, name in zip(snippets, names, strict=False):
+            parts.append(f"{template.file_sep}{name}\n{snippet.text}\n")
+        parts.append(f"{template.file_sep}{current}\n{template.render(prefix, suffix)}")
+        return PromptParts("".join(parts), None, True, stop)
+    head = _as_comments(snippets, names, path)
+    return PromptParts(template.render(head + prefix, suffix), None, True, stop)
+
+
+def describe_templates() -> dict[str, str]:
+    """Family name -> what it covers (for docs, ``mimi-lsp doctor`` and error messages)."""
+    return {name: t.description for name, t in TEMPLATES.items()}
+
+
+__all__ = [
+    "ALIASES",
+    "TEMPLATES",
+    "FimTemplate",
+    "PromptParts",
+    "build_prompt",
+    "comment_markers",
+    "custom_template",
+    "describe_templates",
+    "display_paths",
+    "select_template",
+    "template_for_model",
+]
