@@ -1,12 +1,15 @@
 """A scripted backend for fast tests and benchmarks: no network, deterministic.
 
-Replies are used in turn (the last one repeats). ``calls`` and ``cancelled`` let tests and the
+Replies are used in turn (the last one repeats). A chat reply that is a JSON object with
+``tool_calls`` (``[{"name", "arguments"}]``, optional ``content``) is answered as native tool
+calls, so agent runs can be scripted. ``calls`` and ``cancelled`` let tests and the
 status counters observe what the engine asked for and what it abandoned.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Sequence
 
 from mimi_lsp.domain import (
@@ -16,8 +19,26 @@ from mimi_lsp.domain import (
     GenerateRequest,
     HealthState,
     ModelInfo,
+    ToolCall,
 )
 from mimi_lsp.settings import FakeBackendSettings
+
+
+def _scripted_tool_calls(text: str) -> tuple[str, tuple[ToolCall, ...]] | None:
+    """(content, tool calls) when a chat reply is a JSON object with ``tool_calls``."""
+    if not text.startswith("{") or "tool_calls" not in text:
+        return None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict) or not isinstance(obj.get("tool_calls"), list):
+        return None
+    calls = tuple(
+        ToolCall(str(c.get("id") or f"call_{n}"), str(c["name"]), dict(c.get("arguments") or {}))
+        for n, c in enumerate(obj["tool_calls"])
+    )
+    return str(obj.get("content") or ""), calls
 
 
 class FakeBackend:
@@ -58,6 +79,14 @@ class FakeBackend:
         self.chat_calls.append(request)
         text = self._next(self.settings.chat_replies, self._chat_turn)
         self._chat_turn += 1
+        calls = _scripted_tool_calls(text)
+        if calls is not None:
+            # A reply scripted as {"content": ..., "tool_calls": [{name, arguments}]}.
+            text, tool_calls = calls
+            async for piece in self._stream(text):
+                yield ChatDelta(content=piece)
+            yield ChatDelta(tool_calls=tool_calls, done=True)
+            return
         async for piece in self._stream(text):
             yield ChatDelta(content=piece)
         yield ChatDelta(done=True)
