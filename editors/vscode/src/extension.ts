@@ -1,0 +1,319 @@
+/**
+ * Entry point of the Mimi VS Code extension: a thin client of the mimi-lsp language server.
+ *
+ * `activate` finds the `mimi-lsp` executable (serverPath.ts), starts it over stdio with
+ * vscode-languageclient (which registers inline completion, code actions and applyEdit on its
+ * own), routes the `mimi/*` notifications to the status bar and the chat view, and registers the
+ * Mimi commands. Everything clever happens in the server; this file wires things up.
+ */
+
+import * as vscode from 'vscode';
+import {
+  type ConfigurationParams,
+  type InlineCompletionItem,
+  type InlineCompletionList,
+  LanguageClient,
+  type LanguageClientOptions,
+  type ServerOptions,
+  State,
+  TransportKind,
+} from 'vscode-languageclient/node';
+import { ChatViewProvider, CHAT_VIEW_ID } from './chatView';
+import { serverSettings } from './config';
+import { editSelection } from './editSelection';
+import type {
+  ChatDeltaNotification,
+  IndexStatusNotification,
+  ReindexResult,
+  StatusNotification,
+} from './protocol';
+import { Commands, Notifications } from './protocol';
+import { SearchPicker } from './search';
+import { ServerCommands } from './serverCommands';
+import { findServer, type FoundServer, ServerNotFoundError } from './serverPath';
+import { showStatus, StatusBar } from './statusBar';
+import { StatusModel } from './statusModel';
+
+/** What `activate` returns: used by tests and by other extensions. */
+export interface MimiApi {
+  client(): LanguageClient | undefined;
+  server: ServerCommands;
+  status: StatusModel;
+  statusBar: StatusBar;
+  chat: ChatViewProvider;
+  search: SearchPicker;
+  /** Resolves once the current start attempt finished (running, or failed with a message). */
+  ready(): Promise<void>;
+  restart(): Promise<void>;
+  serverPath(): FoundServer | undefined;
+}
+
+class Mimi implements vscode.Disposable {
+  client?: LanguageClient;
+  found?: FoundServer;
+  readonly status = new StatusModel();
+  readonly statusBar: StatusBar;
+  readonly server = new ServerCommands(() => this.client);
+  readonly chat: ChatViewProvider;
+  readonly search: SearchPicker;
+  private starting: Promise<void> = Promise.resolve();
+  private readonly clientDisposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    readonly log: vscode.LogOutputChannel,
+  ) {
+    this.statusBar = new StatusBar(this.status);
+    this.chat = new ChatViewProvider(context.extensionUri, this.server, log);
+    this.search = new SearchPicker(this.server, log);
+  }
+
+  start(): Promise<void> {
+    this.starting = this.starting.then(() => this.doStart());
+    return this.starting;
+  }
+
+  async restart(): Promise<void> {
+    this.starting = this.starting.then(async () => {
+      await this.doStop();
+      await this.doStart();
+    });
+    return this.starting;
+  }
+
+  ready(): Promise<void> {
+    return this.starting;
+  }
+
+  private setServer(state: Parameters<StatusModel['setServer']>[0], message?: string): void {
+    this.status.setServer(state, message);
+    this.statusBar.update();
+  }
+
+  private async doStart(): Promise<void> {
+    const config = vscode.workspace.getConfiguration('mimi');
+    const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+    this.setServer('starting');
+    try {
+      this.found = findServer({
+        configured: config.get<string>('server.path'),
+        folders,
+        trusted: vscode.workspace.isTrusted,
+      });
+    } catch (error) {
+      this.found = undefined;
+      const e = error as ServerNotFoundError;
+      const message = `${e.message} ${e.fix ?? ''}`.trim();
+      this.log.error(message);
+      if (e.searched?.length) this.log.info(`Looked for: ${e.searched.join(', ')}`);
+      this.setServer('missing', message);
+      void vscode.window
+        .showErrorMessage(`Mimi: ${message}`, 'Open Settings', 'Show Output')
+        .then((choice) => {
+          if (choice === 'Open Settings') {
+            void vscode.commands.executeCommand('workbench.action.openSettings', 'mimi.server.path');
+          } else if (choice === 'Show Output') {
+            this.log.show();
+          }
+        });
+      return;
+    }
+    this.log.info(`Starting ${this.found.command} (found via ${this.found.source})`);
+
+    const args = [...(config.get<string[]>('server.args') ?? [])];
+    const level = config.get<string>('logLevel');
+    if (level && !args.includes('--log-level')) args.push('--log-level', level);
+    const env = { ...process.env, ...(config.get<Record<string, string>>('server.env') ?? {}) };
+    const serverOptions: ServerOptions = {
+      command: this.found.command,
+      args,
+      transport: TransportKind.stdio,
+      options: { env, cwd: folders[0] },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
+      outputChannel: this.log,
+      initializationOptions: serverSettings(config),
+      synchronize: { configurationSection: 'mimi' },
+      middleware: {
+        workspace: {
+          configuration: (params, token, next) => this.configuration(params, token, next),
+        },
+        provideInlineCompletionItems: async (document, position, context, token, next) => {
+          const result = await next(document, position, context, token);
+          return withAcceptCommand(result, document.uri.toString());
+        },
+      },
+    };
+
+    const client = new LanguageClient('mimi', 'Mimi', serverOptions, clientOptions);
+    this.client = client;
+    this.clientDisposables.push(
+      client.onNotification(Notifications.status, (p: StatusNotification) => {
+        this.status.applyStatus(p);
+        this.statusBar.update();
+      }),
+      client.onNotification(Notifications.indexStatus, (p: IndexStatusNotification) => {
+        this.status.applyIndex(p);
+        this.statusBar.update();
+      }),
+      client.onNotification(Notifications.chatDelta, (p: ChatDeltaNotification) => this.chat.onDelta(p)),
+      client.onDidChangeState((e) => {
+        if (e.newState === State.Running) this.setServer('running');
+        else if (e.newState === State.Stopped && this.client === client) {
+          this.setServer('stopped', 'The mimi-lsp server stopped. See the Mimi output for its log.');
+        }
+      }),
+    );
+    try {
+      await client.start();
+      this.setServer('running');
+      this.log.info('mimi-lsp is running');
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.log.error(`mimi-lsp failed to start: ${message}`);
+      this.setServer('stopped', `mimi-lsp failed to start: ${message}`);
+      void vscode.window.showErrorMessage(`Mimi: mimi-lsp failed to start: ${message}`, 'Show Output').then((c) => {
+        if (c) this.log.show();
+      });
+    }
+  }
+
+  /** `workspace/configuration` for section `mimi`: only what the user set, server keys only. */
+  private async configuration(
+    params: ConfigurationParams,
+    token: vscode.CancellationToken,
+    next: (params: ConfigurationParams, token: vscode.CancellationToken) => unknown,
+  ): Promise<unknown[]> {
+    const ours = params.items.map((item) => item.section === 'mimi');
+    const others = params.items.filter((_item, i) => !ours[i]);
+    const theirs = others.length ? ((await next({ items: others }, token)) as unknown[]) : [];
+    let j = 0;
+    return params.items.map((item, i) => {
+      if (!ours[i]) return theirs[j++] ?? null;
+      const scope = item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined;
+      return serverSettings(vscode.workspace.getConfiguration('mimi', scope));
+    });
+  }
+
+  private async doStop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    for (const d of this.clientDisposables.splice(0)) d.dispose();
+    if (client) {
+      try {
+        await client.stop(5000);
+      } catch (error) {
+        this.log.warn(`stopping mimi-lsp: ${String(error)}`);
+      }
+    }
+  }
+
+  async reindex(): Promise<ReindexResult | undefined> {
+    return vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Window, title: 'Mimi: reindexing' },
+      async () => {
+        try {
+          const result = await this.server.execute<ReindexResult>(Commands.reindex, {});
+          void vscode.window.showInformationMessage(
+            `Mimi: indexed ${result?.files ?? 0} files (${result?.chunks ?? 0} chunks).`,
+          );
+          return result;
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          void vscode.window.showErrorMessage(`Mimi: reindex failed: ${message}`);
+          return undefined;
+        }
+      },
+    );
+  }
+
+  async dispose(): Promise<void> {
+    this.chat.dispose();
+    this.statusBar.dispose();
+    await this.doStop();
+  }
+}
+
+/** Give each ghost-text item a command that tells the server it was accepted. */
+function withAcceptCommand<T extends InlineCompletionItem[] | InlineCompletionList | vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined>(
+  result: T,
+  uri: string,
+): T {
+  if (!result) return result;
+  const items = Array.isArray(result) ? result : (result as vscode.InlineCompletionList).items;
+  for (const item of items as vscode.InlineCompletionItem[]) {
+    item.command ??= { command: 'mimi.acceptedCompletion', title: 'Mimi: completion accepted', arguments: [uri] };
+  }
+  return result;
+}
+
+let instance: Mimi | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<MimiApi> {
+  const log = vscode.window.createOutputChannel('Mimi', { log: true });
+  const mimi = new Mimi(context, log);
+  instance = mimi;
+  const register = (id: string, fn: (...args: any[]) => unknown) =>
+    context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+
+  context.subscriptions.push(
+    log,
+    vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, mimi.chat, {
+      webviewOptions: { retainContextWhenHidden: true },
+    }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('mimi.server') || e.affectsConfiguration('mimi.logLevel')) {
+        log.info('Server settings changed: restarting mimi-lsp');
+        void mimi.restart();
+      }
+    }),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      if (!mimi.client) void mimi.restart();
+    }),
+  );
+
+  register('mimi.openChat', async (question?: string) => {
+    await vscode.commands.executeCommand(`${CHAT_VIEW_ID}.focus`);
+    if (typeof question === 'string' && question.trim()) return mimi.chat.ask(question);
+    return undefined;
+  });
+  register('mimi.newChat', () => mimi.chat.clear());
+  register('mimi.searchCodebase', (query?: string) => {
+    const editor = vscode.window.activeTextEditor;
+    const selected = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : '';
+    const initial = typeof query === 'string' ? query : selected.includes('\n') ? '' : selected.trim();
+    return mimi.search.show(initial);
+  });
+  register('mimi.editSelection', (instruction?: string) =>
+    editSelection(mimi.server, log, typeof instruction === 'string' ? instruction : undefined),
+  );
+  register('mimi.reindexWorkspace', () => mimi.reindex());
+  register('mimi.showStatus', () =>
+    showStatus({ server: mimi.server, model: mimi.status, serverPath: mimi.found?.command, log }),
+  );
+  register('mimi.showOutput', () => log.show());
+  register('mimi.restartServer', () => mimi.restart());
+  register('mimi.acceptedCompletion', (uri?: string) => {
+    if (mimi.client?.isRunning()) void mimi.client.sendNotification(Notifications.didAcceptCompletion, { uri });
+  });
+
+  void mimi.start();
+  return {
+    client: () => mimi.client,
+    server: mimi.server,
+    status: mimi.status,
+    statusBar: mimi.statusBar,
+    chat: mimi.chat,
+    search: mimi.search,
+    ready: () => mimi.ready(),
+    restart: () => mimi.restart(),
+    serverPath: () => mimi.found,
+  };
+}
+
+export async function deactivate(): Promise<void> {
+  const mimi = instance;
+  instance = undefined;
+  await mimi?.dispose();
+}

@@ -1,0 +1,127 @@
+/**
+ * The custom protocol between mimi-lsp and its editors (names and shapes from DESIGN.md).
+ *
+ * Standard LSP (inline completion, code actions, applyEdit) is handled by vscode-languageclient;
+ * everything here goes through `workspace/executeCommand` or a `mimi/*` notification. Keep these
+ * in step with the server and the other clients (Neovim, Monaco).
+ */
+
+export interface LspPosition {
+  line: number;
+  character: number;
+}
+
+export interface LspRange {
+  start: LspPosition;
+  end: LspPosition;
+}
+
+export interface LspLocation {
+  uri: string;
+  range: LspRange;
+}
+
+/** `mimi/status` (server → client): completion backend health. */
+export interface StatusNotification {
+  completion?: 'ok' | 'unavailable' | 'error';
+  chat?: 'ok' | 'unavailable' | 'error';
+  message?: string;
+}
+
+/** `mimi/indexStatus` (server → client): indexing progress. */
+export interface IndexStatusNotification {
+  state: 'indexing' | 'ready' | 'error';
+  files: number;
+  chunks: number;
+  message?: string;
+}
+
+/** `mimi/chatDelta` (server → client): streamed tokens of one chat answer. */
+export interface ChatDeltaNotification {
+  chatId: string;
+  delta: string;
+}
+
+export interface ChatHistoryMessage {
+  role: 'user' | 'assistant';
+  content: string;
+}
+
+export interface ChatArgs {
+  chatId: string;
+  message: string;
+  history?: ChatHistoryMessage[];
+  uri?: string;
+  range?: LspRange;
+}
+
+export interface ChatResult {
+  chatId: string;
+  reply: string;
+  citations: LspLocation[];
+}
+
+export interface SearchArgs {
+  query: string;
+  k?: number;
+  mode?: 'hybrid' | 'bm25' | 'vector';
+}
+
+export interface SearchHit {
+  uri: string;
+  range: LspRange;
+  score: number;
+  symbol?: string | null;
+  preview: string;
+}
+
+export interface SearchResult {
+  hits: SearchHit[];
+}
+
+export interface AgentEditArgs {
+  uri: string;
+  range?: LspRange;
+  instruction: string;
+}
+
+export interface AgentEditResult {
+  applied: boolean;
+  summary: string;
+  files: string[];
+}
+
+export interface ReindexResult {
+  files: number;
+  chunks: number;
+}
+
+export interface BackendStatus {
+  kind?: string;
+  model?: string;
+  state?: string;
+  message?: string | null;
+  fix?: string | null;
+}
+
+export interface StatusResult {
+  version: string;
+  backends: Record<string, BackendStatus>;
+  index: (Partial<IndexStatusNotification> & Record<string, unknown>) | null;
+  metrics: Record<string, unknown>;
+}
+
+export const Commands = {
+  chat: 'mimi.chat',
+  search: 'mimi.search',
+  agentEdit: 'mimi.agent.edit',
+  reindex: 'mimi.reindex',
+  status: 'mimi.status',
+} as const;
+
+export const Notifications = {
+  status: 'mimi/status',
+  indexStatus: 'mimi/indexStatus',
+  chatDelta: 'mimi/chatDelta',
+  didAcceptCompletion: 'mimi/didAcceptCompletion',
+} as const;
