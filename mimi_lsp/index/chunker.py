@@ -1,0 +1,475 @@
+"""Chunks along the syntax: functions, methods and classes, sized for retrieval.
+
+First stage of indexing (``indexer.py`` calls ``chunk_file`` for every file it reads). Each
+definition found by tree-sitter becomes one chunk (with the comments and decorators right above
+it); a definition too big for one chunk is split into its members (a class into its methods) or
+into line windows; runs of small neighbours are merged. Code between definitions (imports,
+module-level statements) becomes its own chunks. Languages without a grammar get line windows
+split at blank lines; Markdown gets one chunk per section. Every definition, nested or not, is
+also returned as a symbol for ``workspace/symbol`` and completion context.
+
+Sizes are in characters (~4 per token): chunks stay under ``max_chars`` (~800 tokens) and
+neighbours under ``min_chars`` are merged up to ``merge_chars``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mimi_lsp.index.languages import GRAMMARS, PROSE, parser_for
+
+MAX_CHARS = 3_000
+MIN_CHARS = 250
+MERGE_CHARS = 1_000
+WINDOW_CHARS = 1_200
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """A named definition: lines are 0-based and inclusive, columns in code points."""
+
+    name: str
+    kind: str
+    container: str | None
+    start_line: int
+    start_col: int
+    end_line: int
+    end_col: int
+    name_line: int
+    name_col: int
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a file to search: whole lines ``start_line..end_line`` (inclusive)."""
+
+    start_line: int
+    end_line: int
+    text: str
+    symbol: str | None = None
+    kind: str = "code"
+    container: str | None = None
+    names: tuple[str, ...] = ()
+    """Every definition name inside (weighted in BM25)."""
+
+
+@dataclass(slots=True)
+class ChunkedFile:
+    chunks: list[Chunk] = field(default_factory=list)
+    definitions: list[Definition] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Def:
+    name: str
+    kind: str
+    start: int  # first line (incl. wrapper such as a decorator)
+    end: int
+    node: Any
+    name_node: Any
+    children: list[_Def] = field(default_factory=list)
+    container: str | None = None
+
+
+@dataclass(slots=True)
+class _Seg:
+    start: int
+    end: int
+    symbol: str | None
+    kind: str
+    container: str | None
+    names: list[str]
+    size: int = 0
+
+
+# Node types below which no definition is worth looking for (keeps the walk cheap).
+_LEAF_HINTS = ("identifier", "string", "comment", "literal", "number", "parameter", "escape")
+_NAME_TYPES = frozenset(
+    {
+        "identifier", "field_identifier", "type_identifier", "property_identifier",
+        "qualified_identifier", "destructor_name", "operator_name", "constant",
+        "simple_identifier", "name", "scoped_identifier", "dot_index_expression",
+        "method_index_expression", "word", "private_property_identifier",
+    }
+)  # fmt: skip
+_FUNCTION_VALUES = frozenset(
+    {
+        "arrow_function", "function_expression", "function", "generator_function",
+        "function_definition", "class", "class_expression",
+    }
+)  # fmt: skip
+_CONTAINER_KINDS = frozenset(
+    {"class", "struct", "interface", "trait", "impl", "module", "namespace", "enum"}
+)
+_COMMENT_RE = re.compile(r"^\s*(#(?!include|define|if|endif|else|pragma)|//|/\*|\*|--|@|\[|;;)")
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
+
+
+def split_text_lines(text: str) -> list[str]:
+    """Lines with their endings (``str.splitlines(keepends=True)`` on \\r, \\n, \\r\\n only)."""
+    return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
+
+
+def chunk_file(
+    text: str,
+    language: str | None,
+    *,
+    max_chars: int = MAX_CHARS,
+    min_chars: int = MIN_CHARS,
+    merge_chars: int = MERGE_CHARS,
+) -> ChunkedFile:
+    """Chunks and definitions of one file's text."""
+    lines = split_text_lines(text)
+    if not lines:
+        return ChunkedFile()
+    sizes = [len(line) for line in lines]
+    parser = parser_for(language) if language else None
+    result = ChunkedFile()
+    if parser is not None and language is not None:
+        data = text.encode("utf-8", "surrogatepass")
+        tree = parser.parse(data)
+        defs = _collect_definitions(tree.root_node, language)
+        result.definitions = _flatten(defs, lines)
+        segments = _segment(0, len(lines) - 1, defs, None, lines, sizes, max_chars)
+    elif language == "markdown":
+        segments = _markdown_sections(lines, sizes, max_chars)
+    else:
+        segments = _windows(0, len(lines) - 1, None, "code", None, lines, sizes, max_chars)
+    if language not in PROSE:
+        segments = _merge(segments, min_chars, merge_chars)
+    for seg in segments:
+        body = "".join(lines[seg.start : seg.end + 1])
+        if not body.strip():
+            continue
+        result.chunks.append(
+            Chunk(
+                start_line=seg.start,
+                end_line=seg.end,
+                text=body,
+                symbol=seg.symbol,
+                kind=seg.kind,
+                container=seg.container,
+                names=tuple(dict.fromkeys(seg.names)),
+            )
+        )
+    return result
+
+
+# ------------------------------------------------------------------------------------------
+# Definitions
+
+
+def _node_text(node: Any) -> str:
+    return node.text.decode("utf-8", "replace") if node is not None else ""
+
+
+def _inner_definition(node: Any, language: str) -> Any | None:
+    """The definition a wrapper node (decorator, export, template) holds."""
+    defs = GRAMMARS[language].definitions
+    inner = node.child_by_field_name("definition") or node.child_by_field_name("declaration")
+    if inner is not None and inner.type in defs:
+        return inner
+    for child in reversed(node.named_children):
+        if child.type in defs:
+            return child
+    return None
+
+
+def _declarator_name(node: Any) -> Any | None:
+    """Follow C/C++ declarator chains down to the declared name."""
+    current = node
+    for _ in range(12):
+        nxt = current.child_by_field_name("declarator")
+        if nxt is None:
+            break
+        current = nxt
+    if current.type in _NAME_TYPES:
+        return current
+    for child in current.named_children:
+        if child.type in _NAME_TYPES:
+            return child
+    return None
+
+
+def _name_node(node: Any, language: str) -> Any | None:
+    """The node naming a definition, or None when it does not define a name we index."""
+    t = node.type
+    if t in ("lexical_declaration", "variable_declaration"):
+        # const f = () => ... (JS/TS); local f = function() end (Lua)
+        for child in node.named_children:
+            if child.type == "variable_declarator":
+                value = child.child_by_field_name("value")
+                if value is not None and value.type in _FUNCTION_VALUES:
+                    return child.child_by_field_name("name")
+            elif child.type == "assignment_statement":
+                names = child.named_children
+                if len(names) == 2 and any(v.type in _FUNCTION_VALUES for v in names[1].named_children):
+                    first = names[0].named_children
+                    return first[0] if first else None
+        return None
+    if t in ("struct_specifier", "enum_specifier", "union_specifier", "class_specifier"):
+        if node.child_by_field_name("body") is None:
+            return None
+        return node.child_by_field_name("name")
+    if t == "impl_item":
+        return node.child_by_field_name("type")
+    if t == "type_declaration":
+        for child in node.named_children:
+            if child.type in ("type_spec", "type_alias"):
+                return child.child_by_field_name("name")
+        return None
+    if t in ("function_definition", "type_definition") and language in ("c", "cpp"):
+        declarator = node.child_by_field_name("declarator")
+        return _declarator_name(declarator) if declarator is not None else None
+    name = node.child_by_field_name("name")
+    if name is not None:
+        return name
+    for child in node.named_children:
+        if child.type in _NAME_TYPES:
+            return child
+    return None
+
+
+def _is_leaf(node_type: str) -> bool:
+    return any(hint in node_type for hint in _LEAF_HINTS)
+
+
+def _collect_definitions(root: Any, language: str) -> list[_Def]:
+    """Definitions as a tree (members nested under their class), in source order."""
+    grammar = GRAMMARS[language]
+    top: list[_Def] = []
+    # Explicit stack: (node, list the definitions found under it go into, container name).
+    stack: list[tuple[Any, list[_Def], _Def | None]] = [
+        (child, top, None) for child in reversed(root.named_children)
+    ]
+    while stack:
+        node, into, parent = stack.pop()
+        t = node.type
+        target = node
+        if t in grammar.wrappers:
+            inner = _inner_definition(node, language)
+            if inner is None:
+                stack.extend((c, into, parent) for c in reversed(node.named_children))
+                continue
+            target = inner
+        kind = grammar.definitions.get(target.type)
+        name_node = _name_node(target, language) if kind is not None else None
+        if kind is None or name_node is None:
+            if not _is_leaf(t):
+                stack.extend((c, into, parent) for c in reversed(node.named_children))
+            continue
+        name = _node_text(name_node).strip()
+        if not name or len(name) > 200:
+            continue
+        if kind == "function" and parent is not None and parent.kind in _CONTAINER_KINDS:
+            kind = "method"
+        if target.type == "method_declaration" and language == "go":
+            receiver = target.child_by_field_name("receiver")
+            if receiver is not None:
+                rtype = re.findall(r"[A-Za-z_]\w*", _node_text(receiver))
+                parent_name = rtype[-1] if rtype else None
+                d = _Def(name, "method", node.start_point[0], node.end_point[0], node, name_node)
+                d.container = parent_name
+                into.append(d)
+                continue
+        d = _Def(name, kind, node.start_point[0], node.end_point[0], node, name_node)
+        d.container = parent.name if parent is not None else None
+        into.append(d)
+        stack.extend((c, d.children, d) for c in reversed(target.named_children))
+    return top
+
+
+def _byte_col_to_col(line: str, byte_col: int) -> int:
+    if line.isascii():
+        return byte_col
+    return len(line.encode("utf-8", "surrogatepass")[:byte_col].decode("utf-8", "ignore"))
+
+
+def _flatten(defs: list[_Def], lines: list[str]) -> list[Definition]:
+    out: list[Definition] = []
+    stack = list(reversed(defs))
+    while stack:
+        d = stack.pop()
+        sr, sc = d.node.start_point
+        er, ec = d.node.end_point
+        nr, nc = d.name_node.start_point
+        out.append(
+            Definition(
+                name=d.name,
+                kind=d.kind,
+                container=d.container,
+                start_line=sr,
+                start_col=_byte_col_to_col(lines[sr], sc) if sr < len(lines) else 0,
+                end_line=er,
+                end_col=_byte_col_to_col(lines[er], ec) if er < len(lines) else 0,
+                name_line=nr,
+                name_col=_byte_col_to_col(lines[nr], nc) if nr < len(lines) else 0,
+            )
+        )
+        stack.extend(reversed(d.children))
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Segments
+
+
+def _extend_up(start: int, floor: int, lines: list[str]) -> int:
+    """Include comment/decorator lines directly above a definition."""
+    line = start
+    while line - 1 >= floor and lines[line - 1].strip() and _COMMENT_RE.match(lines[line - 1]):
+        line -= 1
+    return line
+
+
+def _size(a: int, b: int, sizes: list[int]) -> int:
+    return sum(sizes[a : b + 1])
+
+
+def _segment(
+    start: int,
+    end: int,
+    defs: list[_Def],
+    container: str | None,
+    lines: list[str],
+    sizes: list[int],
+    max_chars: int,
+) -> list[_Seg]:
+    out: list[_Seg] = []
+    cursor = start
+    for d in defs:
+        if d.start < cursor or d.end > end:
+            continue  # overlapping (e.g. two definitions on one line): covered already
+        ds = _extend_up(d.start, cursor, lines)
+        if ds > cursor:
+            out += _windows(cursor, ds - 1, None, "code", container, lines, sizes, max_chars)
+        out += _definition_segments(d, ds, container, lines, sizes, max_chars)
+        cursor = d.end + 1
+    if cursor <= end:
+        out += _windows(cursor, end, None, "code", container, lines, sizes, max_chars)
+    return out
+
+
+def _all_names(d: _Def) -> list[str]:
+    names = [d.name]
+    for child in d.children:
+        names += _all_names(child)
+    return names
+
+
+def _definition_segments(
+    d: _Def,
+    start: int,
+    container: str | None,
+    lines: list[str],
+    sizes: list[int],
+    max_chars: int,
+) -> list[_Seg]:
+    size = _size(start, d.end, sizes)
+    if size <= max_chars:
+        return [_Seg(start, d.end, d.name, d.kind, container, _all_names(d), size)]
+    members = [c for c in d.children if c.start > start]
+    if members:
+        first = _extend_up(members[0].start, start, lines)
+        out: list[_Seg] = []
+        if first > start:
+            head = _windows(start, first - 1, d.name, d.kind, container, lines, sizes, max_chars)
+            out += head
+        inner = _segment(first, d.end, members, d.name, lines, sizes, max_chars)
+        # A member of a split class keeps its class as container; the closing lines of the
+        # class join the last member.
+        return out + inner
+    return _windows(start, d.end, d.name, d.kind, container, lines, sizes, max_chars)
+
+
+def _windows(
+    start: int,
+    end: int,
+    symbol: str | None,
+    kind: str,
+    container: str | None,
+    lines: list[str],
+    sizes: list[int],
+    max_chars: int,
+) -> list[_Seg]:
+    """Line windows of up to ``WINDOW_CHARS`` (``max_chars`` hard), cut at blank lines."""
+    out: list[_Seg] = []
+    a = start
+    # Trim blank lines at both edges.
+    while a <= end and not lines[a].strip():
+        a += 1
+    while end >= a and not lines[end].strip():
+        end -= 1
+    if a > end:
+        return out
+    target = min(WINDOW_CHARS, max_chars) if symbol is None else max_chars
+    seg_start = a
+    size = 0
+    last_blank = -1
+    i = a
+    while i <= end:
+        size += sizes[i]
+        if not lines[i].strip():
+            last_blank = i
+        if size >= target and i < end:
+            cut = i
+            if size > max_chars or last_blank <= seg_start:
+                cut = i
+            elif symbol is None and last_blank > seg_start:
+                cut = last_blank
+            out.append(_Seg(seg_start, cut, symbol, kind, container, [symbol] if symbol else []))
+            seg_start = cut + 1
+            size = _size(seg_start, i, sizes)
+            last_blank = -1
+        i += 1
+    if seg_start <= end:
+        out.append(_Seg(seg_start, end, symbol, kind, container, [symbol] if symbol else []))
+    for seg in out:
+        seg.size = _size(seg.start, seg.end, sizes)
+    return out
+
+
+def _markdown_sections(lines: list[str], sizes: list[int], max_chars: int) -> list[_Seg]:
+    out: list[_Seg] = []
+    heading: str | None = None
+    start = 0
+    fenced = False
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        match = None if fenced else _MD_HEADING.match(line.rstrip("\r\n"))
+        if match and i > start:
+            out += _windows(start, i - 1, heading, "section", None, lines, sizes, max_chars)
+            start = i
+        if match:
+            heading = match.group(2)
+    out += _windows(start, len(lines) - 1, heading, "section", None, lines, sizes, max_chars)
+    return out
+
+
+def _merge(segments: list[_Seg], min_chars: int, merge_chars: int) -> list[_Seg]:
+    """Merge runs of small neighbours (under ``min_chars``) up to ``merge_chars``."""
+    out: list[_Seg] = []
+    for seg in segments:
+        if out:
+            prev = out[-1]
+            small = prev.size < min_chars or seg.size < min_chars
+            same_scope = prev.container == seg.container
+            if small and same_scope and prev.size + seg.size <= merge_chars:
+                symbol, kind = prev.symbol, prev.kind
+                if symbol is None or (seg.symbol is not None and prev.size < seg.size and prev.kind == "code"):
+                    symbol, kind = seg.symbol, seg.kind
+                out[-1] = _Seg(
+                    prev.start,
+                    seg.end,
+                    symbol,
+                    kind,
+                    prev.container,
+                    prev.names + seg.names,
+                    prev.size + seg.size,
+                )
+                continue
+        out.append(seg)
+    return out
