@@ -245,7 +245,8 @@ class CompletionEngine:
                 )
             parts = build_prompt(
                 template=template,
-                native_fim=info.native_fim,
+                # An explicit fimTemplate wins over the server's native FIM (raw mode).
+                native_fim=info.native_fim and self.settings.fim_template == "auto",
                 prefix=prefix,
                 suffix=suffix,
                 path=snap.uri,

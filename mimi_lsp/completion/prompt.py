@@ -339,9 +339,9 @@ def _fit(context: Sequence[ContextSnippet], budget: int) -> list[ContextSnippet]
         if room <= 0:
             break
         if len(text) > room:
-            cut = text[:room].rsplit("\n", 1)[0]
-            if not cut.strip():
-                break
+            head = text[: room + 1]
+            if "\n" not in head or not (cut := head.rsplit("\n", 1)[0]).strip():
+                break  # not even one whole line fits
             text = cut
         kept.append(ContextSnippet(snippet.path, text, snippet.kind))
         used += len(text)
