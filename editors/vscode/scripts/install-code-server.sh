@@ -22,11 +22,30 @@ done
 mkdir -p "$DEST"
 cd "$DEST"
 [ -f package.json ] || printf '{"name": "mimi-code-server", "private": true}\n' > package.json
-export npm_config_yes=true
-# code-server's postinstall refuses to run as root (CI runs as root) without this.
-export npm_config_unsafe_perm=true
+export npm_config_yes=true npm_config_audit=false npm_config_fund=false npm_config_loglevel=error
 echo "install-code-server: installing code-server@$VERSION into $DEST (about a minute)" >&2
-npm install --ignore-scripts --no-audit --no-fund --loglevel=error "code-server@$VERSION"
-npm rebuild --loglevel=error
+
+# 1. The package itself, without its postinstall (which would run the steps below with
+#    scripts on, and @vscode/ripgrep's script downloads a binary from GitHub).
+npm install --ignore-scripts "code-server@$VERSION"
+CS="$DEST/node_modules/code-server"
+
+# 2. VS Code's own dependencies and its built-in extensions' (what postinstall.sh does).
+cd "$CS/lib/vscode"
+npm install --ignore-scripts --omit=dev
+# Debian's ripgrep instead of the download; its presence makes the ripgrep script a no-op.
+mkdir -p node_modules/@vscode/ripgrep/bin
+ln -sf "$(command -v rg)" node_modules/@vscode/ripgrep/bin/rg
+# Native modules (node-pty, spdlog, kerberos, watcher, ...) built against Debian's headers.
+npm rebuild
+ln -sfn node_modules node_modules.asar
+(cd bin/remote-cli && ln -sf code-linux.sh code-server)
+(cd bin/helpers && ln -sf browser-linux.sh browser.sh)
+(cd extensions && npm install --ignore-scripts --omit=dev && npm rebuild)
+
+# 3. code-server's own native modules (argon2 for password auth).
+cd "$DEST"
+npm rebuild --ignore-scripts=false argon2 || echo "install-code-server: argon2 not built (only password auth needs it)" >&2
+
 "$BIN" --version >/dev/null
-echo "$VERSION" > .installed
+echo "$VERSION" > "$DEST/.installed"

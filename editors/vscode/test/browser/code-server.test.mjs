@@ -1,0 +1,60 @@
+// The packaged extension in real VS Code (code-server in Chromium) against the real server.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { launch, missingTools, openFile, runCommand, screenshot } from './codeServer.mjs';
+
+const missing = missingTools();
+if (missing && process.env.CI) {
+  throw new Error(`browser tests need: ${missing}`);
+}
+
+describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `missing ${missing}` : false }, () => {
+  let vs;
+
+  before(async () => {
+    vs = await launch({
+      files: {
+        'calc.py': 'def add(a, b):\n    \n',
+        'README.md': '# project\n',
+      },
+      settings: {
+        'mimi.completion.backend': { kind: 'fake', replies: ['return a + b'], delayMs: 20 },
+        'mimi.completion.debounceMs': 0,
+        'mimi.index.enabled': false,
+      },
+    });
+  });
+
+  after(async () => {
+    await vs?.close();
+  });
+
+  test('the status bar shows Mimi once the server runs', async (t) => {
+    const item = vs.page.locator('.statusbar-item', { hasText: 'Mimi' }).first();
+    await item.waitFor({ state: 'visible', timeout: 60000 });
+    // Running: the spinner is replaced by the sparkle icon.
+    await vs.page.locator('.statusbar-item .codicon-sparkle').first().waitFor({ timeout: 60000 });
+    t.diagnostic(`screenshot: ${await screenshot(vs.page, '01-status-bar')}`);
+  });
+
+  test('ghost text appears and Tab accepts it', async (t) => {
+    const { page } = vs;
+    await openFile(page, 'calc.py');
+    const editor = page.locator('.monaco-editor .view-lines').first();
+    await editor.click();
+    // Line 2 is the empty body: put the cursor at its end.
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('End');
+    await runCommand(page, 'Trigger Inline Suggestion');
+    const ghost = page.locator('.ghost-text-decoration, .ghost-text').first();
+    await ghost.waitFor({ state: 'visible', timeout: 20000 });
+    const shown = (await page.locator('.ghost-text-decoration, .ghost-text').allTextContents()).join('');
+    assert.match(shown.replace(/\u00a0/g, ' '), /return a \+ b/);
+    t.diagnostic(`screenshot: ${await screenshot(page, '02-ghost-text')}`);
+    await page.keyboard.press('Tab');
+    await page.locator('.view-line', { hasText: 'return a + b' }).first().waitFor({ timeout: 10000 });
+    assert.equal(await page.locator('.ghost-text-decoration, .ghost-text').count(), 0);
+    t.diagnostic(`screenshot: ${await screenshot(page, '03-accepted')}`);
+  });
+});
