@@ -54,6 +54,13 @@ def register(server: Any) -> None:
     @server.feature(types.INITIALIZED)
     async def initialized(params: types.InitializedParams) -> None:
         await pull_configuration()
+        server.services.start_index()
+        # Features that talk to the client once it is ready (e.g. watcher registration).
+        for hook in list(getattr(server, "initialized_hooks", [])):
+            try:
+                await hook()
+            except Exception:
+                log.exception("initialized hook failed")
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(params: types.DidChangeConfigurationParams) -> None:
@@ -73,7 +80,7 @@ def register(server: Any) -> None:
             path = uri_to_path(added.uri)
             if path not in folders:
                 folders.append(path)
-        server.services.workspace_folders = folders
+        server.services.set_workspace_folders(folders)
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(params: Any) -> None:
