@@ -26,11 +26,34 @@ setup-python: $(STAMPS)/python
 # ---- System packages (Debian): browsers, tools the editor tests drive ----------------------
 setup-system:
 
+# VS Code (code-server) native modules build against these; Debian's ripgrep replaces a download.
+VSCODE_DEBS := ripgrep libkrb5-dev build-essential libx11-dev libxkbfile-dev libsecret-1-dev
+setup-system: $(STAMPS)/debs-vscode
+$(STAMPS)/debs-vscode: | $(STAMPS)
+	dpkg -s $(VSCODE_DEBS) >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 $(VSCODE_DEBS); }
+	touch $@
+
 # ---- Monaco web IDE (editors/monaco-web) ----------------------------------------------------
 setup-web:
 
 # ---- VS Code extension (editors/vscode) -----------------------------------------------------
-setup-vscode:
+# npm packages (pinned in package-lock.json), code-server 4.100.3 for the browser tests, and the
+# packaged .vsix (rebuilt when a source changes).
+VSCODE := editors/vscode
+$(STAMPS)/vscode-npm: $(VSCODE)/package.json $(VSCODE)/package-lock.json | $(STAMPS)
+	cd $(VSCODE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(STAMPS)/code-server: $(VSCODE)/scripts/install-code-server.sh | $(STAMPS) setup-system
+	$(VSCODE)/scripts/install-code-server.sh
+	touch $@
+
+$(VSCODE)/mimi-lsp.vsix: $(STAMPS)/vscode-npm $(wildcard $(VSCODE)/src/*.ts $(VSCODE)/media/*) \
+		$(VSCODE)/package.json $(VSCODE)/README.md $(VSCODE)/esbuild.mjs
+	cd $(VSCODE) && npm run -s package
+
+setup-vscode: $(STAMPS)/vscode-npm $(STAMPS)/code-server $(VSCODE)/mimi-lsp.vsix
 
 # ---- Neovim plugin (editors/neovim) ---------------------------------------------------------
 setup-neovim:
