@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mimi_lsp import __version__
 from mimi_lsp.completion.engine import CompletionEngine
@@ -19,6 +19,9 @@ from mimi_lsp.inference.base import Backend
 from mimi_lsp.inference.factory import create_backend
 from mimi_lsp.session import Session
 from mimi_lsp.settings import BackendSettings, Settings, resolve_settings
+
+if TYPE_CHECKING:
+    from mimi_lsp.index.service import IndexEvent, IndexService
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,11 @@ class Services:
             on_status=lambda health: self._emit_status("completion", health),
         )
         self.session.on_change(self.completion.document_changed)
+        self.index: IndexService | None = None
+        """The workspace index; built by ``start_index`` (after initialize), None when disabled."""
+        self._index_listeners: list[Callable[[IndexEvent], None]] = []
+        self._index_started = False
+        self.session.on_change(self._index_document_changed)
 
     # ------------------------------------------------------------------ backends
 
@@ -82,9 +90,56 @@ class Services:
                     "fix": health.fix,
                 },
             },
-            "index": None,
+            "index": self.index.status_dict()
+            if self.index is not None
+            else {"state": "idle" if self.settings.index.enabled else "disabled"},
             "metrics": {"completion": self.completion.stats.snapshot()},
         }
+
+    # ------------------------------------------------------------------ index
+
+    def on_index_event(self, listener: Callable[[IndexEvent], None]) -> None:
+        """``listener(event)`` on every index status change and progress step."""
+        self._index_listeners.append(listener)
+
+    def start_index(self) -> None:
+        """Build the index (when enabled) over the workspace folders; returns at once."""
+        self._index_started = True
+        if not self.settings.index.enabled:
+            return
+        if self.index is None:
+            from mimi_lsp.index.service import IndexService
+
+            self.index = IndexService(
+                self.settings,
+                backend_for=self.backend_for,
+                snapshot=self.session.snapshot,
+                listeners=self._index_listeners,
+            )
+            self.completion.context_provider = self.index.completion_context
+            for uri in list(self.session.documents):
+                self.index.document_changed(uri)
+        _spawn(self.index.set_folders(list(self.workspace_folders)))
+
+    def set_workspace_folders(self, folders: list[str]) -> None:
+        """Workspace folders changed (multi-root): the index follows."""
+        self.workspace_folders = list(folders)
+        if self.index is not None:
+            _spawn(self.index.set_folders(list(folders)))
+
+    def _index_document_changed(self, uri: str) -> None:
+        if self.index is not None:
+            self.index.document_changed(uri)
+
+    def _reconfigure_index(self, settings: Settings) -> None:
+        if self.index is not None and not settings.index.enabled:
+            index, self.index = self.index, None
+            self.completion.context_provider = None
+            _spawn(index.aclose())
+        elif self.index is not None:
+            _spawn(self.index.apply_settings(settings))
+        elif self._index_started:
+            self.start_index()
 
     # ------------------------------------------------------------------ settings
 
@@ -100,13 +155,19 @@ class Services:
         in_use = {
             settings.completion.backend.model_dump_json(),
             settings.chat_backend().model_dump_json(),
+            settings.embedding.backend.model_dump_json(),
         }
         for key in [k for k in self._backends if k not in in_use]:
             backend = self._backends.pop(key)
             _close_soon(backend)
+        if old.index != settings.index or old.embedding != settings.embedding:
+            self._reconfigure_index(settings)
 
     async def aclose(self) -> None:
         self.completion.cancel_all()
+        if self.index is not None:
+            index, self.index = self.index, None
+            await index.aclose()
         for backend in self._backends.values():
             try:
                 await backend.aclose()
@@ -126,3 +187,21 @@ def _close_soon(backend: Backend) -> None:
 
 
 _background: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(coro: Any) -> None:
+    """Run ``coro`` in the background (keeping a reference; failures are logged)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        coro.close()
+        return
+    task = loop.create_task(coro)
+    _background.add(task)
+
+    def done(t: asyncio.Task[Any]) -> None:
+        _background.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            log.error("background index task failed", exc_info=t.exception())
+
+    task.add_done_callback(done)

@@ -13,6 +13,7 @@ FEATURES = [
     "lifecycle",
     "inline_completion",
     "status",
+    "index",
 ]
 
 
