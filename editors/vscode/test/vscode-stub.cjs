@@ -378,7 +378,14 @@ class WorkspaceEdit {
   }
   set(uri, edits) {
     const list = (edits || []).map((e) => (Array.isArray(e) ? e[0] : e));
-    this._entries.push([uri, list, Array.isArray(edits?.[0]) ? edits[0][1] : undefined]);
+    this._entries.push([uri, list, (edits || []).map((e) => (Array.isArray(e) ? e[1] : undefined))]);
+  }
+  /** Test helper: the metadata (change annotations) attached to text edits and file operations. */
+  metadata() {
+    return [
+      ...this._entries.flatMap(([, , m]) => (Array.isArray(m) ? m : [m])),
+      ...this._ops.map((o) => o.metadata),
+    ].filter(Boolean);
   }
   has(uri) {
     return this._entries.some(([u]) => u.toString() === uri.toString());

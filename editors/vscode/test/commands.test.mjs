@@ -1,0 +1,144 @@
+// The Mimi commands round-trip through the real server: search picker, reindex, agent edit, and
+// the index progress in the status bar.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { activate, fakeSettings, makeWorkspace, serverExecutable, until } from './harness.mjs';
+
+const FILES = {
+  'shop/pricing.py':
+    'TAX_RATE = 0.2\n\n\ndef apply_discount(price, percent):\n    """Price after a percentage discount."""\n    return price * (1 - percent / 100)\n\n\ndef with_tax(price):\n    return price * (1 + TAX_RATE)\n',
+  'shop/cart.py':
+    'from shop.pricing import apply_discount\n\n\nclass Cart:\n    def __init__(self):\n        self.items = []\n\n    def total(self):\n        return sum(apply_discount(i.price, i.discount) for i in self.items)\n',
+  'README.md': '# shop\n',
+};
+
+function call(name, args) {
+  return JSON.stringify({ tool_calls: [{ name, arguments: args }] });
+}
+
+describe('with the workspace index (BM25 only)', () => {
+  let ext;
+  let folder;
+
+  before(async () => {
+    folder = makeWorkspace(FILES);
+    ext = await activate({
+      folders: [folder],
+      settings: {
+        'mimi.server.path': serverExecutable(),
+        ...fakeSettings(),
+        'mimi.index.enabled': true,
+        'mimi.index.embeddings': false,
+        'mimi.index.cacheDir': fs.mkdtempSync(path.join(os.tmpdir(), 'mimi-index-')),
+      },
+    });
+    await until(() => ext.api.status.index?.state === 'ready', { what: 'mimi/indexStatus ready', timeoutMs: 60000 });
+  });
+
+  after(async () => {
+    await ext?.deactivate();
+  });
+
+  test('index progress from mimi/indexStatus shows in the status bar tooltip', () => {
+    const item = ext.stub.ui.statusBarItems.find((i) => i.id === 'mimi.status');
+    assert.equal(ext.api.status.index.files, 3);
+    assert.match(item.tooltip, /Index: ready, 3 files, \d+ chunks/);
+  });
+
+  test('Mimi: Search Codebase shows live results and opens the chosen location', async () => {
+    const { vscode, stub } = ext;
+    const opened = vscode.commands.executeCommand('mimi.searchCodebase');
+    const pick = stub.ui.quickPicks.at(-1);
+    assert.equal(pick.title, 'Mimi: Search Codebase');
+    pick.type('apply_discount');
+    await until(() => pick.items.length > 0 && !pick.busy, { what: 'search results' });
+    const first = pick.items[0];
+    assert.ok(first.alwaysShow);
+    assert.match(first.description, /^shop\/(pricing|cart)\.py:\d+$/);
+    const target = pick.items.find((i) => i.description.startsWith('shop/pricing.py')) ?? first;
+    pick.accept(target);
+    const hit = await opened;
+    assert.equal(hit.uri, target.hit.uri);
+    const shown = stub.ui.shownDocuments.at(-1);
+    assert.equal(shown.uri, target.hit.uri);
+    assert.equal(shown.selection.start.line, target.hit.range.start.line);
+    assert.equal(shown.options.preview, false);
+    assert.equal(pick.visible, false);
+  });
+
+  test('typing again replaces the results of the previous query', async () => {
+    const { vscode, stub } = ext;
+    void vscode.commands.executeCommand('mimi.searchCodebase');
+    const pick = stub.ui.quickPicks.at(-1);
+    pick.type('Cart');
+    pick.type('with_tax');
+    await until(() => pick.items.length > 0 && !pick.busy, { what: 'search results' });
+    assert.ok(pick.items.some((i) => /with_tax|TAX_RATE/.test(i.label + i.detail)), pick.items.map((i) => i.label).join());
+    pick.hide();
+  });
+
+  test('Mimi: Reindex round-trips mimi.reindex and reports the counts', async () => {
+    const { vscode, stub } = ext;
+    const result = await vscode.commands.executeCommand('mimi.reindexWorkspace');
+    assert.equal(result.files, 3);
+    assert.ok(result.chunks > 0);
+    const info = stub.ui.messages.at(-1);
+    assert.equal(info.message, `Mimi: indexed 3 files (${result.chunks} chunks).`);
+  });
+});
+
+describe('Mimi: Edit Selection', () => {
+  test('sends the selection and instruction; the edit arrives with needsConfirmation for the refactor preview', async () => {
+    const folder = makeWorkspace(FILES);
+    const ext = await activate({
+      folders: [folder],
+      settings: {
+        'mimi.server.path': serverExecutable(),
+        ...fakeSettings(),
+        'mimi.completion.backend': {
+          kind: 'fake',
+          replies: [''],
+          chatReplies: [
+            call('edit', { path: 'shop/pricing.py', edits: [{ search: 'TAX_RATE = 0.2', replace: 'TAX_RATE = 0.25' }] }),
+            'Raised the tax rate to 25%.',
+          ],
+        },
+      },
+    });
+    try {
+      const { vscode, stub } = ext;
+      const file = path.join(folder, 'shop/pricing.py');
+      const editor = await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(file));
+      editor.selection = new vscode.Selection(0, 0, 0, 14);
+      stub.ui.answers.inputBox.push('raise the tax rate to 25%');
+      const result = await vscode.commands.executeCommand('mimi.editSelection');
+      assert.equal(result.applied, true);
+      assert.deepEqual(result.files, ['shop/pricing.py']);
+      const call = stub.ui.applyEditCalls.at(-1);
+      const metadata = call.edit.metadata();
+      assert.ok(metadata.length > 0 && metadata.every((m) => m.needsConfirmation === true), JSON.stringify(metadata));
+      assert.equal(editor.document.lineAt(0).text, 'TAX_RATE = 0.25');
+      assert.match(stub.ui.messages.at(-1).message, /Raised the tax rate to 25%/);
+      assert.match(stub.ui.inputBoxes.at(-1).prompt, /selected code/);
+    } finally {
+      await ext.deactivate();
+    }
+  });
+
+  test('without an open editor it says what to do instead of calling the server', async () => {
+    const ext = await activate({
+      folders: [makeWorkspace({})],
+      settings: { 'mimi.server.path': serverExecutable(), ...fakeSettings() },
+    });
+    try {
+      const result = await ext.vscode.commands.executeCommand('mimi.editSelection');
+      assert.equal(result, undefined);
+      assert.match(ext.stub.ui.messages.at(-1).message, /open a file/);
+    } finally {
+      await ext.deactivate();
+    }
+  });
+});
