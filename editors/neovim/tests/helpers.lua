@@ -1,0 +1,143 @@
+-- Test helpers: child Neovim processes driven over msgpack-RPC, and assertions.
+--
+-- A child is a real `nvim --embed --headless --clean` with the plugin on 'runtimepath'; keys
+-- go through `nvim_input`, so mappings, insert mode and autocmds behave as when typing.
+-- Waiting is always on a condition (`vim.wait` with a predicate), never a fixed sleep.
+local H = {}
+
+H.tests_dir = vim.fs.dirname(vim.fs.normalize(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p')))
+H.plugin_dir = vim.fs.dirname(H.tests_dir)
+H.repo = vim.fn.fnamemodify(H.plugin_dir, ':h:h')
+H.server = os.getenv('MIMI_LSP') or (H.repo .. '/.venv/bin/mimi-lsp')
+H.timeout = tonumber(os.getenv('MIMI_TEST_TIMEOUT') or '') or 15000
+
+local children = {}
+
+--- Settings for the real server with the scripted (fake) backend.
+--- @param replies string[] completion replies, used in turn (the last repeats)
+--- @param extra table? deep-merged over
+function H.settings(replies, extra)
+  return vim.tbl_deep_extend('force', {
+    completion = { backend = { kind = 'fake', replies = replies }, debounceMs = 0 },
+    index = { enabled = false },
+  }, extra or {})
+end
+
+--- A fresh workspace directory with `files` (name -> text).
+--- @param files table<string,string>?
+--- @return string dir
+function H.workspace(files)
+  local dir = vim.fn.tempname() .. '-mimi'
+  vim.fn.mkdir(dir, 'p')
+  vim.fn.mkdir(dir .. '/.git', 'p') -- a root marker
+  for name, text in pairs(files or {}) do
+    local path = dir .. '/' .. name
+    vim.fn.mkdir(vim.fs.dirname(path), 'p')
+    vim.fn.writefile(vim.split(text, '\n', { plain = true }), path)
+  end
+  return dir
+end
+
+local Child = {}
+Child.__index = Child
+
+--- Start a child Neovim with the plugin (not yet set up).
+--- @return table child
+function H.child()
+  local chan = vim.fn.jobstart({
+    vim.v.progpath, '--embed', '--headless', '--clean', '-n', '-i', 'NONE',
+    '--cmd', 'set rtp^=' .. vim.fn.fnameescape(H.plugin_dir),
+    '--cmd', ('lua package.path = %q .. package.path'):format(H.tests_dir .. '/?.lua;'),
+  }, { rpc = true })
+  assert(chan > 0, 'could not start ' .. vim.v.progpath)
+  local child = setmetatable({ chan = chan }, Child)
+  children[#children + 1] = child
+  child:lua('vim.o.columns, vim.o.lines = 120, 40')
+  return child
+end
+
+--- Run Lua in the child and return its result.
+function Child:lua(code, ...)
+  local value = vim.rpcrequest(self.chan, 'nvim_exec_lua', code, { ... })
+  if value == vim.NIL then
+    return nil
+  end
+  return value
+end
+
+--- Call a function of tests/mimi_test.lua in the child.
+function Child:call(fn, ...)
+  return self:lua(('return require("mimi_test").%s(...)'):format(fn), ...)
+end
+
+--- Type keys (queued like a user typing; processed by the child's input loop).
+function Child:input(keys)
+  vim.rpcrequest(self.chan, 'nvim_input', keys)
+end
+
+--- Wait until `code` (Lua run in the child) returns a truthy value; returns it.
+function Child:wait(code, what, timeout, ...)
+  local args = { ... }
+  local value
+  local ok = vim.wait(timeout or H.timeout, function()
+    value = vim.rpcrequest(self.chan, 'nvim_exec_lua', code, args)
+    return value ~= nil and value ~= false and value ~= vim.NIL
+  end, 10)
+  if not ok then
+    error(('timed out waiting for %s (last value %s)'):format(what, vim.inspect(value)), 2)
+  end
+  return value
+end
+
+--- setup() with the real server and `settings`, then edit `path` and wait for attachment.
+--- @param opts {settings: table, path: string, setup: table?}
+function Child:start(opts)
+  local setup = vim.tbl_deep_extend('force', {
+    cmd = { H.server, '--stdio' },
+    settings = opts.settings,
+  }, opts.setup or {})
+  self:lua('require("mimi").setup(...)', setup)
+  if opts.path then
+    self:lua('vim.cmd.edit(vim.fn.fnameescape(...))', opts.path)
+    self:wait('return require("mimi_test").attached()', 'the server to attach', 30000)
+  end
+end
+
+function Child:stop()
+  pcall(vim.rpcrequest, self.chan, 'nvim_exec_lua', [[
+    for _, c in ipairs(vim.lsp.get_clients()) do c:stop(true) end
+  ]], {})
+  pcall(vim.fn.jobstop, self.chan)
+end
+
+--- Stop every child started by the current test.
+function H.cleanup()
+  for _, child in ipairs(children) do
+    child:stop()
+  end
+  children = {}
+end
+
+function H.eq(expected, actual, what)
+  if not vim.deep_equal(expected, actual) then
+    error(('%s: expected %s, got %s'):format(what or 'value', vim.inspect(expected), vim.inspect(actual)), 2)
+  end
+end
+
+function H.truthy(value, what)
+  if not value or value == vim.NIL then
+    error((what or 'value') .. ' was ' .. vim.inspect(value), 2)
+  end
+  return value
+end
+
+function H.contains(haystack, needle, what)
+  if type(haystack) == 'table' then
+    haystack = table.concat(haystack, '\n')
+  end
+  if not tostring(haystack):find(needle, 1, true) then
+    error(('%s: %q not found in:\n%s'):format(what or 'text', needle, tostring(haystack)), 2)
+  end
+end
+
+return H
