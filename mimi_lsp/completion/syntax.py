@@ -1,0 +1,597 @@
+"""Syntax at the cursor, cheaply: a window, a bracket lexer and tree-sitter.
+
+Post-processing (``postprocess.py``) asks two kinds of questions about the text around the cursor:
+"where is the cursor?" (in a comment or string, in an empty block, among declarations or
+statements) and "which brackets are open?". Both are answered on a *window*: from the latest
+least-indented line before the cursor (the start of the enclosing top-level construct) to where
+that construct ends after it, a few KB at most, so a 1 MB document costs the same as a small one.
+
+- ``scan()`` is a regex lexer (one compiled pattern per language from ``languages.py``) that skips
+  comments and strings and reports brackets, and whether the text ends inside a comment or string.
+- ``analyze_cursor()`` parses the window with the language's tree-sitter grammar when one is
+  installed (parsers cached per thread) and falls back to text heuristics when there is none or
+  parsing fails. Results are memoised for the last few (prefix, suffix) pairs, because the engine
+  asks before the model call (``decide_multiline``) and again after it (``postprocess``).
+LSP-free.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mimi_lsp.completion.languages import LanguageSpec, StringDelim, load_grammar, spec_for
+
+log = logging.getLogger(__name__)
+
+OPENERS = "([{"
+CLOSERS = ")]}"
+PAIRS = {")": "(", "]": "[", "}": "{"}
+TAB_WIDTH = 4
+
+MAX_WINDOW_PREFIX = 3_000
+MAX_WINDOW_SUFFIX = 1_500
+
+Scope = Literal["declarations", "statements", "expression", "unknown"]
+
+
+# --------------------------------------------------------------------------- text helpers
+
+
+def indent_of(line: str) -> str:
+    """The leading whitespace of ``line``."""
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def indent_width(line: str) -> int:
+    """Width of the leading whitespace (a tab counts as four columns)."""
+    ws = indent_of(line)
+    return len(ws) + ws.count("\t") * (TAB_WIDTH - 1)
+
+
+def first_line(text: str) -> str:
+    index = text.find("\n")
+    return text if index == -1 else text[:index]
+
+
+def last_line(text: str) -> str:
+    return text[text.rfind("\n") + 1 :]
+
+
+def starts_with_closer(stripped: str) -> bool:
+    return bool(stripped) and stripped[0] in CLOSERS
+
+
+# --------------------------------------------------------------------------- lexer
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """Brackets outside comments and strings, and how the text ends."""
+
+    brackets: list[tuple[int, str]]
+    tail: Literal["comment", "string"] | None
+
+
+_LEXERS: dict[str, re.Pattern[str]] = {}
+
+
+def _string_pattern(delim: StringDelim) -> str:
+    o, c = re.escape(delim.open), re.escape(delim.close)
+    newline = "" if delim.multiline else r"\n"
+    if len(delim.close) == 1:
+        body = (
+            rf"(?:\\[\s\S]|[^{c}\\{newline}])*" if delim.escapes else rf"[^{c}{newline}]*"
+        )
+        end = rf"(?:{c}|\Z)" if delim.multiline else rf"{c}?"
+        return o + body + end
+    body = r"[\s\S]*?" if delim.multiline else r".*?"
+    end = rf"(?:{c}|\Z)" if delim.multiline else rf"(?:{c}|(?=\n)|\Z)"
+    return o + body + end
+
+
+def lexer(spec: LanguageSpec) -> re.Pattern[str]:
+    """One compiled pattern per language: comment | string | bracket (earliest match wins)."""
+    pattern = _LEXERS.get(spec.name)
+    if pattern is None:
+        comments = [
+            re.escape(o) + r"[\s\S]*?(?:" + re.escape(c) + r"|\Z)" for o, c in spec.block_comments
+        ]
+        comments += [re.escape(t) + r"[^\n]*" for t in spec.line_comments]
+        strings = list(spec.extra_token_patterns)
+        strings += [
+            _string_pattern(d) for d in sorted(spec.strings, key=lambda d: -len(d.open))
+        ]
+        alternatives = []
+        if comments:
+            alternatives.append("(?P<c>" + "|".join(comments) + ")")
+        if strings:
+            alternatives.append("(?P<s>" + "|".join(strings) + ")")
+        alternatives.append(r"(?P<b>[()\[\]{}])")
+        pattern = re.compile("|".join(alternatives))
+        _LEXERS[spec.name] = pattern
+    return pattern
+
+
+def _unterminated(spec: LanguageSpec, token: str, kind: str) -> bool:
+    if kind == "c":
+        for opener, closer in spec.block_comments:
+            if token.startswith(opener):
+                return not (
+                    len(token) >= len(opener) + len(closer) and token.endswith(closer)
+                )
+        return True  # a line comment runs to the end of its line
+    for delim in sorted(spec.strings, key=lambda d: -len(d.open)):
+        if token.startswith(delim.open):
+            if len(token) < len(delim.open) + len(delim.close) or not token.endswith(
+                delim.close
+            ):
+                return True
+            if delim.escapes:
+                body = token[: len(token) - len(delim.close)]
+                backslashes = len(body) - len(body.rstrip("\\"))
+                return backslashes % 2 == 1
+            return False
+    return False
+
+
+def scan(spec: LanguageSpec, text: str) -> ScanResult:
+    """Brackets of ``text`` outside comments/strings, and whether it ends inside one."""
+    brackets: list[tuple[int, str]] = []
+    tail: Literal["comment", "string"] | None = None
+    end = len(text)
+    last = None
+    for match in lexer(spec).finditer(text):
+        kind = match.lastgroup
+        if kind == "b":
+            brackets.append((match.start(), match.group()))
+        else:
+            last = match
+    if last is not None and last.end() == end and last.lastgroup in ("c", "s"):
+        kind = last.lastgroup
+        if _unterminated(spec, last.group(), kind):
+            tail = "comment" if kind == "c" else "string"
+    return ScanResult(brackets, tail)
+
+
+def open_brackets(brackets: list[tuple[int, str]]) -> list[str]:
+    """The stack of brackets left open (tolerant of stray closers)."""
+    stack: list[str] = []
+    for _, ch in brackets:
+        if ch in OPENERS:
+            stack.append(ch)
+        elif stack and stack[-1] == PAIRS[ch]:
+            stack.pop()
+        elif PAIRS[ch] in stack:  # recover from a missing closer inside
+            while stack and stack.pop() != PAIRS[ch]:
+                pass
+    return stack
+
+
+def unmatched_closers(brackets: list[tuple[int, str]], limit: int) -> list[tuple[int, str]]:
+    """Closers that close something opened before the text (at most ``limit``)."""
+    depth = 0
+    found: list[tuple[int, str]] = []
+    for pos, ch in brackets:
+        if ch in OPENERS:
+            depth += 1
+        elif depth > 0:
+            depth -= 1
+        else:
+            found.append((pos, ch))
+            if len(found) >= limit:
+                break
+    return found
+
+
+# --------------------------------------------------------------------------- window
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The enclosing construct around the cursor: ``prefix`` + cursor + ``suffix``."""
+
+    prefix: str
+    suffix: str
+    anchor_indent: int
+
+
+def cursor_window(
+    prefix: str,
+    suffix: str,
+    max_prefix: int = MAX_WINDOW_PREFIX,
+    max_suffix: int = MAX_WINDOW_SUFFIX,
+) -> Window:
+    """The window from the latest least-indented line before the cursor to its construct's end.
+
+    ``prefix``/``suffix`` use ``\\n`` line ends.
+    """
+    tail = prefix[-max_prefix:]
+    base = 0
+    if len(prefix) > max_prefix:
+        newline = tail.find("\n")
+        base = newline + 1 if newline != -1 else 0
+    line_start = tail.rfind("\n") + 1
+    cursor_line = tail[line_start:]
+    best_start = line_start
+    best_indent = 1 << 30
+    if cursor_line.strip() and not starts_with_closer(cursor_line.lstrip()):
+        best_indent = indent_width(cursor_line)
+    pos = line_start - 1  # the "\n" ending the previous line
+    while pos > base and best_indent > 0:
+        start = tail.rfind("\n", base, pos) + 1
+        if start < base:
+            start = base
+        line = tail[start:pos]
+        stripped = line.lstrip(" \t")
+        if stripped and not starts_with_closer(stripped):
+            width = len(line) - len(stripped) + line.count("\t", 0, len(line) - len(stripped)) * (
+                TAB_WIDTH - 1
+            )
+            if width < best_indent:
+                best_indent = width
+                best_start = start
+        pos = start - 1
+    if best_indent == 1 << 30:
+        best_indent = 0
+        best_start = base
+    window_prefix = tail[best_start:]
+
+    # The suffix runs to the first line that leaves the anchor's construct.
+    first_newline = suffix.find("\n")
+    if first_newline == -1:
+        return Window(window_prefix, suffix[:max_suffix], best_indent)
+    end = first_newline
+    limit = min(len(suffix), max_suffix)
+    while end < limit:
+        start = end + 1
+        next_newline = suffix.find("\n", start)
+        stop = len(suffix) if next_newline == -1 else next_newline
+        line = suffix[start:stop]
+        stripped = line.lstrip(" \t")
+        if stripped:
+            width = indent_width(line)
+            if width < best_indent:
+                break
+            if width == best_indent:
+                if starts_with_closer(stripped):
+                    end = stop
+                break
+        end = stop
+    return Window(window_prefix, suffix[: min(end, max_suffix)], best_indent)
+
+
+# --------------------------------------------------------------------------- tree-sitter
+
+_local = threading.local()
+
+
+def _parser(spec: LanguageSpec) -> Any | None:
+    language = load_grammar(spec)
+    if language is None:
+        return None
+    parsers: dict[str, Any] | None = getattr(_local, "parsers", None)
+    if parsers is None:
+        parsers = {}
+        _local.parsers = parsers
+    parser = parsers.get(spec.name)
+    if parser is None:
+        import tree_sitter
+
+        parser = tree_sitter.Parser(language)
+        parsers[spec.name] = parser
+    return parser
+
+
+DECLARATION_NODES = frozenset(
+    {
+        "program",
+        "module",
+        "source_file",
+        "translation_unit",
+        "compilation_unit",
+        "chunk",
+        "class_body",
+        "declaration_list",
+        "field_declaration_list",
+        "interface_body",
+        "enum_body",
+        "object_type",
+        "enum_variant_list",
+        "enum_class_body",
+        "interface_declaration",
+        "namespace_body",
+        "struct_type",
+        "interface_type",
+    }
+)
+STATEMENT_NODES = frozenset(
+    {
+        "block",
+        "statement_block",
+        "compound_statement",
+        "function_body",
+        "constructor_body",
+        "switch_body",
+        "switch_block",
+        "expression_switch_statement",
+        "match_block",
+        "closure_expression",
+        "arrow_function",
+        "else_clause",
+    }
+)
+EXPRESSION_NODES = frozenset(
+    {
+        "arguments",
+        "argument_list",
+        "array",
+        "object",
+        "list",
+        "dictionary",
+        "set",
+        "tuple",
+        "parenthesized_expression",
+        "formal_parameters",
+        "parameters",
+        "parameter_list",
+        "array_expression",
+        "tuple_expression",
+        "composite_literal",
+        "literal_value",
+        "struct_expression",
+        "field_initializer_list",
+        "table_constructor",
+        "template_substitution",
+        "jsx_expression",
+        "type_arguments",
+        "type_parameters",
+    }
+)
+BLOCK_NODES = (STATEMENT_NODES | DECLARATION_NODES | {"object", "literal_value"}) - {
+    "program",
+    "module",
+    "source_file",
+    "translation_unit",
+    "compilation_unit",
+    "chunk",
+    "closure_expression",
+    "arrow_function",
+    "else_clause",
+    "expression_switch_statement",
+    "interface_declaration",
+}
+
+
+def _is_comment(node_type: str) -> bool:
+    return "comment" in node_type
+
+
+def _is_string(node_type: str) -> bool:
+    return (
+        node_type in ("string", "string_literal", "template_string", "char_literal", "rune_literal")
+        or node_type.endswith("_string_literal")
+        or node_type == "raw_string_literal"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TreeFacts:
+    in_comment: bool
+    in_string: bool
+    scope: Scope
+    block_empty: bool | None
+    node_type: str
+
+
+def _tree_facts(spec: LanguageSpec, window: Window) -> TreeFacts | None:
+    parser = _parser(spec)
+    if parser is None:
+        return None
+    head = window.prefix.encode("utf-8", "surrogatepass")
+    data = head + window.suffix.encode("utf-8", "surrogatepass")
+    try:
+        tree = parser.parse(data)
+    except Exception:  # never let a grammar problem break completion
+        log.debug("tree-sitter parse failed for %s", spec.name, exc_info=True)
+        return None
+    off = len(head)
+    root = tree.root_node
+    inner = root.descendant_for_byte_range(off, off)
+    before = root.descendant_for_byte_range(off - 1, off) if off > 0 else None
+
+    in_comment = in_string = False
+    node = before
+    while node is not None:
+        node_type = node.type
+        if _is_comment(node_type) and node.start_byte < off:
+            if off < node.end_byte:
+                in_comment = True
+            elif off == node.end_byte:
+                text = data[node.start_byte : node.end_byte]
+                in_comment = not any(text.endswith(c.encode()) for _, c in spec.block_comments)
+            break
+        if _is_string(node_type) and node.start_byte < off < node.end_byte:
+            in_string = True
+            break
+        node = node.parent
+
+    scope: Scope = "unknown"
+    block_empty: bool | None = None
+    node = inner
+    node_type = inner.type if inner is not None else ""
+    while node is not None:
+        kind = node.type
+        if block_empty is None and kind in BLOCK_NODES and node.start_byte < off < node.end_byte:
+            block_empty = not any(not _is_comment(c.type) for c in node.named_children)
+        if kind in EXPRESSION_NODES and node.start_byte < off < node.end_byte:
+            scope = "expression"
+            break
+        if kind in STATEMENT_NODES:
+            scope = "statements"
+            break
+        if kind in DECLARATION_NODES:
+            scope = "declarations"
+            break
+        node = node.parent
+    return TreeFacts(in_comment, in_string, scope, block_empty, node_type)
+
+
+# --------------------------------------------------------------------------- cursor analysis
+
+
+@dataclass(frozen=True, slots=True)
+class CursorSyntax:
+    """What the syntax says about the cursor position."""
+
+    line_before: str
+    """Text before the cursor on its line."""
+    line_after: str
+    """Text after the cursor on its line (no line end)."""
+    in_comment: bool = False
+    in_string: bool = False
+    opens_block: bool = False
+    """The text before the cursor on its line ends with a block opener (``:``, ``{``...)."""
+    empty_block: bool = False
+    """The cursor is in (or right after the opener of) a block with no body yet."""
+    scope: Scope = "unknown"
+    """What the enclosing block holds: declarations (top level, class, impl) or statements."""
+    cursor_indent: int = 0
+    """Width of the cursor line's indentation."""
+    parsed: bool = False
+    """True when tree-sitter parsed the window (False: text heuristics only)."""
+    node_type: str = ""
+
+
+def _next_nonblank(suffix: str) -> str | None:
+    """The first non-blank line after the cursor line."""
+    pos = suffix.find("\n")
+    while pos != -1:
+        nxt = suffix.find("\n", pos + 1)
+        line = suffix[pos + 1 : nxt if nxt != -1 else len(suffix)]
+        if line.strip():
+            return line
+        pos = nxt
+    return None
+
+
+def _prev_nonblank(prefix: str) -> str | None:
+    """The last non-blank line before the cursor line."""
+    end = prefix.rfind("\n")
+    while end > 0:
+        start = prefix.rfind("\n", 0, end) + 1
+        line = prefix[start:end]
+        if line.strip():
+            return line
+        end = start - 1
+    return None
+
+
+def _text_scope(spec: LanguageSpec, window_prefix: str, cursor_indent: int) -> Scope:
+    """Scope from indentation: the nearest less-indented line before the cursor decides."""
+    end = window_prefix.rfind("\n")
+    while end > 0:
+        start = window_prefix.rfind("\n", 0, end) + 1
+        line = window_prefix[start:end]
+        stripped = line.strip()
+        if stripped and indent_width(line) < cursor_indent and not starts_with_closer(stripped):
+            if stripped.startswith(spec.container_keywords):
+                return "declarations"
+            if stripped[-1] in "([" or re.search(r"[=:,(]\s*\{$", stripped):
+                return "expression"
+            return "statements"
+        end = start - 1
+    return "declarations"
+
+
+def line_opens_block(spec: LanguageSpec, line: str) -> bool:
+    """Whether ``line`` (text before the cursor) ends with something that opens a block."""
+    stripped = line.strip()
+    if not stripped:
+        return False
+    for token in spec.line_comments:  # `if x:  # note` still opens a block
+        index = stripped.find(" " + token)
+        if index != -1:
+            stripped = stripped[:index].rstrip()
+    return bool(spec.block_open_re.search(stripped))
+
+
+_CACHE: OrderedDict[tuple[str, str, str], CursorSyntax] = OrderedDict()
+_CACHE_SIZE = 8
+
+
+def analyze_cursor(prefix: str, suffix: str, language_id: str) -> CursorSyntax:
+    """Classify the cursor position (memoised for the last few calls)."""
+    key = (language_id, prefix, suffix)
+    cached = _CACHE.get(key)
+    if cached is not None:
+        _CACHE.move_to_end(key)
+        return cached
+    result = _analyze(prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n"), language_id)
+    _CACHE[key] = result
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return result
+
+
+def _analyze(prefix: str, suffix: str, language_id: str) -> CursorSyntax:
+    spec = spec_for(language_id)
+    line_before = last_line(prefix)
+    line_after = first_line(suffix).rstrip("\r")
+    window = cursor_window(prefix, suffix)
+    scanned = scan(spec, window.prefix)
+    in_comment = scanned.tail == "comment"
+    in_string = scanned.tail == "string"
+
+    cursor_indent = indent_width(line_before if line_before.strip() else line_before + line_after)
+
+    opens = line_opens_block(spec, line_before)
+    after = line_after.strip()
+    empty = False
+    if opens:
+        if after and starts_with_closer(after):
+            empty = True  # `{|}`
+        elif not after:
+            following = _next_nonblank(suffix)
+            empty = following is None or indent_width(following) <= cursor_indent
+    elif not line_before.strip() and not after:
+        prev = _prev_nonblank(prefix)
+        following = _next_nonblank(suffix)
+        if prev is not None and line_opens_block(spec, prev):
+            empty = following is None or indent_width(following) <= indent_width(prev)
+
+    scope: Scope = _text_scope(spec, window.prefix, cursor_indent)
+    parsed = False
+    node_type = ""
+    facts = None
+    try:
+        facts = _tree_facts(spec, window)
+    except Exception:  # pragma: no cover - defensive: grammar bugs must not break completion
+        log.debug("tree-sitter analysis failed", exc_info=True)
+    if facts is not None:
+        parsed = True
+        node_type = facts.node_type
+        in_comment = in_comment or facts.in_comment
+        in_string = in_string or facts.in_string
+        if not spec.indent_based and facts.scope != "unknown":
+            scope = facts.scope
+        if facts.block_empty is False and after and starts_with_closer(after):
+            empty = False
+        elif facts.block_empty is True and after and starts_with_closer(after) and opens:
+            empty = True
+    return CursorSyntax(
+        line_before=line_before,
+        line_after=line_after,
+        in_comment=in_comment,
+        in_string=in_string,
+        opens_block=opens,
+        empty_block=empty,
+        scope=scope,
+        cursor_indent=cursor_indent,
+        parsed=parsed,
+        node_type=node_type,
+    )
