@@ -54,6 +54,30 @@ class MimiProtocol(LanguageServerProtocol):
             return  # already answered (invalid params) or not JSON-RPC at all
         super().handle_message(message)
 
+    # -------------------------------------------------------------- cancellation
+
+    def _execute_handler(self, msg_id: Any, handler: Any, callback: Any, args: Any = None, kwargs: Any = None) -> None:
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        # pygls 2.1.1 runs an async command under a fresh id inside the executeCommand
+        # generator, so $/cancelRequest (which names the request id) never reached it: link
+        # the command's task to its request so cancelling the request cancels the command.
+        request_id = self.msg_id
+        if request_id is None or request_id == msg_id:
+            return
+        if not any(handler is h for h in self.fm.commands.values()):
+            return
+        task = self._request_futures.get(msg_id)
+        if isinstance(task, asyncio.Future) and not task.done():
+            nested = self.__dict__.setdefault("_nested_commands", {})
+            nested[request_id] = task
+            task.add_done_callback(lambda _t: nested.pop(request_id, None))
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        task = self.__dict__.get("_nested_commands", {}).pop(msg_id, None)
+        super()._handle_cancel_notification(msg_id)
+        if task is not None:
+            task.cancel()
+
     # -------------------------------------------------------------- initialize
 
     @lsp_method(types.INITIALIZE)

@@ -35,6 +35,8 @@ class Services:
         self.workspace_folders: list[str] = []
         self._backends: dict[str, Backend] = {}
         self._status_listeners: list[Callable[[str, BackendHealth], None]] = []
+        self.metric_sources: dict[str, Callable[[], dict[str, Any]]] = {}
+        """More ``mimi.status`` metrics by name (e.g. the agent's counters)."""
         self.completion = CompletionEngine(
             self.settings.completion,
             self.backend_for(self.settings.completion.backend),
@@ -93,7 +95,10 @@ class Services:
             "index": self.index.status_dict()
             if self.index is not None
             else {"state": "idle" if self.settings.index.enabled else "disabled"},
-            "metrics": {"completion": self.completion.stats.snapshot()},
+            "metrics": {
+                "completion": self.completion.stats.snapshot(),
+                **{name: source() for name, source in self.metric_sources.items()},
+            },
         }
 
     # ------------------------------------------------------------------ index

@@ -14,6 +14,7 @@ FEATURES = [
     "inline_completion",
     "status",
     "index",
+    "agent",
 ]
 
 

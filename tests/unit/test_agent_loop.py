@@ -89,9 +89,17 @@ async def test_time_limit_stops_the_run(tmp_path: Path) -> None:
 async def test_cancel_closes_the_model_stream(tmp_path: Path) -> None:
     """Cancelling the run's task ends the model call in flight."""
     backend, plan, tools = setup(tmp_path, "done", delay_ms=5_000)
+    started = asyncio.Event()
+    chat = backend.chat
+
+    def observed(request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        started.set()
+        return chat(request)
+
+    backend.chat = observed  # type: ignore[method-assign]
     task = asyncio.ensure_future(AgentLoop(backend, model="m").run("sys", [ChatMessage("user", "x")], tools))
-    while not backend.chat_calls:
-        await asyncio.sleep(0)
+    await started.wait()
+    await asyncio.sleep(0)  # let the stream start its (long) model call
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from mimi_lsp.agent.plan import EditFailed, EditPlan, Replace, StalePlan, apply_replace, text_changes
+from mimi_lsp.agent.plan import (
+    EditFailed,
+    EditPlan,
+    Replace,
+    StalePlan,
+    apply_replace,
+    text_changes,
+)
 from mimi_lsp.agent.workspace import Workspace
 from mimi_lsp.domain import Span
 from mimi_lsp.session import TextBuffer
