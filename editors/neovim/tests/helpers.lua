@@ -79,10 +79,14 @@ end
 function Child:wait(code, what, timeout, ...)
   local args = { ... }
   local value
+  local t0 = vim.uv.hrtime()
   local ok = vim.wait(timeout or H.timeout, function()
     value = vim.rpcrequest(self.chan, 'nvim_exec_lua', code, args)
     return value ~= nil and value ~= false and value ~= vim.NIL
   end, 10)
+  if os.getenv('MIMI_TEST_TRACE') then
+    print(('  waited %d ms for %s'):format((vim.uv.hrtime() - t0) / 1e6, what))
+  end
   if not ok then
     error(('timed out waiting for %s (last value %s)'):format(what, vim.inspect(value)), 2)
   end
@@ -116,6 +120,21 @@ function H.cleanup()
     child:stop()
   end
   children = {}
+end
+
+H.PENDING = '[pending]'
+
+--- Stop the test as pending when the server does not offer `command` yet (printed, counted,
+--- never silent); the test runs for real as soon as the server has it.
+function H.require_command(child, command)
+  local has = child:lua([[
+    local c = require('mimi.server').get_client()
+    local p = c and c.server_capabilities.executeCommandProvider
+    return p and vim.list_contains(p.commands or {}, ...)
+  ]], command)
+  if not has then
+    error(('%s the server does not offer %s yet'):format(H.PENDING, command), 0)
+  end
 end
 
 function H.eq(expected, actual, what)

@@ -12,7 +12,7 @@ local filter = arg and arg[1] or nil
 local files = vim.fn.glob(tests_dir .. '/spec/*_spec.lua', false, true)
 table.sort(files)
 
-local passed, failed, failures = 0, 0, {}
+local passed, failed, pending, failures = 0, 0, 0, {}
 local started = vim.uv.hrtime()
 for _, file in ipairs(files) do
   local spec = vim.fn.fnamemodify(file, ':t:r'):gsub('_spec$', '')
@@ -27,6 +27,9 @@ for _, file in ipairs(files) do
       if ok then
         passed = passed + 1
         print(('ok   %s (%d ms)'):format(name, ms))
+      elseif type(err) == 'string' and err:find(H.PENDING, 1, true) then
+        pending = pending + 1
+        print(('PENDING %s: %s'):format(name, err:match(H.PENDING .. ' ([^\n]*)') or ''))
       else
         failed = failed + 1
         failures[#failures + 1] = name
@@ -39,6 +42,9 @@ end
 
 if #failures > 0 then
   print('\nfailed:\n  ' .. table.concat(failures, '\n  '))
+end
+if pending > 0 then
+  print(('%d pending (waiting for server features; shown above)'):format(pending))
 end
 print(('%d passed, %d failed (%.1f s)'):format(passed, failed, (vim.uv.hrtime() - started) / 1e9))
 io.stdout:flush()

@@ -125,6 +125,9 @@ local function check_backends(status)
     end
   end
   local index = status.index
+  if type(index) == 'table' and (index.state == 'disabled' or index.state == 'idle') then
+    index = nil
+  end
   if type(index) == 'table' then
     local state = index.state or 'ready'
     local line = ('index %s: %s files, %s chunks'):format(state, tostring(index.files or '?'), tostring(index.chunks or '?'))
@@ -192,7 +195,9 @@ function M.check()
   if cfg.keymaps then
     local taken = {}
     for name, lhs in pairs(cfg.keymaps) do
-      if lhs and vim.fn.maparg(lhs, 'i') ~= '' then
+      local other = lhs and vim.fn.maparg(lhs, 'i', false, true) or {}
+      -- Neovim's own <Tab> (snippet jumps) is kept by mimi's fallback: not a conflict.
+      if other.lhs and not tostring(other.desc or ''):find('snippet', 1, true) then
         taken[#taken + 1] = ('%s (%s)'):format(lhs, name)
       end
     end

@@ -132,7 +132,7 @@ function M.format(status)
   end
   lines[#lines + 1] = ''
   local index = status.index
-  if type(index) == 'table' then
+  if type(index) == 'table' and index.state ~= 'disabled' then
     lines[#lines + 1] = 'Index: ' .. pairs_line(index)
   else
     lines[#lines + 1] = 'Index: disabled'
