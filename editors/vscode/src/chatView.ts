@@ -225,9 +225,11 @@ export async function openLocation(
   const selection = range
     ? new vscode.Range(range.start.line, range.start.character, range.end.line, range.end.character)
     : undefined;
-  return vscode.window.showTextDocument(document, {
+  const editor = await vscode.window.showTextDocument(document, {
     selection,
     preview: options.preview ?? true,
     preserveFocus: options.preserveFocus ?? false,
   });
+  if (selection) editor.revealRange(selection, vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+  return editor;
 }

@@ -72,6 +72,8 @@ export interface SearchHit {
   range: LspRange;
   score: number;
   symbol?: string | null;
+  kind?: string;
+  language?: string;
   preview: string;
 }
 

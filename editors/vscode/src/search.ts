@@ -8,28 +8,67 @@
 
 import * as vscode from 'vscode';
 import { openLocation } from './chatView';
-import type { SearchHit, SearchResult } from './protocol';
+import type { LspRange, SearchHit, SearchResult } from './protocol';
 import { Commands } from './protocol';
 import type { ServerCommands } from './serverCommands';
 
 export interface SearchItem extends vscode.QuickPickItem {
   hit: SearchHit;
+  /** Where the symbol's name is (or the hit's start): the cursor goes there. */
+  target: LspRange;
 }
 
 const DEBOUNCE_MS = 120;
+
+const KIND_ICONS: Record<string, string> = {
+  function: 'symbol-function',
+  method: 'symbol-method',
+  constructor: 'symbol-constructor',
+  class: 'symbol-class',
+  struct: 'symbol-struct',
+  interface: 'symbol-interface',
+  trait: 'symbol-interface',
+  enum: 'symbol-enum',
+  module: 'symbol-module',
+  constant: 'symbol-constant',
+  variable: 'symbol-variable',
+  section: 'symbol-string',
+};
+
+/** The symbol's name inside the hit (found in its preview), else the hit's start. */
+export function symbolTarget(hit: SearchHit): LspRange {
+  const start = hit.range.start;
+  if (hit.symbol) {
+    const name = hit.symbol.split('.').pop() ?? hit.symbol;
+    const word = new RegExp(`\\b${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`);
+    const lines = hit.preview.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const m = word.exec(lines[i]);
+      if (m) {
+        const character = (i === 0 ? start.character : 0) + m.index;
+        const line = start.line + i;
+        return { start: { line, character }, end: { line, character: character + name.length } };
+      }
+    }
+  }
+  return { start, end: start };
+}
 
 /** QuickPick items for search hits. */
 export function searchItems(hits: SearchHit[]): SearchItem[] {
   return hits.map((hit) => {
     const uri = vscode.Uri.parse(hit.uri);
-    const where = `${vscode.workspace.asRelativePath(uri, false)}:${hit.range.start.line + 1}`;
+    const target = symbolTarget(hit);
+    const where = `${vscode.workspace.asRelativePath(uri, false)}:${target.start.line + 1}`;
     const firstLine = hit.preview.split('\n').find((l) => l.trim()) ?? '';
+    const icon = KIND_ICONS[hit.kind ?? ''] ?? (hit.symbol ? 'symbol-misc' : 'file-code');
     return {
-      label: hit.symbol ? `$(symbol-method) ${hit.symbol}` : `$(file-code) ${firstLine.trim().slice(0, 80) || where}`,
+      label: `$(${icon}) ${hit.symbol ? hit.symbol : firstLine.trim().slice(0, 80) || where}`,
       description: where,
       detail: hit.preview.replace(/\s+/g, ' ').trim().slice(0, 160),
       alwaysShow: true,
       hit,
+      target,
     };
   });
 }
@@ -91,14 +130,14 @@ export class SearchPicker {
       });
       pick.onDidChangeActive((items) => {
         const item = items[0];
-        if (item) void openLocation(item.hit.uri, item.hit.range, { preview: true, preserveFocus: true }).catch(() => undefined);
+        if (item) void openLocation(item.hit.uri, item.target, { preview: true, preserveFocus: true }).catch(() => undefined);
       });
       pick.onDidAccept(async () => {
         const item = pick.selectedItems[0] ?? pick.activeItems[0];
         if (!item) return;
         chosen = item.hit;
         pick.hide();
-        await openLocation(item.hit.uri, item.hit.range, { preview: false });
+        await openLocation(item.hit.uri, item.target, { preview: false });
         resolve(chosen);
       });
       pick.onDidHide(() => {

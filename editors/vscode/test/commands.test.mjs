@@ -64,7 +64,15 @@ describe('with the workspace index (BM25 only)', () => {
     assert.equal(hit.uri, target.hit.uri);
     const shown = stub.ui.shownDocuments.at(-1);
     assert.equal(shown.uri, target.hit.uri);
-    assert.equal(shown.selection.start.line, target.hit.range.start.line);
+    assert.deepEqual(
+      { line: shown.selection.start.line, character: shown.selection.start.character },
+      target.target.start,
+    );
+    if (target.hit.symbol === 'apply_discount') {
+      // The cursor lands on the symbol's name, not the chunk's first line.
+      assert.deepEqual(target.target, { start: { line: 3, character: 4 }, end: { line: 3, character: 18 } });
+      assert.equal(target.description, 'shop/pricing.py:4');
+    }
     assert.equal(shown.options.preview, false);
     assert.equal(pick.visible, false);
   });

@@ -209,6 +209,7 @@ class Uri {
 // ------------------------------------------------------------------ documents and editors
 
 const EndOfLine = { LF: 1, CRLF: 2 };
+const TextEditorRevealType = { Default: 0, InCenter: 1, InCenterIfOutsideViewport: 2, AtTop: 3 };
 
 class TextLine {
   constructor(lineNumber, text, isLast) {
@@ -1096,6 +1097,7 @@ const stub = {
   TabInputNotebook,
   TabInputCustom,
   EndOfLine,
+  TextEditorRevealType,
   InlineCompletionTriggerKind,
   StatusBarAlignment,
   ProgressLocation,

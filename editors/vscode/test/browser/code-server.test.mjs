@@ -1,5 +1,8 @@
 // The packaged extension in real VS Code (code-server in Chromium) against the real server.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { launch, missingTools, openFile, runCommand, screenshot } from './codeServer.mjs';
 
@@ -8,6 +11,16 @@ if (missing && process.env.CI) {
   throw new Error(`browser tests need: ${missing}`);
 }
 
+const PRICING = [
+  'TAX_RATE = 0.2',
+  '',
+  '',
+  'def apply_discount(price, percent):',
+  '    """Price after a percentage discount."""',
+  '    return price * (1 - percent / 100)',
+  '',
+].join('\n');
+
 describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `missing ${missing}` : false }, () => {
   let vs;
 
@@ -15,12 +28,16 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     vs = await launch({
       files: {
         'calc.py': 'def add(a, b):\n    \n',
+        'shop/pricing.py': PRICING,
+        'shop/cart.py': 'class Cart:\n    def __init__(self):\n        self.items = []\n',
         'README.md': '# project\n',
       },
       settings: {
         'mimi.completion.backend': { kind: 'fake', replies: ['return a + b'], delayMs: 20 },
         'mimi.completion.debounceMs': 0,
-        'mimi.index.enabled': false,
+        'mimi.index.enabled': true,
+        'mimi.index.embeddings': false,
+        'mimi.index.cacheDir': fs.mkdtempSync(path.join(os.tmpdir(), 'mimi-cs-index-')),
       },
     });
   });
@@ -56,5 +73,21 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     await page.locator('.view-line', { hasText: 'return a + b' }).first().waitFor({ timeout: 10000 });
     assert.equal(await page.locator('.ghost-text-decoration, .ghost-text').count(), 0);
     t.diagnostic(`screenshot: ${await screenshot(page, '03-accepted')}`);
+  });
+
+  test('the search picker shows live results and opens the chosen file', async (t) => {
+    const { page } = vs;
+    await runCommand(page, 'Mimi: Search Codebase');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill('apply_discount');
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'shop/pricing.py' }).first();
+    await row.waitFor({ state: 'visible', timeout: 30000 });
+    t.diagnostic(`screenshot: ${await screenshot(page, '04-search-picker')}`);
+    await row.click();
+    await page.locator('.tab.active[aria-label^="pricing.py"]').waitFor({ timeout: 15000 });
+    await page.locator('.view-line', { hasText: 'def apply_discount' }).first().waitFor();
+    assert.equal(await page.locator('.quick-input-widget').isVisible(), false);
+    t.diagnostic(`screenshot: ${await screenshot(page, '05-search-opened')}`);
   });
 });
