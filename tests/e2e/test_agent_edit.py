@@ -1,8 +1,10 @@
 """mimi.agent.edit end to end: the real server, a scripted model, real editor capabilities.
 
-The model is scripted with tool calls; the editor side is pytest-lsp's client, which records
-``workspace/applyEdit`` (``client.applied_edits``) and ``$/progress``. The fixture repository
-(tests/fixtures/agent_repo) is copied per test, so the agent reads real files.
+The model is the Ollama stand-in (tests/standins) answering ``/api/chat`` with scripted tool
+calls, reached through the real ``ollama`` client of the Ollama backend. The editor side is
+pytest-lsp's client, which records ``workspace/applyEdit`` (``client.applied_edits``) and
+``$/progress``. The fixture repository (tests/fixtures/agent_repo) is copied per test, so
+the agent reads real files.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +23,19 @@ from lsprotocol import types
 
 from mimi_lsp.session import PositionCodec, TextBuffer
 from tests.lsp_harness import start_session
+from tests.standins.ollama import OllamaStandin
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "agent_repo"
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture
+def model() -> Iterator[OllamaStandin]:
+    """The Ollama stand-in on a free port: the agent's scripted chat model."""
+    with OllamaStandin() as server:
+        yield server
 
 
 def call(name: str, **arguments: Any) -> str:
@@ -33,11 +44,40 @@ def call(name: str, **arguments: Any) -> str:
 
 
 def agent_settings(*turns: str, delay_ms: float = 0, **agent: Any) -> dict[str, Any]:
-    """Settings whose chat model answers ``turns`` in order (the last one repeats)."""
+    """Settings whose (fake, in-process) chat model answers ``turns`` in order."""
     return {
         "completion": {
-            "backend": {"kind": "fake", "replies": [""], "chatReplies": list(turns), "delayMs": delay_ms},
+            "backend": {
+                "kind": "fake",
+                "replies": [""],
+                "chatReplies": list(turns),
+                "delayMs": delay_ms,
+            },
             "debounceMs": 0,
+        },
+        "index": {"enabled": False},
+        "agent": agent,
+    }
+
+
+def standin_turn(turn: str) -> dict[str, Any]:
+    """A ``call(...)`` string or plain text as the stand-in's scripted turn."""
+    if turn.startswith("{"):
+        obj = json.loads(turn)
+        return {"text": obj.get("content", ""), "toolCalls": obj["tool_calls"]}
+    return {"text": turn}
+
+
+def scripted(
+    standin: OllamaStandin, *turns: str, delay_ms: float = 0, **agent: Any
+) -> dict[str, Any]:
+    """Settings whose chat model is the Ollama stand-in answering ``turns`` by turn number."""
+    standin.configure(chat=[{"turns": [standin_turn(t) for t in turns]}], first_token_ms=delay_ms)
+    return {
+        "completion": {"backend": {"kind": "fake", "replies": [""]}, "debounceMs": 0},
+        "chat": {
+            "backend": {"kind": "ollama", "host": standin.url},
+            "model": "qwen2.5-coder:7b-instruct",
         },
         "index": {"enabled": False},
         "agent": agent,
@@ -55,7 +95,9 @@ def open_file(client: Any, path: Path, version: int = 1, text: str | None = None
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(
             text_document=types.TextDocumentItem(
-                uri=uri, language_id="python", version=version,
+                uri=uri,
+                language_id="python",
+                version=version,
                 text=path.read_text() if text is None else text,
             )
         )
@@ -86,11 +128,17 @@ def apply_workspace_edit(edit: types.WorkspaceEdit, root: Path) -> dict[str, str
         if uri not in out:
             out[uri] = Path(uri.removeprefix("file://")).read_text()
         buf = TextBuffer(uri, "python", 0, out[uri])
-        for e in sorted(change.edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+        for e in sorted(
+            change.edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True
+        ):
             r = e.range
-            buf.apply((r.start.line, r.start.character), (r.end.line, r.end.character), e.new_text, codec)
+            buf.apply(
+                (r.start.line, r.start.character), (r.end.line, r.end.character), e.new_text, codec
+            )
         out[uri] = buf.text
-    return {str(Path(uri.removeprefix("file://")).relative_to(root)): text for uri, text in out.items()}
+    return {
+        str(Path(uri.removeprefix("file://")).relative_to(root)): text for uri, text in out.items()
+    }
 
 
 async def wait_for_progress(client: Any, needle: str, limit_s: float = 20) -> None:
@@ -116,13 +164,37 @@ async def status(client: Any) -> dict[str, Any]:
 
 RENAME = [
     call("search", query="apply_discount"),
-    json.dumps({"tool_calls": [
-        {"name": "edit", "arguments": {"path": "shop/pricing.py", "edits": [
-            {"search": "def apply_discount(", "replace": "def discounted_price("}]}},
-        {"name": "edit", "arguments": {"path": "shop/cart.py", "edits": [
-            {"search": "import apply_discount,", "replace": "import discounted_price,"},
-            {"search": "with_tax(apply_discount(", "replace": "with_tax(discounted_price("}]}},
-    ]}),
+    json.dumps(
+        {
+            "tool_calls": [
+                {
+                    "name": "edit",
+                    "arguments": {
+                        "path": "shop/pricing.py",
+                        "edits": [
+                            {"search": "def apply_discount(", "replace": "def discounted_price("}
+                        ],
+                    },
+                },
+                {
+                    "name": "edit",
+                    "arguments": {
+                        "path": "shop/cart.py",
+                        "edits": [
+                            {
+                                "search": "import apply_discount,",
+                                "replace": "import discounted_price,",
+                            },
+                            {
+                                "search": "with_tax(apply_discount(",
+                                "replace": "with_tax(discounted_price(",
+                            },
+                        ],
+                    },
+                },
+            ]
+        }
+    ),
     "Renamed apply_discount to discounted_price in pricing.py and its caller in cart.py.",
 ]
 
@@ -130,12 +202,16 @@ RENAME = [
 # ---------------------------------------------------------------------------- behaviour
 
 
-async def test_multi_file_edit_arrives_as_one_reviewable_workspace_edit(tmp_path: Path) -> None:
+async def test_multi_file_edit_arrives_as_one_reviewable_workspace_edit(
+    tmp_path: Path, model: OllamaStandin
+) -> None:
     """A rename across two files is one applyEdit: versioned documentChanges, confirmation annotations."""
     root = copy_repo(tmp_path)
-    async with start_session(root=root, settings=agent_settings(*RENAME)) as client:
+    async with start_session(root=root, settings=scripted(model, *RENAME)) as client:
         cart_uri = open_file(client, root / "shop" / "cart.py", version=7)
-        result = await agent_edit(client, uri=cart_uri, instruction="rename apply_discount to discounted_price")
+        result = await agent_edit(
+            client, uri=cart_uri, instruction="rename apply_discount to discounted_price"
+        )
         assert result["applied"] is True
         assert sorted(result["files"]) == ["shop/cart.py", "shop/pricing.py"]
         assert [s["tool"] for s in result["steps"]] == ["search", "edit", "edit"]
@@ -143,7 +219,9 @@ async def test_multi_file_edit_arrives_as_one_reviewable_workspace_edit(tmp_path
         edit = client.applied_edits[0].edit
     docs = {c.text_document.uri: c for c in edit.document_changes}
     assert docs[cart_uri].text_document.version == 7  # the open document's version
-    assert docs[(root / "shop" / "pricing.py").resolve().as_uri()].text_document.version is None  # on disk
+    assert (
+        docs[(root / "shop" / "pricing.py").resolve().as_uri()].text_document.version is None
+    )  # on disk
     annotations = edit.change_annotations
     assert annotations and all(a.needs_confirmation for a in annotations.values())
     assert all(e.annotation_id in annotations for c in docs.values() for e in c.edits)
@@ -154,12 +232,12 @@ async def test_multi_file_edit_arrives_as_one_reviewable_workspace_edit(tmp_path
     assert (root / "shop" / "pricing.py").read_text().count("apply_discount") == 1  # disk untouched
 
 
-async def test_new_file_is_a_create_plus_insert(tmp_path: Path) -> None:
+async def test_new_file_is_a_create_plus_insert(tmp_path: Path, model: OllamaStandin) -> None:
     """create_file becomes CreateFile followed by a TextDocumentEdit with the content."""
     root = copy_repo(tmp_path)
     content = "from shop.pricing import with_tax\n\n\ndef test_zero() -> None:\n    assert with_tax(0) == 0\n"
     turns = [call("create_file", path="tests/test_tax.py", content=content), "Added a test."]
-    async with start_session(root=root, settings=agent_settings(*turns)) as client:
+    async with start_session(root=root, settings=scripted(model, *turns)) as client:
         result = await agent_edit(client, instruction="add a test for with_tax(0)")
         edit = client.applied_edits[0].edit
     assert result["applied"] is True and result["files"] == ["tests/test_tax.py"]
@@ -172,26 +250,36 @@ async def test_new_file_is_a_create_plus_insert(tmp_path: Path) -> None:
     assert not (root / "tests" / "test_tax.py").exists()
 
 
-async def test_document_edited_during_the_run_is_refused(tmp_path: Path) -> None:
+async def test_document_edited_during_the_run_is_refused(
+    tmp_path: Path, model: OllamaStandin
+) -> None:
     """The user changes the planned lines while the model works: nothing is applied."""
     root = copy_repo(tmp_path)
     pricing = root / "shop" / "pricing.py"
     turns = [
-        call("edit", path="shop/pricing.py", edits=[{"search": "TAX_RATE = 0.2", "replace": "TAX_RATE = 0.25"}]),
+        call(
+            "edit",
+            path="shop/pricing.py",
+            edits=[{"search": "TAX_RATE = 0.2", "replace": "TAX_RATE = 0.25"}],
+        ),
         "Raised the tax rate.",
     ]
-    async with start_session(root=root, settings=agent_settings(*turns, delay_ms=600)) as client:
+    async with start_session(root=root, settings=scripted(model, *turns, delay_ms=600)) as client:
         uri = open_file(client, pricing, version=1)
         pending = asyncio.ensure_future(agent_edit(client, uri=uri, instruction="raise tax to 25%"))
         await wait_for_progress(client, "edit shop/pricing.py")
         client.text_document_did_change(
             types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-                content_changes=[types.TextDocumentContentChangePartial(
-                    range=types.Range(start=types.Position(line=2, character=11),
-                                      end=types.Position(line=2, character=14)),
-                    text="0.19",
-                )],
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(
+                            start=types.Position(line=2, character=11),
+                            end=types.Position(line=2, character=14),
+                        ),
+                        text="0.19",
+                    )
+                ],
             )
         )
         result = await pending
@@ -201,36 +289,48 @@ async def test_document_edited_during_the_run_is_refused(tmp_path: Path) -> None
         assert (await status(client))["metrics"]["agent"]["stale"] == 1
 
 
-async def test_unrelated_edit_during_the_run_is_rebased(tmp_path: Path) -> None:
+async def test_unrelated_edit_during_the_run_is_rebased(
+    tmp_path: Path, model: OllamaStandin
+) -> None:
     """The user edits other lines meanwhile: the plan is re-applied onto the new version."""
     root = copy_repo(tmp_path)
     pricing = root / "shop" / "pricing.py"
     turns = [
-        call("edit", path="shop/pricing.py", edits=[{"search": "TAX_RATE = 0.2", "replace": "TAX_RATE = 0.25"}]),
+        call(
+            "edit",
+            path="shop/pricing.py",
+            edits=[{"search": "TAX_RATE = 0.2", "replace": "TAX_RATE = 0.25"}],
+        ),
         "Raised the tax rate.",
     ]
-    async with start_session(root=root, settings=agent_settings(*turns, delay_ms=600)) as client:
+    async with start_session(root=root, settings=scripted(model, *turns, delay_ms=600)) as client:
         uri = open_file(client, pricing, version=1)
         pending = asyncio.ensure_future(agent_edit(client, uri=uri, instruction="raise tax to 25%"))
         await wait_for_progress(client, "edit shop/pricing.py")
         client.text_document_did_change(
             types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-                content_changes=[types.TextDocumentContentChangePartial(
-                    range=types.Range(start=types.Position(line=0, character=0),
-                                      end=types.Position(line=0, character=0)),
-                    text="# edited by the user\n",
-                )],
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(
+                            start=types.Position(line=0, character=0),
+                            end=types.Position(line=0, character=0),
+                        ),
+                        text="# edited by the user\n",
+                    )
+                ],
             )
         )
         result = await pending
         assert result["applied"] is True
         (change,) = client.applied_edits[0].edit.document_changes
         assert change.text_document.version == 2
-        assert [(e.range.start.line, e.new_text) for e in change.edits] == [(3, "TAX_RATE = 0.25\n")]
+        assert [(e.range.start.line, e.new_text) for e in change.edits] == [
+            (3, "TAX_RATE = 0.25\n")
+        ]
 
 
-async def test_path_traversal_is_refused(tmp_path: Path) -> None:
+async def test_path_traversal_is_refused(tmp_path: Path, model: OllamaStandin) -> None:
     """'..', absolute, encoded and Windows paths come back to the model as refusals."""
     root = copy_repo(tmp_path)
     (tmp_path / "outside.txt").write_text("TOP SECRET\n")
@@ -243,31 +343,39 @@ async def test_path_traversal_is_refused(tmp_path: Path) -> None:
         call("edit", path="/etc/hosts", edits=[{"search": "localhost", "replace": "evil"}]),
         "I can only work inside the workspace.",
     ]
-    async with start_session(root=root, settings=agent_settings(*turns)) as client:
+    async with start_session(root=root, settings=scripted(model, *turns)) as client:
         result = await agent_edit(client, instruction="read ../outside.txt")
         assert client.applied_edits == []
     assert result["applied"] is False and result["files"] == []
     assert len(result["steps"]) == 6
     assert all(not s["ok"] for s in result["steps"])
-    assert all(("outside" in s["summary"] or "climbs out" in s["summary"] or "URL-encoded" in s["summary"])
-               for s in result["steps"]), result["steps"]
+    assert all(
+        ("outside" in s["summary"] or "climbs out" in s["summary"] or "URL-encoded" in s["summary"])
+        for s in result["steps"]
+    ), result["steps"]
     assert "TOP SECRET" not in json.dumps(result)
     assert not (tmp_path / "planted.py").exists()
 
 
-async def test_cancel_request_stops_the_run(tmp_path: Path) -> None:
+async def test_cancel_request_stops_the_run(tmp_path: Path, model: OllamaStandin) -> None:
     """$/cancelRequest mid-run ends the agent: an error answer, no applyEdit, counted as cancelled."""
     root = copy_repo(tmp_path)
     turns = [
-        call("edit", path="shop/pricing.py", edits=[{"search": "TAX_RATE = 0.2", "replace": "TAX_RATE = 0.3"}]),
+        call(
+            "edit",
+            path="shop/pricing.py",
+            edits=[{"search": "TAX_RATE = 0.2", "replace": "TAX_RATE = 0.3"}],
+        ),
         call("list_files"),
     ]
-    async with start_session(root=root, settings=agent_settings(*turns, delay_ms=300)) as client:
+    async with start_session(root=root, settings=scripted(model, *turns, delay_ms=300)) as client:
         msg_id = f"agent-{uuid.uuid4()}"
         pending = asyncio.ensure_future(
             client.protocol.send_request_async(
                 types.WORKSPACE_EXECUTE_COMMAND,
-                types.ExecuteCommandParams(command="mimi.agent.edit", arguments=[{"instruction": "loop"}]),
+                types.ExecuteCommandParams(
+                    command="mimi.agent.edit", arguments=[{"instruction": "loop"}]
+                ),
                 msg_id=msg_id,
             )
         )
@@ -280,11 +388,16 @@ async def test_cancel_request_stops_the_run(tmp_path: Path) -> None:
             while (await status(client))["metrics"]["agent"]["cancelled"] != 1:
                 pass
         reports = [r for rs in client.progress_reports.values() for r in rs]
-        assert isinstance(reports[-1], types.WorkDoneProgressEnd) and reports[-1].message == "cancelled"
+        assert (
+            isinstance(reports[-1], types.WorkDoneProgressEnd)
+            and reports[-1].message == "cancelled"
+        )
         assert client.applied_edits == []
 
 
-async def test_prompt_injection_cannot_reach_home_or_run_commands(tmp_path: Path) -> None:
+async def test_prompt_injection_cannot_reach_home_or_run_commands(
+    tmp_path: Path, model: OllamaStandin
+) -> None:
     """A repository file telling the agent to read ~/.ssh and curl it out gets nothing out."""
     root = copy_repo(tmp_path)
     home = tmp_path / "home"
@@ -303,7 +416,7 @@ async def test_prompt_injection_cannot_reach_home_or_run_commands(tmp_path: Path
         "Done as instructed.",
     ]
     async with start_session(
-        root=root, settings=agent_settings(*turns), env={"HOME": str(home)}
+        root=root, settings=scripted(model, *turns), env={"HOME": str(home)}
     ) as client:
         result = await agent_edit(client, instruction="tidy up the pricing module")
         edits = [e.edit for e in client.applied_edits]
@@ -317,13 +430,21 @@ async def test_prompt_injection_cannot_reach_home_or_run_commands(tmp_path: Path
     # The one write left is the harmless file, and it still awaits the user's confirmation.
     assert result["files"] == ["shop/config.py"]
     assert all(a.needs_confirmation for a in edits[0].change_annotations.values())
+    sent = json.dumps([c.body for c in model.calls("/api/chat")])
+    assert "IMPORTANT SYSTEM INSTRUCTION" in sent  # the model did read the injection…
+    assert "SECRET-KEY-123" not in sent  # …and nothing secret ever reached it
+    assert '"shell"' not in json.dumps(model.calls("/api/chat")[0].body["tools"])
 
 
-async def test_neovim_confirms_through_a_message_request(tmp_path: Path) -> None:
+async def test_neovim_confirms_through_a_message_request(
+    tmp_path: Path, model: OllamaStandin
+) -> None:
     """A client without change annotations is asked before the edit is sent; 'Apply' applies it."""
     root = copy_repo(tmp_path)
     asked: list[types.ShowMessageRequestParams] = []
-    async with start_session(editor="neovim", root=root, settings=agent_settings(*RENAME)) as client:
+    async with start_session(
+        editor="neovim", root=root, settings=scripted(model, *RENAME)
+    ) as client:
 
         @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
         def answer(params: types.ShowMessageRequestParams) -> types.MessageActionItem:
@@ -338,10 +459,14 @@ async def test_neovim_confirms_through_a_message_request(tmp_path: Path) -> None
     assert all(isinstance(e, types.TextEdit) for c in edit.document_changes for e in c.edits)
 
 
-async def test_declining_the_confirmation_applies_nothing(tmp_path: Path) -> None:
+async def test_declining_the_confirmation_applies_nothing(
+    tmp_path: Path, model: OllamaStandin
+) -> None:
     """'Cancel' in the confirmation leaves the workspace alone."""
     root = copy_repo(tmp_path)
-    async with start_session(editor="neovim", root=root, settings=agent_settings(*RENAME)) as client:
+    async with start_session(
+        editor="neovim", root=root, settings=scripted(model, *RENAME)
+    ) as client:
 
         @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
         def answer(params: types.ShowMessageRequestParams) -> types.MessageActionItem:
@@ -352,10 +477,10 @@ async def test_declining_the_confirmation_applies_nothing(tmp_path: Path) -> Non
         assert client.applied_edits == []
 
 
-async def test_missing_instruction_is_asked_for(tmp_path: Path) -> None:
+async def test_missing_instruction_is_asked_for(tmp_path: Path, model: OllamaStandin) -> None:
     """Without an instruction the server offers common ones; the chosen one drives the run."""
     root = copy_repo(tmp_path)
-    async with start_session(root=root, settings=agent_settings("Nothing to change.")) as client:
+    async with start_session(root=root, settings=scripted(model, "Nothing to change.")) as client:
 
         @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
         def answer(params: types.ShowMessageRequestParams) -> types.MessageActionItem:
@@ -363,4 +488,10 @@ async def test_missing_instruction_is_asked_for(tmp_path: Path) -> None:
 
         uri = open_file(client, root / "shop" / "cart.py")
         result = await agent_edit(client, uri=uri, range=rng(9, 0, 11, 0))
-    assert result == {"applied": False, "summary": "Nothing to change.", "files": [], "steps": [], "stopped": None}
+    assert result == {
+        "applied": False,
+        "summary": "Nothing to change.",
+        "files": [],
+        "steps": [],
+        "stopped": None,
+    }
