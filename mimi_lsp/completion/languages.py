@@ -173,7 +173,7 @@ RUST = LanguageSpec(
     grammar=("tree_sitter_rust", "language"),
     strings=(StringDelim('"', '"', multiline=True),),
     # 'a' and '\n' are char literals; a lone ' is a lifetime and must not open a string.
-    extra_token_patterns=(r"r(#*)\"[\s\S]*?(?:\"\1|\Z)", r"'(?:\\[^'\n]{1,10}|[^\\'\n])'"),
+    extra_token_patterns=(r"r(?P<hashes>#*)\"[\s\S]*?(?:\"(?P=hashes)|\Z)", r"'(?:\\[^'\n]{1,10}|[^\\'\n])'"),
     top_level_keywords=(
         "fn ",
         "pub ",
@@ -207,7 +207,7 @@ GO = LanguageSpec(
     strings=(StringDelim('"', '"'), StringDelim("`", "`", multiline=True, escapes=False)),
     extra_token_patterns=(r"'(?:\\[^'\n]{1,10}|[^\\'\n])'",),
     top_level_keywords=("func ", "type ", "var ", "const ", "import ", "package ", "//go:"),
-    block_open=r"[{(\[]$",
+    block_open=r"(\{|^(?:import|var|const|type)\s*\()$",
     container_keywords=("type ",),
     definition_keywords=("func ", "type "),
     default_indent="\t",

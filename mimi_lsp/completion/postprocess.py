@@ -122,14 +122,28 @@ def postprocess(raw: str, ctx: PostContext) -> Suggestion | None:
     text = _clean(raw, spec, ctx.language_id)
     if not text.strip():
         return None
-    if not ctx.multiline:
+    # The cursor stands in the indentation before existing code: a suggestion that ends lines
+    # is spliced in as new line(s) above that code, which keeps its indentation.
+    after = syn.line_after.strip()
+    tail = ""
+    if not syn.line_before.strip() and after and not _only_closers(after):
+        body = text.lstrip("\n")
+        if "\n" in body:
+            lines = body.rstrip().split("\n")
+            if lines[0].strip() == after:
+                return None
+            text = "\n".join(lines) if ctx.multiline else lines[0]
+            tail = "\n" + syn.line_before
+        else:
+            text = body
+    if not ctx.multiline and not tail:
         text = _single_line(text, syn)
     text = _drop_echo_of_line_before(text, syn.line_before)
     text = _drop_echo_of_previous_line(text, syn, prefix)
     if not text.strip():
         return None
 
-    text, replace = _overlap_with_line_after(text, syn.line_after)
+    text, replace = (text, 0) if tail else _overlap_with_line_after(text, syn.line_after)
     text = _reindent(text, syn, prefix, suffix, spec)
     text = _limit_scope(text, syn, prefix, suffix[replace:], spec)
     text = _cut_suffix_echo(text, syn, suffix)
@@ -137,7 +151,9 @@ def postprocess(raw: str, ctx: PostContext) -> Suggestion | None:
     text = _strip_trailing_space(text, keep_last=bool(syn.line_after.strip()) and not replace)
     if not text.strip():
         return None
-    if "\n" in text and not replace:
+    if tail:
+        text += tail
+    elif "\n" in text and not replace:
         text, replace = _move_line_after_down(text, syn)
 
     if replace:
