@@ -49,9 +49,9 @@ export async function editSelection(
   const args = agentEditArgs(editor, text.trim());
 
   return vscode.window.withProgress(
-    // The server reports each agent step through $/progress (a cancellable notification);
-    // this only keeps a spinner in the status bar until the answer arrives.
-    { location: vscode.ProgressLocation.Window, title: 'Mimi: editing' },
+    // The server's own $/progress (each agent step) shows in the status bar; this notification
+    // carries the Cancel button, which cancels the request ($/cancelRequest stops the agent).
+    { location: vscode.ProgressLocation.Notification, title: 'Mimi is editing…', cancellable: true },
     async (_progress, token) => {
       try {
         const result = await server.execute<AgentEditResult>(Commands.agentEdit, args, token);

@@ -136,6 +136,35 @@ describe('Mimi: Edit Selection', () => {
     }
   });
 
+  test('Cancel in the progress notification stops the agent run', async () => {
+    const folder = makeWorkspace(FILES);
+    const ext = await activate({
+      folders: [folder],
+      settings: {
+        'mimi.server.path': serverExecutable(),
+        ...fakeSettings(),
+        'mimi.completion.backend': { kind: 'fake', replies: [''], chatReplies: ['Done.'], delayMs: 30000 },
+      },
+    });
+    try {
+      const { vscode, stub, api } = ext;
+      await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(path.join(folder, 'shop/cart.py')));
+      const started = Date.now();
+      const running = vscode.commands.executeCommand('mimi.editSelection', 'add docstrings');
+      const progress = await until(() => stub.ui.progress.find((p) => p.options.title === 'Mimi is editing…'), {
+        what: 'progress notification',
+      });
+      assert.equal(progress.options.cancellable, true);
+      progress.source.cancel();
+      assert.equal(await running, undefined);
+      assert.ok(Date.now() - started < 20000, 'returned long before the 30 s model call');
+      assert.equal(stub.ui.applyEditCalls.length, 0);
+      assert.equal((await api.server.execute('mimi.status')).backends.completion.kind, 'fake');
+    } finally {
+      await ext.deactivate();
+    }
+  });
+
   test('without an open editor it says what to do instead of calling the server', async () => {
     const ext = await activate({
       folders: [makeWorkspace({})],
