@@ -527,8 +527,8 @@ def _limit_scope(
     pending_line: int | None = None
     current_line = 0
     for index, (pos, ch) in enumerate(text_brackets):
-        line = _line_of(starts, pos)
-        while current_line < line:
+        line_no = _line_of(starts, pos)
+        while current_line < line_no:
             current_line += 1
             depth_at_start[current_line] = depth
         if ch in OPENERS:
@@ -539,18 +539,18 @@ def _limit_scope(
             target = len(stack) - 1 - closed
             if closed >= missing or target < 0 or stack[target] != PAIRS[ch]:
                 # The suffix already closes this (or it closes nothing): stop before it.
-                line_start = starts[line]
-                if line > 0 and not text[line_start:pos].strip():
+                line_start = starts[line_no]
+                if line_no > 0 and not text[line_start:pos].strip():
                     end_cut = line_start - 1
                 else:
                     end_cut = pos
                 break
             closed += 1
-            pending_line = line
+            pending_line = line_no
         if pending_line is not None and depth == 0:
             following = text_brackets[index + 1][0] if index + 1 < len(text_brackets) else None
-            if following is None or _line_of(starts, following) != line:
-                nxt = starts[line + 1] - 1 if line + 1 < n_lines else len(text)
+            if following is None or _line_of(starts, following) != line_no:
+                nxt = starts[line_no + 1] - 1 if line_no + 1 < n_lines else len(text)
                 end_cut = nxt
                 break
     while current_line < n_lines - 1:
