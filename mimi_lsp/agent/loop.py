@@ -119,12 +119,19 @@ class AgentLoop:
         on_step: Callable[[AgentStep], None] | None = None,
         on_text: Callable[[str], None] | None = None,
         on_turn: Callable[[int], None] | None = None,
+        text_tools: bool = True,
     ) -> LoopOutcome:
-        """Run until the model answers without tool calls or a limit is hit."""
+        """Run until the model answers without tool calls or a limit is hit.
+
+        With ``text_tools`` false, a model without native tool calling gets no tools at all
+        (chat streams its answer to the user, where tool-call text would be noise).
+        """
         outcome = LoopOutcome()
         try:
             async with asyncio.timeout(self.limits.timeout_s):
-                await self._run(system, list(messages), tools, outcome, on_step, on_text, on_turn)
+                await self._run(
+                    system, list(messages), tools, outcome, on_step, on_text, on_turn, text_tools
+                )
         except TimeoutError:
             outcome.stopped = "timeout"
         return outcome
@@ -138,10 +145,13 @@ class AgentLoop:
         on_step: Callable[[AgentStep], None] | None,
         on_text: Callable[[str], None] | None,
         on_turn: Callable[[int], None] | None,
+        text_tools: bool = True,
     ) -> None:
-        known = set(tools.tools)
+        all_tools = tools
         while True:
             native = self._native()
+            tools = all_tools if (native or text_tools) else Toolbox()
+            known = set(tools.tools)
             sys_text = system if (native or not tools.tools) else f"{system}\n\n{describe_tools(tools.specs)}"
             messages = [ChatMessage("system", sys_text), *history]
             self._elide(history)

@@ -15,6 +15,7 @@ FEATURES = [
     "status",
     "index",
     "agent",
+    "chat",
 ]
 
 
