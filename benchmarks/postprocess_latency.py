@@ -218,10 +218,14 @@ def main() -> None:
     out = ROOT / ".artifacts" / "bench" / "postprocess_latency.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    low = max(0.01, min(min(t) for t in distributions.values()))
+    high = max(10.0, max(max(t) for t in distributions.values()))
+    bins = [low * (high / low) ** (i / 80) for i in range(81)]
     for label, times in distributions.items():
-        ax.hist(times, bins=60, alpha=0.55, label=f"{label} document")
+        ax.hist(times, bins=bins, alpha=0.55, label=f"{label} document")
+    ax.set_xscale("log")
     ax.axvline(5.0, color="red", linestyle="--", label="5 ms budget")
-    ax.set_xlabel("decide_multiline + postprocess (ms)")
+    ax.set_xlabel("decide_multiline + postprocess (ms, log scale; first run per cursor)")
     ax.set_ylabel("cursors")
     ax.set_title("Post-processing cost per completion (4 languages)")
     ax.legend()

@@ -254,6 +254,7 @@ CPP = LanguageSpec(
 
 CSHARP = LanguageSpec(
     name="csharp",
+    grammar=("tree_sitter_c_sharp", "language"),
     strings=(StringDelim('"', '"'), StringDelim("'", "'"), StringDelim('@"', '"',
                                                                          multiline=True)),
     top_level_keywords=("using ", "namespace ", "public ", "internal ", "class ", "[",
@@ -269,6 +270,7 @@ CSHARP = LanguageSpec(
 
 KOTLIN = LanguageSpec(
     name="kotlin",
+    grammar=("tree_sitter_kotlin", "language"),
     strings=(StringDelim('"""', '"""', multiline=True, escapes=False), *_C_STRINGS),
     top_level_keywords=("fun ", "class ", "object ", "interface ", "val ", "var ", "import ",
                         "package ", "data class ", "@", "private ", "internal ", "enum "),
@@ -293,6 +295,7 @@ SWIFT = LanguageSpec(
 
 PHP = LanguageSpec(
     name="php",
+    grammar=("tree_sitter_php", "language_php"),
     line_comments=("//", "#"),
     strings=_C_STRINGS,
     top_level_keywords=("function ", "class ", "namespace ", "use ", "interface ", "trait ",
@@ -318,6 +321,7 @@ LUA = LanguageSpec(
 
 RUBY = LanguageSpec(
     name="ruby",
+    grammar=("tree_sitter_ruby", "language"),
     line_comments=("#",),
     block_comments=(("=begin", "=end"),),
     strings=_C_STRINGS,
@@ -330,6 +334,7 @@ RUBY = LanguageSpec(
 
 SHELL = LanguageSpec(
     name="shellscript",
+    grammar=("tree_sitter_bash", "language"),
     line_comments=("#",),
     block_comments=(),
     strings=(StringDelim('"', '"', multiline=True), StringDelim("'", "'", multiline=True,

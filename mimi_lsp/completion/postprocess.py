@@ -99,16 +99,20 @@ def decide_multiline(prefix: str, suffix: str, language_id: str, mode: str = "au
     return syn.opens_block and syn.empty_block
 
 
-def stop_sequences(language_id: str) -> tuple[str, ...]:
+def stop_sequences(language_id: str, eol: str = "\n") -> tuple[str, ...]:
     """Strings that end a completion stream for ``language_id`` (cut at the first found).
 
     A blank line followed by a top-level keyword at column 0 (``"\\n\\ndef "``), and two blank
     lines. Never a bare ``"\\n\\n"``: blank lines inside a body followed by indented code are
-    legitimate. Most important first, for servers that accept only a few stop strings.
+    legitimate. Most important first, for servers that accept only a few stop strings. For a
+    CRLF document (``eol="\\r\\n"``) the CRLF spellings come first, as models shown CRLF text
+    tend to answer in CRLF; post-processing cuts the same places whichever one arrives.
     """
     spec = spec_for(language_id)
     stops = [f"\n\n{keyword}" for keyword in spec.top_level_keywords]
     stops.insert(min(2, len(stops)), "\n\n\n")
+    if eol == "\r\n":
+        stops = [stop.replace("\n", "\r\n") for stop in stops] + stops
     return tuple(dict.fromkeys(stops))
 
 
@@ -138,6 +142,8 @@ def postprocess(raw: str, ctx: PostContext) -> Suggestion | None:
             text = body
     if not ctx.multiline and not tail:
         text = _single_line(text, syn)
+    elif not syn.line_before.strip() and not after:
+        text = text.lstrip("\n")  # the cursor line is blank: start on it, not below it
     text = _drop_echo_of_line_before(text, syn.line_before)
     text = _drop_echo_of_previous_line(text, syn, prefix)
     if not text.strip():
@@ -225,6 +231,7 @@ def _single_line(text: str, syn: CursorSyntax) -> str:
 # --------------------------------------------------------------------------- 3. echoes
 
 _WORD = re.compile(r"\w")
+_WORDS = re.compile(r"\w\w")
 
 
 def _drop_echo_of_line_before(text: str, line_before: str) -> str:
@@ -233,17 +240,18 @@ def _drop_echo_of_line_before(text: str, line_before: str) -> str:
     if not before or not text or text[0].isspace():
         return text
     head = first_line(text)
-    for k in range(min(len(before), len(head)), 1, -1):
+    for k in range(min(len(before), len(head)), 2, -1):
         piece = head[:k]
-        if not before.endswith(piece) or not _WORD.search(piece):
+        if not before.endswith(piece):
             continue
-        whole = k == len(before)
+        if k == len(before):
+            return text[k:]  # the whole line again (`retu` -> `return x`: keep `rn x`)
+        # A partial repeat counts only up to an opener or separator, and only when it holds a
+        # real word, so `f(x, ` + `x, y)` (a plausible `x, x, y`) is left alone.
         ends_open = piece[-1] in OPENERS or piece.rstrip()[-1:] in ("=", ":", ",")
-        # A whole-line repeat is always an echo; a partial one only up to an opener and when
-        # it is long enough not to be a legitimate repetition (`a + a`).
-        if whole and k >= 3 or ends_open and k >= 3:
-            if piece[-1].isalnum() and head[k : k + 1].isalnum():
-                continue  # stopped inside an identifier: not an echo boundary
+        if ends_open and _WORDS.search(piece) and not (
+            piece[:1].isalnum() and before[len(before) - k - 1 : len(before) - k].isalnum()
+        ):
             return text[k:]
     return text
 

@@ -191,3 +191,11 @@ def test_never_raises_and_never_returns_junk(
         assert result.text.count("\n") <= 1
     if result.replace == 0:
         assert not suffix.replace("\r\n", "\n").startswith(result.text.replace("\r\n", "\n"))
+
+
+def test_stop_sequences_for_crlf_documents() -> None:
+    """A CRLF document's stop list holds the CRLF spellings first, then the LF ones."""
+    stops = stop_sequences("python", eol="\r\n")
+    assert stops[0] == "\r\n\r\ndef "
+    assert "\n\ndef " in stops
+    assert stop_sequences("python") == tuple(s for s in stops if "\r" not in s)

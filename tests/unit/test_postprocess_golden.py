@@ -95,7 +95,7 @@ def test_golden(path: Path) -> None:
     multiline = decide_multiline(case.prefix, case.suffix, case.language, case.mode)
     if case.multiline is not None:
         assert multiline == case.multiline, "decide_multiline"
-    raw = cut_at_first_stop(case.raw, stop_sequences(case.language))
+    raw = cut_at_first_stop(case.raw, stop_sequences(case.language, case.eol))
     suggestion = postprocess(
         raw, PostContext(case.prefix, case.suffix, case.language, multiline, case.eol)
     )

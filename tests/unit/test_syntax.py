@@ -87,8 +87,9 @@ def test_window_is_bounded_in_huge_documents() -> None:
 
 
 @pytest.mark.parametrize(
-    "language", ["python", "typescript", "typescriptreact", "javascript", "rust", "go", "java",
-                 "c", "cpp", "lua"]
+    "language",
+    ["python", "typescript", "typescriptreact", "javascript", "rust", "go", "java", "c", "cpp",
+     "csharp", "kotlin", "php", "ruby", "shellscript", "lua"],
 )
 def test_declared_grammars_load(language: str) -> None:
     """Every grammar wheel named in the language table is installed and loads."""
