@@ -16,6 +16,7 @@ FEATURES = [
     "index",
     "agent",
     "chat",
+    "code_actions",
 ]
 
 
