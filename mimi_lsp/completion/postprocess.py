@@ -41,6 +41,7 @@ from mimi_lsp.completion.syntax import (
     PAIRS,
     CursorSyntax,
     analyze_cursor,
+    anchors_for,
     cursor_window,
     first_line,
     indent_of,
@@ -511,7 +512,7 @@ def _limit_scope(
     text: str, syn: CursorSyntax, prefix: str, suffix: str, spec: LanguageSpec
 ) -> str:
     """Cut where the suggestion leaves the syntactic scope of the cursor."""
-    window = cursor_window(prefix, suffix)
+    window = cursor_window(prefix, suffix, anchors=anchors_for(spec))
     head = window.prefix
     scanned = scan(spec, head + text)
     cut = len(head)

@@ -205,10 +205,13 @@ def cursor_window(
     suffix: str,
     max_prefix: int = MAX_WINDOW_PREFIX,
     max_suffix: int = MAX_WINDOW_SUFFIX,
+    anchors: tuple[str, ...] = (),
 ) -> Window:
     """The window from the latest least-indented line before the cursor to its construct's end.
 
-    ``prefix``/``suffix`` use ``\\n`` line ends.
+    ``prefix``/``suffix`` use ``\\n`` line ends. Lines starting with one of ``anchors`` (the
+    language's definition keywords) are preferred as the start, so that a string or comment
+    whose text sits at column 0 never becomes the anchor (the window would start inside it).
     """
     tail = prefix[-max_prefix:]
     base = 0
@@ -219,10 +222,14 @@ def cursor_window(
     cursor_line = tail[line_start:]
     best_start = line_start
     best_indent = 1 << 30
+    key_start = -1
+    key_indent = 1 << 30
     if cursor_line.strip() and not starts_with_closer(cursor_line.lstrip()):
         best_indent = indent_width(cursor_line)
+        if anchors and cursor_line.lstrip().startswith(anchors):
+            key_start, key_indent = line_start, best_indent
     pos = line_start - 1  # the "\n" ending the previous line
-    while pos > base and best_indent > 0:
+    while pos > base and (key_indent if anchors else best_indent) > 0:
         start = tail.rfind("\n", base, pos) + 1
         if start < base:
             start = base
@@ -235,8 +242,13 @@ def cursor_window(
             if width < best_indent:
                 best_indent = width
                 best_start = start
+            if width < key_indent and anchors and stripped.startswith(anchors):
+                key_indent = width
+                key_start = start
         pos = start - 1
-    if best_indent == 1 << 30:
+    if key_start != -1:
+        best_indent, best_start = key_indent, key_start
+    elif best_indent == 1 << 30:
         best_indent = 0
         best_start = base
     window_prefix = tail[best_start:]
@@ -266,6 +278,13 @@ def cursor_window(
 
 
 # --------------------------------------------------------------------------- tree-sitter
+
+def anchors_for(spec: LanguageSpec) -> tuple[str, ...]:
+    """Line starts that begin a construct: good places for a window to start."""
+    return spec.definition_keywords + spec.container_keywords + tuple(
+        k for k in spec.top_level_keywords if k[:1].isalpha()
+    )
+
 
 _local = threading.local()
 
@@ -522,19 +541,22 @@ def line_opens_block(spec: LanguageSpec, line: str) -> bool:
 
 _CACHE: OrderedDict[tuple[str, str, str], CursorSyntax] = OrderedDict()
 _CACHE_SIZE = 8
+_CACHE_LOCK = threading.Lock()
 
 
 def analyze_cursor(prefix: str, suffix: str, language_id: str) -> CursorSyntax:
     """Classify the cursor position (memoised for the last few calls)."""
     key = (language_id, prefix, suffix)
-    cached = _CACHE.get(key)
-    if cached is not None:
-        _CACHE.move_to_end(key)
-        return cached
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            _CACHE.move_to_end(key)
+            return cached
     result = _analyze(prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n"), language_id)
-    _CACHE[key] = result
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    with _CACHE_LOCK:
+        _CACHE[key] = result
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return result
 
 
@@ -542,7 +564,7 @@ def _analyze(prefix: str, suffix: str, language_id: str) -> CursorSyntax:
     spec = spec_for(language_id)
     line_before = last_line(prefix)
     line_after = first_line(suffix).rstrip("\r")
-    window = cursor_window(prefix, suffix)
+    window = cursor_window(prefix, suffix, anchors=anchors_for(spec))
     scanned = scan(spec, window.prefix)
     in_comment = scanned.tail == "comment"
     in_string = scanned.tail == "string"

@@ -157,3 +157,10 @@ def test_a_broken_grammar_never_breaks_completion(monkeypatch: pytest.MonkeyPatc
     result = analyze("rust", "fn f() {<CURSOR>}\n")
     assert not result.parsed and result.empty_block
     syntax._CACHE.clear()
+
+
+def test_text_at_column_zero_inside_a_string_is_not_an_anchor() -> None:
+    """A multi-line string with column-0 lines does not put the cursor 'inside a string'."""
+    document = 'def f():\n    sql = """\nSELECT 1\n"""\n    <CURSOR>\n'
+    result = analyze("python", document)
+    assert not result.in_string and not result.in_comment
