@@ -112,7 +112,7 @@
       case 'start': {
         const div = bubble('assistant', '');
         div.querySelector('.body').classList.add('streaming');
-        bubbles.set(m.chatId, { div, text: '' });
+        bubbles.set(m.chatId, { div, text: '', deltas: 0 });
         setBusy(true);
         break;
       }
@@ -120,6 +120,8 @@
         const b = bubbles.get(m.chatId);
         if (!b) break;
         b.text += m.delta;
+        b.deltas += 1;
+        b.div.dataset.deltas = String(b.deltas);
         b.div.querySelector('.body').innerHTML = renderMarkdown(b.text);
         log.scrollTop = log.scrollHeight;
         break;

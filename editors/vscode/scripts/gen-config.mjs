@@ -100,7 +100,7 @@ export function configuration(schema, extensionSettings) {
       }
       sections.push({
         id: `mimi.${name}`,
-        title: `Mimi: ${capitalize(name)}`,
+        title: capitalize(name),
         properties,
       });
     } else {

@@ -66,16 +66,39 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   async ask(text: string): Promise<ChatResult | undefined> {
     const message = text.trim();
     if (!message) return undefined;
+    const context = this.editorContext();
+    return this.converse(message, contextLabel(context), (chatId, token) => {
+      const args: ChatArgs = { chatId, message, history: [...this.history], ...context };
+      return this.server.execute<ChatResult>(Commands.chat, args, token);
+    });
+  }
+
+  /**
+   * `mimi.explain` (the server's "Mimi: explain" code action) answered in this view: the
+   * view's chatId makes the server stream the answer here instead of a message box.
+   */
+  async explain(args: { uri: string; range?: LspLocation['range'] }): Promise<ChatResult | undefined> {
+    const label = contextLabel(args);
+    return this.converse('Explain the selected code.', label, (chatId, token) =>
+      this.server.execute<ChatResult>(Commands.explain, { ...args, chatId }, token),
+    );
+  }
+
+  /** One turn: show the question, stream the answer, keep both in the history. */
+  private async converse(
+    message: string,
+    context: string | undefined,
+    send: (chatId: string, token: vscode.CancellationToken) => Promise<ChatResult>,
+  ): Promise<ChatResult | undefined> {
     this.stop();
     const chatId = newChatId();
     const source = new vscode.CancellationTokenSource();
     const pending: Pending = { chatId, source, streamed: '' };
     this.pending = pending;
-    const args: ChatArgs = { chatId, message, history: [...this.history], ...this.editorContext() };
-    this.post({ type: 'user', chatId, text: message, context: contextLabel(args) });
+    this.post({ type: 'user', chatId, text: message, context });
     this.post({ type: 'start', chatId });
     try {
-      const result = await this.server.execute<ChatResult>(Commands.chat, args, source.token);
+      const result = await send(chatId, source.token);
       const reply = result?.reply ?? pending.streamed;
       this.history.push({ role: 'user', content: message }, { role: 'assistant', content: reply });
       this.post({
@@ -86,8 +109,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       });
       return result;
     } catch (error) {
-      const cancelled = source.token.isCancellationRequested;
-      if (cancelled) {
+      if (source.token.isCancellationRequested) {
         if (pending.streamed) {
           this.history.push(
             { role: 'user', content: message },
@@ -208,11 +230,16 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   }
 }
 
-function contextLabel(args: ChatArgs): string | undefined {
+function contextLabel(args: Pick<ChatArgs, 'uri' | 'range'>): string | undefined {
   if (!args.uri) return undefined;
   const name = vscode.workspace.asRelativePath(vscode.Uri.parse(args.uri), false);
   if (!args.range) return name;
-  return `${name}:${args.range.start.line + 1}-${args.range.end.line + 1}`;
+  const first = args.range.start.line + 1;
+  // A selection that ends at column 0 does not include that line.
+  const last = args.range.end.character === 0 && args.range.end.line > args.range.start.line
+    ? args.range.end.line
+    : args.range.end.line + 1;
+  return first === last ? `${name}:${first}` : `${name}:${first}-${last}`;
 }
 
 /** Open a document and select a range (LSP coordinates). */

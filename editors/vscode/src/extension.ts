@@ -139,6 +139,15 @@ class Mimi implements vscode.Disposable {
         workspace: {
           configuration: (params, token, next) => this.configuration(params, token, next),
         },
+        executeCommand: async (command, args, next) => {
+          // "Mimi: explain" (a server code action) answers in the chat view, streamed.
+          const arg = args[0] as { uri?: string; chatId?: string } | undefined;
+          if (command === Commands.explain && arg?.uri && !arg.chatId) {
+            await vscode.commands.executeCommand(`${CHAT_VIEW_ID}.focus`);
+            return this.chat.explain(arg as { uri: string });
+          }
+          return next(command, args);
+        },
         provideInlineCompletionItems: async (document, position, context, token, next) => {
           const result = await next(document, position, context, token);
           return withAcceptCommand(result, document.uri.toString());

@@ -115,6 +115,7 @@ export interface StatusResult {
 
 export const Commands = {
   chat: 'mimi.chat',
+  explain: 'mimi.explain',
   search: 'mimi.search',
   agentEdit: 'mimi.agent.edit',
   reindex: 'mimi.reindex',

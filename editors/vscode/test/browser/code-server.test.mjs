@@ -21,6 +21,21 @@ const PRICING = [
   '',
 ].join('\n');
 
+const CHAT_REPLY =
+  '`apply_discount` takes a price and a percentage and returns the discounted price [1]. ' +
+  'For example:\n\n```python\napply_discount(100, 20)  # 80.0\n```\n';
+
+/** The chat view's page: the webview frame that holds the composer. */
+async function chatFrame(page) {
+  for (let i = 0; i < 150; i++) {
+    for (const frame of page.frames()) {
+      if (await frame.$('#composer').catch(() => null)) return frame;
+    }
+    await page.waitForTimeout(100);
+  }
+  throw new Error('the chat view did not appear');
+}
+
 describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `missing ${missing}` : false }, () => {
   let vs;
 
@@ -33,7 +48,13 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
         'README.md': '# project\n',
       },
       settings: {
-        'mimi.completion.backend': { kind: 'fake', replies: ['return a + b'], delayMs: 20 },
+        'mimi.completion.backend': {
+          kind: 'fake',
+          replies: ['return a + b'],
+          chatReplies: [CHAT_REPLY],
+          chunkChars: 6,
+          delayMs: 20,
+        },
         'mimi.completion.debounceMs': 0,
         'mimi.index.enabled': true,
         'mimi.index.embeddings': false,
@@ -89,5 +110,43 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     await page.locator('.view-line', { hasText: 'def apply_discount' }).first().waitFor();
     assert.equal(await page.locator('.quick-input-widget').isVisible(), false);
     t.diagnostic(`screenshot: ${await screenshot(page, '05-search-opened')}`);
+  });
+
+  test('the Settings UI lists the server settings with their descriptions', async (t) => {
+    const { page } = vs;
+    await runCommand(page, 'Mimi: Show Status');
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Open Settings' }).first();
+    await row.waitFor({ state: 'visible', timeout: 15000 });
+    assert.ok(await page.locator('.quick-input-list .monaco-list-row', { hasText: 'completion: ok' }).count() <= 1);
+    await row.click();
+    const editor = page.locator('.settings-editor');
+    await editor.waitFor({ timeout: 20000 });
+    const model = page.locator('.setting-item', { hasText: 'Completion (base) model.' }).first();
+    await model.waitFor({ timeout: 20000 });
+    assert.match(await model.innerText(), /Model/);
+    t.diagnostic(`screenshot: ${await screenshot(page, '06-settings')}`);
+    await page.keyboard.press('Control+W');
+  });
+
+  test('the chat view renders a streamed answer with clickable sources', async (t) => {
+    const { page } = vs;
+    await openFile(page, 'shop/pricing.py');
+    await runCommand(page, 'Mimi: Chat');
+    const frame = await chatFrame(page);
+    await frame.fill('#input', 'What does apply_discount do?');
+    await frame.press('#input', 'Enter');
+    const answer = frame.locator('.message.assistant[data-done="true"]').first();
+    await answer.waitFor({ timeout: 30000 });
+    assert.match(await answer.locator('.body').innerText(), /returns the discounted price/);
+    assert.ok(Number(await answer.getAttribute('data-deltas')) > 1, 'the answer arrived in pieces');
+    assert.equal(await answer.locator('pre code').count(), 1, 'the code block is rendered');
+    const source = answer.locator('.citations a').first();
+    await source.waitFor();
+    assert.match(await source.innerText(), /shop\/pricing\.py:\d+/);
+    t.diagnostic(`screenshot: ${await screenshot(page, '07-chat')}`);
+    await openFile(page, 'calc.py');
+    await source.click();
+    await page.locator('.tab.active[aria-label^="pricing.py"]').waitFor({ timeout: 15000 });
+    t.diagnostic(`screenshot: ${await screenshot(page, '08-chat-source-opened')}`);
   });
 });
