@@ -191,10 +191,14 @@ def main() -> None:
                 if shape == "engine":
                     distributions.setdefault(label, []).extend(times)
 
-    print(f"post-processing cost per completion (decide_multiline + postprocess), {samples} "
-          "cursors per row, ms; 'best' = best of 3 runs per cursor (shared-machine noise removed)")
-    print(f"{'language':<11} {'document':>8} {'input':>7} {'p50':>7} {'p95':>7} {'p99':>7}"
-          f" {'max':>7} {'best p95':>9} {'best p99':>9}")
+    print(
+        f"post-processing cost per completion (decide_multiline + postprocess), {samples} "
+        "cursors per row, ms; 'best' = best of 3 runs per cursor (shared-machine noise removed)"
+    )
+    print(
+        f"{'language':<11} {'document':>8} {'input':>7} {'p50':>7} {'p95':>7} {'p99':>7}"
+        f" {'max':>7} {'best p95':>9} {'best p99':>9}"
+    )
     for language, label, shape, times, best in rows:
         print(
             f"{language:<11} {label:>8} {shape:>7} {percentile(times, 50):7.3f} "
@@ -203,10 +207,12 @@ def main() -> None:
         )
     every = [t for row in rows if row[2] == "engine" for t in row[3]]
     every_best = [t for row in rows if row[2] == "engine" for t in row[4]]
-    print(f"all languages, engine windows: p50 {percentile(every, 50):.3f} ms, "
-          f"p95 {percentile(every, 95):.3f} ms, p99 {percentile(every, 99):.3f} ms; "
-          f"best-of-3 p95 {percentile(every_best, 95):.3f} ms, "
-          f"p99 {percentile(every_best, 99):.3f} ms (budget: well under 5 ms p95)")
+    print(
+        f"all languages, engine windows: p50 {percentile(every, 50):.3f} ms, "
+        f"p95 {percentile(every, 95):.3f} ms, p99 {percentile(every, 99):.3f} ms; "
+        f"best-of-3 p95 {percentile(every_best, 95):.3f} ms, "
+        f"p99 {percentile(every_best, 99):.3f} ms (budget: well under 5 ms p95)"
+    )
 
     try:
         import matplotlib

@@ -184,8 +184,18 @@ _ARTEFACTS = re.compile(
 )
 _EOS_MARKUP_SAFE = re.compile(r"</s>")
 _MARKUP_LANGUAGES = frozenset(
-    {"html", "xml", "markdown", "javascriptreact", "typescriptreact", "vue", "svelte", "php",
-     "astro", "mdx"}
+    {
+        "html",
+        "xml",
+        "markdown",
+        "javascriptreact",
+        "typescriptreact",
+        "vue",
+        "svelte",
+        "php",
+        "astro",
+        "mdx",
+    }
 )
 _FENCE = re.compile(r"^[ \t]*```[\w+#.-]*[ \t]*$", re.MULTILINE)
 
@@ -250,8 +260,12 @@ def _drop_echo_of_line_before(text: str, line_before: str) -> str:
         # A partial repeat counts only up to an opener or separator, and only when it holds a
         # real word, so `f(x, ` + `x, y)` (a plausible `x, x, y`) is left alone.
         ends_open = piece[-1] in OPENERS or piece.rstrip()[-1:] in ("=", ":", ",")
-        if ends_open and _WORDS.search(piece) and not (
-            piece[:1].isalnum() and before[len(before) - k - 1 : len(before) - k].isalnum()
+        if (
+            ends_open
+            and _WORDS.search(piece)
+            and not (
+                piece[:1].isalnum() and before[len(before) - k - 1 : len(before) - k].isalnum()
+            )
         ):
             return text[k:]
     return text
@@ -374,7 +388,9 @@ def _doc_indent_style(prefix: str, suffix: str, spec: LanguageSpec) -> IndentSty
 
 
 def _model_space_unit(lines: list[str]) -> int | None:
-    widths = [len(indent_of(line)) for line in lines if line.strip() and "\t" not in indent_of(line)]
+    widths = [
+        len(indent_of(line)) for line in lines if line.strip() and "\t" not in indent_of(line)
+    ]
     widths = [w for w in widths if w]
     if not widths:
         return None
@@ -388,9 +404,7 @@ def _model_space_unit(lines: list[str]) -> int | None:
     return None
 
 
-def _reindent(
-    text: str, syn: CursorSyntax, prefix: str, suffix: str, spec: LanguageSpec
-) -> str:
+def _reindent(text: str, syn: CursorSyntax, prefix: str, suffix: str, spec: LanguageSpec) -> str:
     """Make the suggestion's indentation match the document and the cursor's block."""
     lines = text.split("\n")
     blank_cursor_line = not syn.line_before.strip()
@@ -406,8 +420,10 @@ def _reindent(
             ws = indent_of(lines[i])
             if " " in ws and lines[i].strip():
                 spaces = ws.count(" ")
-                lines[i] = "\t" * (ws.count("\t") + spaces // unit) + " " * (spaces % unit) + (
-                    lines[i][len(ws) :]
+                lines[i] = (
+                    "\t" * (ws.count("\t") + spaces // unit)
+                    + " " * (spaces % unit)
+                    + (lines[i][len(ws) :])
                 )
     else:
         pad = " " * style.unit
@@ -439,8 +455,11 @@ def _reindent(
         body = next((ln for ln in lines[1:] if ln.strip()), None)
         if body is not None and not starts_with_closer(body.lstrip()):
             if indent_width(body) <= base:
-                prefix_ws = (indent_of(syn.line_before) if not blank_cursor_line
-                             else syn.line_before + indent_of(lines[0]))
+                prefix_ws = (
+                    indent_of(syn.line_before)
+                    if not blank_cursor_line
+                    else syn.line_before + indent_of(lines[0])
+                )
                 lines[1:] = [prefix_ws + ln if ln.strip() else ln for ln in lines[1:]]
 
     # The model's indentation unit differs from the document's (2 vs 4 spaces).
@@ -508,9 +527,7 @@ def _line_of(starts: list[int], pos: int) -> int:
     return lo
 
 
-def _limit_scope(
-    text: str, syn: CursorSyntax, prefix: str, suffix: str, spec: LanguageSpec
-) -> str:
+def _limit_scope(text: str, syn: CursorSyntax, prefix: str, suffix: str, spec: LanguageSpec) -> str:
     """Cut where the suggestion leaves the syntactic scope of the cursor."""
     window = cursor_window(prefix, suffix, anchors=anchors_for(spec))
     head = window.prefix

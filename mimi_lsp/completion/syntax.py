@@ -84,9 +84,7 @@ def _string_pattern(delim: StringDelim) -> str:
     o, c = re.escape(delim.open), re.escape(delim.close)
     newline = "" if delim.multiline else r"\n"
     if len(delim.close) == 1:
-        body = (
-            rf"(?:\\[\s\S]|[^{c}\\{newline}])*" if delim.escapes else rf"[^{c}{newline}]*"
-        )
+        body = rf"(?:\\[\s\S]|[^{c}\\{newline}])*" if delim.escapes else rf"[^{c}{newline}]*"
         end = rf"(?:{c}|\Z)" if delim.multiline else rf"{c}?"
         return o + body + end
     body = r"[\s\S]*?" if delim.multiline else r".*?"
@@ -103,9 +101,7 @@ def lexer(spec: LanguageSpec) -> re.Pattern[str]:
         ]
         comments += [re.escape(t) + r"[^\n]*" for t in spec.line_comments]
         strings = list(spec.extra_token_patterns)
-        strings += [
-            _string_pattern(d) for d in sorted(spec.strings, key=lambda d: -len(d.open))
-        ]
+        strings += [_string_pattern(d) for d in sorted(spec.strings, key=lambda d: -len(d.open))]
         alternatives = []
         if comments:
             alternatives.append("(?P<c>" + "|".join(comments) + ")")
@@ -121,15 +117,11 @@ def _unterminated(spec: LanguageSpec, token: str, kind: str) -> bool:
     if kind == "c":
         for opener, closer in spec.block_comments:
             if token.startswith(opener):
-                return not (
-                    len(token) >= len(opener) + len(closer) and token.endswith(closer)
-                )
+                return not (len(token) >= len(opener) + len(closer) and token.endswith(closer))
         return True  # a line comment runs to the end of its line
     for delim in sorted(spec.strings, key=lambda d: -len(d.open)):
         if token.startswith(delim.open):
-            if len(token) < len(delim.open) + len(delim.close) or not token.endswith(
-                delim.close
-            ):
+            if len(token) < len(delim.open) + len(delim.close) or not token.endswith(delim.close):
                 return True
             if delim.escapes:
                 body = token[: len(token) - len(delim.close)]
@@ -236,8 +228,10 @@ def cursor_window(
         line = tail[start:pos]
         stripped = line.lstrip(" \t")
         if stripped and not starts_with_closer(stripped):
-            width = len(line) - len(stripped) + line.count("\t", 0, len(line) - len(stripped)) * (
-                TAB_WIDTH - 1
+            width = (
+                len(line)
+                - len(stripped)
+                + line.count("\t", 0, len(line) - len(stripped)) * (TAB_WIDTH - 1)
             )
             if width < best_indent:
                 best_indent = width
@@ -279,10 +273,13 @@ def cursor_window(
 
 # --------------------------------------------------------------------------- tree-sitter
 
+
 def anchors_for(spec: LanguageSpec) -> tuple[str, ...]:
     """Line starts that begin a construct: good places for a window to start."""
-    return spec.definition_keywords + spec.container_keywords + tuple(
-        k for k in spec.top_level_keywords if k[:1].isalpha()
+    return (
+        spec.definition_keywords
+        + spec.container_keywords
+        + tuple(k for k in spec.top_level_keywords if k[:1].isalpha())
     )
 
 

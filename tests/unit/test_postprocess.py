@@ -56,7 +56,7 @@ DECISIONS = [
     ("typescript", "const a = 1;<CURSOR>\n", False),
     ("typescript", "/*\n * <CURSOR>\n */\n", False),
     ("typescript", "const s = `first\n<CURSOR>\n`;\n", False),
-    ("typescript", "const s = \"abc<CURSOR>\";\n", False),
+    ("typescript", 'const s = "abc<CURSOR>";\n', False),
     ("typescriptreact", "const A = () => {<CURSOR>};\n", True),
     ("javascript", "const o = {<CURSOR>\n", True),
     # Rust
@@ -65,7 +65,7 @@ DECISIONS = [
     ("rust", "impl A {\n    <CURSOR>\n}\n", True),
     ("rust", "    let x = <CURSOR>;\n", False),
     ("rust", "/// Docs <CURSOR>\nfn f() {}\n", False),
-    ("rust", "let s = \"first\n<CURSOR>\n\";\n", False),
+    ("rust", 'let s = "first\n<CURSOR>\n";\n', False),
     ("rust", "fn f<'a>(x: &'a str) -> &'a str {<CURSOR>}\n", True),
     # Go
     ("go", "func f() {<CURSOR>}\n", True),

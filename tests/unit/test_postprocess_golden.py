@@ -22,8 +22,16 @@ from mimi_lsp.completion.postprocess import (
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "completion"
 CURSOR = "<CURSOR>"
 KEYS = {
-    "description", "document", "raw", "expected", "replace", "multiline", "mode", "language",
-    "crlf", "raw_crlf",
+    "description",
+    "document",
+    "raw",
+    "expected",
+    "replace",
+    "multiline",
+    "mode",
+    "language",
+    "crlf",
+    "raw_crlf",
 }
 
 

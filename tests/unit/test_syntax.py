@@ -34,7 +34,7 @@ def brackets(language: str, text: str) -> str:
         ("typescript", "f(`${a} {`, /* ) */ 1) // }", "()"),
         ("rust", "fn f<'a>(x: &'a str) { let c = '}'; }", "(){}"),
         ("rust", 'let s = r#"{"#; g(s)', "()"),
-        ("go", "x := `{\n}` + f(\"}\")", "()"),
+        ("go", 'x := `{\n}` + f("}")', "()"),
         ("lua", "t = { '}' } -- {", "{}"),
     ],
 )
@@ -88,8 +88,23 @@ def test_window_is_bounded_in_huge_documents() -> None:
 
 @pytest.mark.parametrize(
     "language",
-    ["python", "typescript", "typescriptreact", "javascript", "rust", "go", "java", "c", "cpp",
-     "csharp", "kotlin", "php", "ruby", "shellscript", "lua"],
+    [
+        "python",
+        "typescript",
+        "typescriptreact",
+        "javascript",
+        "rust",
+        "go",
+        "java",
+        "c",
+        "cpp",
+        "csharp",
+        "kotlin",
+        "php",
+        "ruby",
+        "shellscript",
+        "lua",
+    ],
 )
 def test_declared_grammars_load(language: str) -> None:
     """Every grammar wheel named in the language table is installed and loads."""
