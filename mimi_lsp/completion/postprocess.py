@@ -177,12 +177,13 @@ def postprocess(raw: str, ctx: PostContext) -> Suggestion | None:
 
 _ARTEFACTS = re.compile(
     r"<\|[A-Za-z0-9_]+\|>"  # Qwen, StarCoder, CodeGemma, Llama 3: <|endoftext|>, <|fim_middle|>
-    r"|<(?:fim_(?:prefix|suffix|middle|pad)|file_sep|filename|reponame|gh_stars|EOT|PRE|SUF|MID"
-    r"|commit_before|commit_msg|commit_after|end_of_turn|start_of_turn|eos)>"
-    r"|\[(?:PREFIX|SUFFIX|MIDDLE)\]"  # Codestral
+    r"|<(?:fim_(?:prefix|suffix|middle|pad)|file_sep|filename|reponame|gh_stars"
+    r"|commit_before|commit_msg|commit_after|end_of_turn|start_of_turn)>"
+    r"|(?<![\w\])])\[(?:PREFIX|SUFFIX|MIDDLE)\]"  # Codestral (not `d[PREFIX]`)
     r"|<｜(?:fim▁(?:begin|hole|end)|end▁of▁sentence|begin▁of▁sentence)｜>"  # DeepSeek
 )
-_EOS_MARKUP_SAFE = re.compile(r"</s>")
+# Tokens that are also markup (HTML <PRE>, strikethrough </s>): artefacts only outside markup.
+_ARTEFACTS_OUTSIDE_MARKUP = re.compile(r"</s>|<EOT>|<PRE>|<SUF>|<MID>|<eos>")
 _MARKUP_LANGUAGES = frozenset(
     {
         "html",
@@ -207,7 +208,7 @@ def _clean(raw: str, spec: LanguageSpec, language_id: str) -> str:
     if match:
         text = text[: match.start()]
     if language_id not in _MARKUP_LANGUAGES:
-        match = _EOS_MARKUP_SAFE.search(text)
+        match = _ARTEFACTS_OUTSIDE_MARKUP.search(text)
         if match:
             text = text[: match.start()]
     if not spec.code_fences_are_code and "```" in text:

@@ -199,3 +199,25 @@ def test_stop_sequences_for_crlf_documents() -> None:
     assert stops[0] == "\r\n\r\ndef "
     assert "\n\ndef " in stops
     assert stop_sequences("python") == tuple(s for s in stops if "\r" not in s)
+
+
+@pytest.mark.parametrize(
+    ("language", "raw", "expected"),
+    [
+        ("python", "x + 1<|endoftext|>junk", "x + 1"),
+        ("python", "x + 1<|fim_middle|>junk", "x + 1"),
+        ("python", "x + 1<EOT>junk", "x + 1"),
+        ("python", "x + 1</s>", "x + 1"),
+        ("python", "x + 1<file_sep>other.py", "x + 1"),
+        ("python", "x + 1 [SUFFIX]junk", "x + 1"),
+        ("python", "x + 1<｜fim▁hole｜>junk", "x + 1"),
+        ("python", "d[PREFIX] + 1", "d[PREFIX] + 1"),
+        ("typescriptreact", "<s>old</s>", "<s>old</s>"),
+        ("html", "<PRE>code</PRE>", "<PRE>code</PRE>"),
+    ],
+)
+def test_model_artefacts_are_cut_but_code_is_kept(language: str, raw: str, expected: str) -> None:
+    """Special tokens end the suggestion; look-alikes that are real code or markup stay."""
+    ctx = PostContext("y = ", "\n", language, multiline=False)
+    result = postprocess(raw, ctx)
+    assert result is not None and result.text == expected
