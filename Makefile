@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 DIR     ?= .
 STAMPS  := .artifacts/stamps
 
-.PHONY: run test bench-ci setup setup-python setup-system setup-web setup-vscode setup-neovim setup-triton \
+.PHONY: run test bench-ci setup setup-python setup-system setup-web web-bundle setup-vscode setup-neovim setup-triton \
         lint bench clean
 
 $(STAMPS):
@@ -26,6 +26,13 @@ setup-python: $(STAMPS)/python
 # ---- System packages (Debian): browsers, tools the editor tests drive ----------------------
 setup-system:
 
+# Chromium for the Monaco page's browser tests (playwright-core drives it; downloads fail here).
+setup-system: $(STAMPS)/debs-web
+$(STAMPS)/debs-web: | $(STAMPS)
+	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 chromium; }
+	touch $@
+
 # VS Code (code-server) native modules build against these; Debian's ripgrep replaces a download.
 VSCODE_DEBS := ripgrep libkrb5-dev build-essential libx11-dev libxkbfile-dev libsecret-1-dev
 setup-system: $(STAMPS)/debs-vscode
@@ -35,7 +42,20 @@ $(STAMPS)/debs-vscode: | $(STAMPS)
 	touch $@
 
 # ---- Monaco web IDE (editors/monaco-web) ----------------------------------------------------
-setup-web:
+# The built page is committed (mimi_lsp/web/static) so `pip install` and `make run` need no
+# Node; it is rebuilt only when its sources changed (source digest in build-info.json).
+# setup-web also installs playwright-core for the browser tests (Debian chromium, no download).
+WEB := editors/monaco-web
+$(STAMPS)/web-npm: $(WEB)/package.json $(WEB)/package-lock.json | $(STAMPS)
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web-bundle: setup-python
+	@$(BIN)/python -m mimi_lsp.web.bundle check || { \
+	  $(MAKE) --no-print-directory $(STAMPS)/web-npm && \
+	  (cd $(WEB) && npm run -s build) && $(BIN)/python -m mimi_lsp.web.bundle stamp; }
+
+setup-web: $(STAMPS)/web-npm web-bundle
 
 # ---- VS Code extension (editors/vscode) -----------------------------------------------------
 # npm packages (pinned in package-lock.json), code-server 4.100.3 for the browser tests, and the
@@ -63,7 +83,7 @@ setup-triton:
 
 setup: setup-python setup-system setup-web setup-vscode setup-neovim setup-triton
 
-run: setup
+run: setup-python web-bundle
 	$(BIN)/mimi-lsp web $(DIR)
 
 test: setup

@@ -8,7 +8,7 @@ page is just another thin LSP client.
 
 Routes (JSON unless noted; paths are relative to the folder, with ``/``):
 ``GET /`` page · ``GET /api/info`` · ``GET /api/tree?path=`` one folder ·
-``GET /api/files`` every file (quick open) · ``GET|PUT /api/file?path=`` read / save
+``GET /api/health`` backends · ``GET /api/files`` every file (quick open) · ``GET|PUT /api/file?path=`` read / save
 (``{text, mtime?}``; 409 when the file changed on disk) · ``GET /lsp`` WebSocket.
 """
 
@@ -44,6 +44,9 @@ PORT_TRIES = 20
 FILES: web.AppKey[WorkspaceFiles] = web.AppKey("files", WorkspaceFiles)
 LAUNCHER: web.AppKey[ServerLauncher] = web.AppKey("launcher", ServerLauncher)
 SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets", set)
+HEALTH_CACHE: web.AppKey[list[Any]] = web.AppKey("health_cache", list)
+HEALTH_TIMEOUT_S = 3.0
+HEALTH_CACHE_S = 5.0
 
 NOT_BUILT_PAGE = """<!doctype html><meta charset="utf-8"><title>mimi-lsp</title>
 <body style="font:15px system-ui;max-width:40em;margin:4em auto">
@@ -174,6 +177,50 @@ async def save_file(request: web.Request) -> web.Response:
     return web.json_response(_file_json(files, content, with_text=False))
 
 
+async def _probe(backend_settings: Any, model: str) -> dict[str, Any]:
+    from mimi_lsp.inference.factory import create_backend
+
+    out: dict[str, Any] = {"kind": backend_settings.kind, "model": model}
+    try:
+        backend = create_backend(backend_settings)
+    except Exception as exc:  # a backend that cannot even be built is an error to show
+        return {**out, "state": "error", "message": str(exc)}
+    try:
+        health = await asyncio.wait_for(backend.health(), HEALTH_TIMEOUT_S)
+        out["state"] = health.state.value
+        message = " ".join(p for p in (health.message, health.fix) if p)
+        if message:
+            out["message"] = message
+    except TimeoutError:
+        out.update(state="unavailable", message=f"no answer within {HEALTH_TIMEOUT_S:g} s")
+    except Exception as exc:
+        out.update(state="error", message=str(exc))
+    finally:
+        with contextlib.suppress(Exception):
+            await backend.aclose()
+    return out
+
+
+async def health(request: web.Request) -> web.Response:
+    """Probe the configured backends now (cached briefly): the page shows it before any
+    completion was asked for, so a missing Ollama is visible at once."""
+    cache = request.app[HEALTH_CACHE]
+    now = asyncio.get_running_loop().time()
+    if cache and now - cache[0] < HEALTH_CACHE_S:
+        return web.json_response(cache[1])
+    from mimi_lsp.settings import resolve_settings
+
+    settings, _ = resolve_settings(env=request.app[LAUNCHER].env)
+    result = {"completion": await _probe(settings.completion.backend, settings.completion.model)}
+    chat_backend = settings.chat_backend()
+    if chat_backend != settings.completion.backend:
+        result["chat"] = await _probe(chat_backend, settings.chat.model)
+    else:
+        result["chat"] = {**result["completion"], "model": settings.chat.model}
+    cache[:] = [now, result]
+    return web.json_response(result)
+
+
 async def lsp_socket(request: web.Request) -> web.StreamResponse:
     launcher = request.app[LAUNCHER]
     proc = await launcher.acquire()
@@ -250,8 +297,10 @@ def create_app(config: WebConfig, auth: Auth) -> web.Application:
         spare=config.spare,
     )
     app[SOCKETS] = set()
+    app[HEALTH_CACHE] = []
     app.router.add_get("/", index)
     app.router.add_get("/api/info", info)
+    app.router.add_get("/api/health", health)
     app.router.add_get("/api/tree", tree)
     app.router.add_get("/api/files", all_files)
     app.router.add_get("/api/file", read_file)

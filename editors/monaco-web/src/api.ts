@@ -1,0 +1,73 @@
+// The page's side of the file endpoints of `mimi-lsp web` (same origin; the cookie carries the
+// token). Paths are relative to the folder, with '/'.
+
+export interface Info {
+  name: string;
+  root: string;
+  rootUri: string;
+  version: string;
+  lsp: string;
+}
+
+export interface Entry {
+  name: string;
+  path: string;
+  kind: 'file' | 'dir';
+  size: number | null;
+}
+
+export interface FileData {
+  path: string;
+  uri: string;
+  mtime: string;
+  size: number;
+  text?: string;
+}
+
+export interface Health {
+  completion?: { state: string; message?: string; kind?: string; model?: string };
+  chat?: { state: string; message?: string; kind?: string; model?: string };
+}
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly body: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
+  const response = await fetch(url, {
+    method,
+    credentials: 'same-origin',
+    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data: Record<string, unknown> = {};
+  try {
+    data = await response.json();
+  } catch {
+    /* not JSON */
+  }
+  if (!response.ok) {
+    const message = String(data.error ?? response.statusText);
+    const fix = data.fix ? ` ${data.fix}` : '';
+    throw new ApiError(message + fix, response.status, data);
+  }
+  return data as T;
+}
+
+const q = (path: string) => encodeURIComponent(path);
+
+export const api = {
+  info: () => call<Info>('GET', 'api/info'),
+  health: () => call<Health>('GET', 'api/health'),
+  tree: (path = '') => call<{ path: string; entries: Entry[] }>('GET', `api/tree?path=${q(path)}`),
+  files: () => call<{ files: string[]; truncated: boolean }>('GET', 'api/files'),
+  read: (path: string) => call<FileData>('GET', `api/file?path=${q(path)}`),
+  save: (path: string, text: string, mtime: string | null) =>
+    call<FileData>('PUT', `api/file?path=${q(path)}`, { text, mtime }),
+};

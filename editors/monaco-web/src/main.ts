@@ -1,0 +1,178 @@
+// The mimi web IDE: file tree, tabs, Monaco with ghost text, code actions with diff preview,
+// chat and search panels, and a status bar, all over one LSP connection to `mimi-lsp web`.
+import './style.css';
+
+import { api } from './api';
+import { ChatPanel } from './chat';
+import { Documents } from './documents';
+import {
+  askAgent,
+  inlineTiming,
+  registerApplyEdit,
+  registerCodeActions,
+  registerDiagnostics,
+  registerInlineCompletions,
+} from './features';
+import { showHelp } from './help';
+import { LspClient, type Range } from './lsp';
+import { monaco } from './monaco';
+import { SearchPanel } from './search';
+import { checkHealth, setupStatus, showCursor } from './status';
+import { FileTree, quickOpen } from './tree';
+import { byId, toast } from './ui';
+
+type PanelName = 'search' | 'chat';
+
+async function main(): Promise<void> {
+  const info = await api.info();
+  document.title = `${info.name} — mimi`;
+  byId('folder-name').textContent = info.root;
+  byId('folder-name').title = info.rootUri;
+
+  const editor = monaco.editor.create(byId('editor'), {
+    model: null,
+    theme: 'vs-dark',
+    automaticLayout: true,
+    fontSize: 14,
+    minimap: { enabled: false },
+    inlineSuggest: { enabled: true, showToolbar: 'onHover' },
+    lightbulb: { enabled: monaco.editor.ShowLightbulbIconMode.On },
+    quickSuggestions: false,
+    wordBasedSuggestions: 'off',
+    stickyScroll: { enabled: true },
+    scrollBeyondLastLine: false,
+    renderWhitespace: 'selection',
+  });
+
+  const wsUrl = new URL(info.lsp, window.location.href);
+  wsUrl.protocol = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  wsUrl.search = '';
+  let docs: Documents | undefined;
+  const lsp = new LspClient(wsUrl.toString(), info.rootUri, info.name, () => docs?.openDocuments() ?? []);
+  docs = new Documents(editor, lsp, info.rootUri, byId('tabs'));
+  const documents = docs;
+
+  const tree = new FileTree(byId('tree'), (path) => void openAt(path));
+  const openAt = async (path: string, range?: Range) => {
+    const doc = await documents.open(path, range);
+    if (doc) void tree.reveal(path);
+  };
+
+  setupStatus(lsp);
+  registerInlineCompletions(lsp, documents);
+  registerCodeActions(lsp, documents);
+  registerApplyEdit(lsp, documents);
+  registerDiagnostics(lsp, documents);
+  const chat = new ChatPanel(lsp, documents, editor, (p, r) => void openAt(p, r));
+  const search = new SearchPanel(lsp, documents, (p, r) => void openAt(p, r));
+
+  // ---------------------------------------------------------------- panels
+  const panel = byId('panel');
+  const showPanel = (name: PanelName | null) => {
+    const current = panel.hidden ? null : panel.dataset.panel;
+    const next = name === current ? null : name;
+    panel.hidden = next === null;
+    panel.dataset.panel = next ?? '';
+    byId('search-panel').hidden = next !== 'search';
+    byId('chat-panel').hidden = next !== 'chat';
+    if (next === 'search') search.focus();
+    else if (next === 'chat') chat.focus();
+    else editor.focus();
+  };
+  const openPanel = (name: PanelName) => {
+    if (!panel.hidden && panel.dataset.panel === name) {
+      (name === 'search' ? search : chat).focus();
+      return;
+    }
+    showPanel(name);
+  };
+  for (const button of Array.from(document.querySelectorAll('.close-panel'))) {
+    button.addEventListener('click', () => showPanel(null));
+  }
+  panel.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') {
+      event.preventDefault();
+      showPanel(null);
+    }
+  });
+  byId('btn-search').addEventListener('click', () => openPanel('search'));
+  byId('btn-chat').addEventListener('click', () => openPanel('chat'));
+  byId('btn-help').addEventListener('click', () => showHelp());
+  byId('btn-quickopen').addEventListener('click', () => void quickOpen((p) => void openAt(p)));
+  byId('btn-refresh-tree').addEventListener('click', () => void tree.refresh());
+
+  // ---------------------------------------------------------------- keys
+  editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.KeyI, () => askAgent(lsp, documents, editor));
+  editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyMod.Shift | monaco.KeyCode.KeyP, () =>
+    editor.trigger('keyboard', 'editor.action.quickCommand', null),
+  );
+  editor.addCommand(monaco.KeyCode.F1, () => showHelp());
+  window.addEventListener(
+    'keydown',
+    (event) => {
+      const ctrl = event.ctrlKey || event.metaKey;
+      const key = event.key.toLowerCase();
+      let handled = true;
+      if (ctrl && event.shiftKey && key === 's') void documents.saveAll();
+      else if (ctrl && !event.shiftKey && key === 's') void documents.save();
+      else if (ctrl && !event.shiftKey && key === 'p') void quickOpen((p) => void openAt(p));
+      else if (ctrl && event.shiftKey && key === 'f') openPanel('search');
+      else if (ctrl && event.shiftKey && key === 'l') openPanel('chat');
+      else if (ctrl && !event.shiftKey && key === 'i' && !editor.hasTextFocus()) askAgent(lsp, documents, editor);
+      else if (event.altKey && key === 'w') documents.active && documents.close(documents.active);
+      else if (event.altKey && event.key === 'PageDown') documents.cycle(1);
+      else if (event.altKey && event.key === 'PageUp') documents.cycle(-1);
+      else if (event.key === 'F1' && !editor.hasTextFocus()) showHelp();
+      else handled = false;
+      if (handled) {
+        event.preventDefault();
+        event.stopPropagation();
+      }
+    },
+    true,
+  );
+  window.addEventListener('beforeunload', (event) => {
+    if ([...documents.docs.values()].some((d) => documents.isDirty(d))) event.preventDefault();
+  });
+
+  // ---------------------------------------------------------------- status + session memory
+  documents.onChange(() => {
+    const doc = documents.current;
+    const pos = editor.getPosition();
+    if (doc && pos) showCursor(pos.lineNumber, pos.column, doc.model.getLanguageId());
+    else showCursor(0, 0, '');
+    tree.markActive(documents.active);
+    sessionStorage.setItem(
+      `mimi:${info.root}`,
+      JSON.stringify({ open: documents.order, active: documents.active }),
+    );
+  });
+
+  lsp.start();
+  void checkHealth();
+  await tree.refresh();
+
+  // Reopen this tab's files after a reload; then honour #path:line.
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(`mimi:${info.root}`) ?? '{}');
+    for (const path of saved.open ?? []) await documents.load(path).catch(() => undefined);
+    if (saved.active && documents.docs.has(saved.active)) documents.activate(saved.active);
+  } catch {
+    /* nothing saved */
+  }
+  const hash = decodeURIComponent(window.location.hash.slice(1));
+  if (hash) {
+    const [path, line] = hash.split(':');
+    const n = Math.max(Number(line) || 1, 1) - 1;
+    await openAt(path, { start: { line: n, character: 0 }, end: { line: n, character: 0 } });
+  }
+
+  // For tests and the curious: the page's moving parts.
+  (window as unknown as { mimi: unknown }).mimi = { lsp, docs: documents, editor, monaco, inlineTiming, openAt };
+  document.body.dataset.ready = 'true';
+}
+
+main().catch((error) => {
+  console.error(error);
+  toast(`mimi failed to start: ${(error as Error).message}`, 'error');
+});

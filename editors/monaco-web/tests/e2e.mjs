@@ -1,0 +1,403 @@
+// Browser tests of the mimi web IDE: Debian Chromium driven by playwright-core against a real
+// `mimi-lsp web` server. Started by tests/web/test_monaco_page.py, which creates the project,
+// starts the server with the fake backend and passes everything in $MIMI_E2E (JSON):
+//   { url, screenshots, chromium, steps?: [names], project: {...expectations} }
+// Prints one JSON object per line: {"step", "ok", "ms", "screenshot", "error"?} and
+// {"metric", "value"}. Exit code 0 even when steps fail (pytest judges each step).
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const config = JSON.parse(process.env.MIMI_E2E ?? '{}');
+const base = config.url.split('?')[0];
+const shots = config.screenshots;
+mkdirSync(shots, { recursive: true });
+const only = config.steps ? new Set(config.steps) : null;
+const expect = config.project;
+
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  '--disable-dev-shm-usage',
+];
+
+const out = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
+let shotNo = 0;
+
+async function screenshot(page, name) {
+  shotNo += 1;
+  const file = path.join(shots, `${String(shotNo).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+class StepError extends Error {}
+function check(cond, message) {
+  if (!cond) throw new StepError(message);
+}
+
+async function step(name, page, fn) {
+  if (only && !only.has(name)) return;
+  const started = Date.now();
+  try {
+    const detail = await fn();
+    const file = page ? await screenshot(page, name) : undefined;
+    out({ step: name, ok: true, ms: Date.now() - started, screenshot: file, detail });
+  } catch (error) {
+    let file;
+    try {
+      file = page ? await screenshot(page, `${name}-FAILED`) : undefined;
+    } catch {
+      /* page gone */
+    }
+    out({ step: name, ok: false, ms: Date.now() - started, screenshot: file, error: String(error?.stack ?? error) });
+  }
+}
+
+async function waitReady(page) {
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 20000 });
+  await page.waitForFunction(() => window.mimi?.lsp?.state === 'ready', null, { timeout: 20000 });
+}
+
+async function ghostText(page, timeout = 10000) {
+  const handle = await page.waitForFunction(
+    () => {
+      const els = document.querySelectorAll('.ghost-text-decoration, .ghost-text-decoration-preview, .ghost-text');
+      const text = Array.from(els).map((e) => e.textContent).join('').replace(/\u00a0/g, ' ');
+      return text.trim() ? text : null;
+    },
+    null,
+    { timeout },
+  );
+  return handle.jsonValue();
+}
+
+async function openFromTree(page, file) {
+  const parts = file.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const dir = parts.slice(0, i).join('/');
+    const row = page.locator(`#tree .row.dir[data-path="${dir}"]`);
+    if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+  }
+  await page.locator(`#tree .row.file[data-path="${file}"]`).click();
+  await page.waitForSelector(`#tabs .tab.active[data-path="${file}"]`);
+}
+
+/** Put the cursor at (line, column), 1-based, and type. */
+async function typeAt(page, line, column, text) {
+  await page.evaluate(([l, c]) => {
+    window.mimi.editor.setPosition({ lineNumber: l, column: c });
+    window.mimi.editor.focus();
+  }, [line, column]);
+  await page.keyboard.type(text, { delay: 25 });
+}
+
+const lineText = (page, line) => page.evaluate((l) => window.mimi.editor.getModel().getLineContent(l), line);
+
+async function main() {
+  const browser = await chromium.launch({ executablePath: config.chromium, args: ARGS, headless: true });
+  const viewport = { width: 1280, height: 800 };
+  try {
+    // ------------------------------------------------------------ no token
+    const stranger = await browser.newContext({ viewport });
+    const strangerPage = await stranger.newPage();
+    await step('unauthorized', strangerPage, async () => {
+      const response = await strangerPage.goto(base);
+      check(response.status() === 401, `expected 401 without the token, got ${response.status()}`);
+      const api = await strangerPage.evaluate(async () => (await fetch('api/file?path=calc.py')).status);
+      check(api === 401, `api without the token answered ${api}`);
+      const wrong = await strangerPage.goto(`${base}?token=wrong-token`);
+      check(wrong.status() === 401, `a wrong token got ${wrong.status()}`);
+      return { page: response.status(), api };
+    });
+    await step('websocket_without_token_refused', null, async () => {
+      const outcome = await strangerPage.evaluate(
+        () =>
+          new Promise((resolve) => {
+            const ws = new WebSocket(new URL('lsp', location.href).toString().replace(/^http/, 'ws'));
+            ws.onopen = () => resolve('open');
+            ws.onerror = () => resolve('refused');
+            setTimeout(() => resolve('timeout'), 5000);
+          }),
+      );
+      check(outcome === 'refused', `WebSocket without the token: ${outcome}`);
+    });
+    await stranger.close();
+
+    // ------------------------------------------------------------ the IDE
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    const consoleErrors = [];
+    page.on('console', (msg) => {
+      // The confinement step provokes 403s on purpose; the browser logs each one.
+      if (msg.type() === 'error' && !/status of 403/.test(msg.text())) consoleErrors.push(msg.text());
+    });
+    page.on('pageerror', (err) => consoleErrors.push(String(err)));
+    const t0 = Date.now();
+
+    await step('page_loads', page, async () => {
+      const response = await page.goto(config.url);
+      check(response.ok(), `page answered ${response.status()}`);
+      check(!page.url().includes('token='), `the token stays in the address bar: ${page.url()}`);
+      await waitReady(page);
+      await page.waitForSelector(`#tree .row[data-path="${expect.file}"]`);
+      check(!(await page.locator(`#tree .row[data-path="${expect.ignored}"]`).count()), 'an ignored folder is listed');
+      return { ms: Date.now() - t0 };
+    });
+
+    await step('open_file', page, async () => {
+      await openFromTree(page, expect.file);
+      await page.waitForFunction(
+        (t) => document.querySelector('.view-lines')?.textContent.replace(/\u00a0/g, ' ').includes(t),
+        expect.fileContains,
+        { timeout: 10000 },
+      );
+      const lang = await page.locator('#st-lang').textContent();
+      check(lang === 'python', `language shown: ${lang}`);
+      const tokens = await page.locator('.view-lines span[class^="mtk"]').evaluateAll((els) => new Set(els.map((e) => e.className)).size);
+      check(tokens > 1, 'no syntax highlighting (one token class only)');
+    });
+
+    let firstGhost;
+    await step('ghost_text', page, async () => {
+      await typeAt(page, expect.typeLine, expect.typeColumn, expect.typed);
+      const text = await ghostText(page);
+      firstGhost = Date.now() - t0;
+      check(text.includes(expect.ghost), `ghost text "${text}" lacks "${expect.ghost}"`);
+      out({ metric: 'load_to_first_ghost_text_ms_with_typing', value: firstGhost });
+      return { text };
+    });
+
+    await step('tab_accepts', page, async () => {
+      await page.keyboard.press('Tab');
+      await page.waitForFunction(
+        ([l, t]) => window.mimi.editor.getModel().getLineContent(l) === t,
+        [expect.typeLine, expect.accepted],
+        { timeout: 5000 },
+      ).catch(() => undefined);
+      const line = await lineText(page, expect.typeLine);
+      check(line === expect.accepted, `after Tab the line is "${line}"`);
+      await page.waitForSelector('#tabs .tab.active.dirty');
+    });
+
+    await step('save', page, async () => {
+      await page.keyboard.press('Control+s');
+      await page.waitForSelector('#tabs .tab.active:not(.dirty)', { timeout: 5000 });
+      const disk = await page.evaluate(async (p) => (await (await fetch(`api/file?path=${p}`)).json()).text, expect.file);
+      check(disk.includes(expect.accepted), 'the saved file lacks the accepted text');
+    });
+
+    await step('help_overlay', page, async () => {
+      await page.keyboard.press('F1');
+      await page.waitForSelector('#help');
+      const text = await page.locator('#help').textContent();
+      for (const key of ['Tab', 'Ctrl+.', 'Ctrl+I', 'Ctrl+Shift+L', 'Ctrl+Shift+F', 'Ctrl+P', 'Ctrl+S']) {
+        check(text.includes(key), `help does not list ${key}`);
+      }
+    });
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#help', { state: 'detached' }).catch(() => undefined);
+
+    await step('status_bar', page, async () => {
+      await page.waitForFunction(() => document.querySelector('#st-completion')?.dataset.state === 'ok', null, { timeout: 10000 });
+      const text = await page.locator('#statusbar').textContent();
+      check(/completion: ready/.test(text), `status bar: ${text}`);
+      check(/connected/.test(text), `status bar: ${text}`);
+      check(/index: /.test(text), `status bar: ${text}`);
+      return { text };
+    });
+
+    // ------------------------------------------------------------ code action + diff
+    await step('code_action_diff_accept', page, async () => {
+      const has = await page.evaluate(() => Boolean(window.mimi.lsp.capabilities.codeActionProvider));
+      check(has, 'SKIP: the server offers no code actions yet');
+      await openFromTree(page, expect.actionFile);
+      await page.evaluate(([l, c]) => {
+        window.mimi.editor.setPosition({ lineNumber: l, column: c });
+        window.mimi.editor.focus();
+      }, [expect.actionLine, expect.actionColumn]);
+      await page.waitForSelector('.lightBulbWidget, .codicon-light-bulb, .codicon-lightbulb-sparkle', { timeout: 10000 });
+      await screenshot(page, 'code_action_lightbulb');
+      await page.keyboard.press('Control+.');
+      const item = page.locator('.action-widget .action-label, .action-widget [role="option"]').filter({ hasText: expect.actionTitle }).first();
+      await item.waitFor({ timeout: 10000 });
+      await screenshot(page, 'code_action_menu');
+      await item.click();
+      await page.waitForSelector('.review', { timeout: 20000 });
+      await page.waitForSelector('.review .monaco-diff-editor .line-insert, .review .monaco-diff-editor .char-insert, .review .monaco-diff-editor .gutter-insert', { timeout: 10000 }).catch(() => undefined);
+      await screenshot(page, 'code_action_diff');
+      await page.click('#review-accept');
+      await page.waitForSelector('.review', { state: 'detached' });
+      const text = await page.evaluate(() => window.mimi.editor.getModel().getValue());
+      check(text.includes(expect.actionResult), `after accepting, the file lacks "${expect.actionResult}"`);
+    });
+
+    await step('agent_edit_reject', page, async () => {
+      const has = await page.evaluate(() => window.mimi.lsp.hasCommand('mimi.agent.edit'));
+      check(has, 'SKIP: the server has no mimi.agent.edit yet');
+      await openFromTree(page, expect.actionFile);
+      const before = await page.evaluate(() => window.mimi.editor.getModel().getValue());
+      await page.evaluate(() => window.mimi.editor.focus());
+      await page.keyboard.press('Control+i');
+      await page.waitForSelector('#agent-instruction');
+      await page.keyboard.type(expect.agentInstruction);
+      await page.keyboard.press('Enter');
+      await page.waitForSelector('.review', { timeout: 20000 });
+      await screenshot(page, 'agent_diff');
+      await page.click('#review-reject');
+      await page.waitForSelector('.review', { state: 'detached' });
+      await page.waitForFunction(() => document.body.dataset.busy === '0', null, { timeout: 10000 });
+      const after = await page.evaluate(() => window.mimi.editor.getModel().getValue());
+      check(after === before, 'rejecting the diff still changed the file');
+    });
+
+    // ------------------------------------------------------------ chat
+    await step('chat_streams', page, async () => {
+      const has = await page.evaluate(() => window.mimi.lsp.hasCommand('mimi.chat'));
+      check(has, 'SKIP: the server has no mimi.chat yet');
+      await openFromTree(page, expect.file);
+      await page.click('#btn-chat');
+      await page.fill('#chat-input', expect.chatQuestion);
+      await page.keyboard.press('Enter');
+      await page.waitForSelector('.msg.assistant.streaming', { timeout: 15000 });
+      await screenshot(page, 'chat_streaming');
+      await page.waitForSelector('.msg.assistant.done', { timeout: 30000 });
+      const answer = await page.locator('.msg.assistant .body').last().textContent();
+      check(answer.includes(expect.chatAnswer), `chat answer: ${answer}`);
+      const deltas = Number(await page.locator('.msg.assistant').last().getAttribute('data-deltas'));
+      check(deltas > 1, `the answer arrived in ${deltas} delta(s), not streamed`);
+      return { deltas };
+    });
+
+    await step('chat_citation_opens_file', page, async () => {
+      const link = page.locator('.citation').first();
+      check((await link.count()) > 0, 'SKIP: the chat answer carried no citations');
+      const target = await link.getAttribute('data-path');
+      await link.click();
+      await page.waitForSelector(`#tabs .tab.active[data-path="${target}"]`);
+    });
+
+    // ------------------------------------------------------------ search
+    await step('search_opens_result', page, async () => {
+      const has = await page.evaluate(() => window.mimi.lsp.hasCommand('mimi.search'));
+      check(has, 'SKIP: the server has no mimi.search yet');
+      await page.click('#btn-search');
+      await page.fill('#search-input', expect.searchQuery);
+      await page.keyboard.press('Enter');
+      const hit = page.locator('#search-results .hit').filter({ hasText: expect.searchFile.split('/').pop() }).first();
+      await hit.waitFor({ timeout: 30000 });
+      await screenshot(page, 'search_results');
+      const line = Number(await hit.getAttribute('data-line'));
+      await hit.click();
+      await page.waitForSelector(`#tabs .tab.active[data-path="${expect.searchFile}"]`);
+      const cursor = await page.evaluate(() => window.mimi.editor.getPosition().lineNumber);
+      check(cursor === line, `the cursor is on line ${cursor}, the hit on ${line}`);
+      check(line === expect.searchLine, `the hit is on line ${line}, expected ${expect.searchLine}`);
+      await page.keyboard.press('Escape');
+    });
+
+    // ------------------------------------------------------------ reload
+    await step('reload_reconnects', page, async () => {
+      const before = await page.evaluate(() => window.mimi.lsp.sessions);
+      await page.reload();
+      await waitReady(page);
+      await page.waitForSelector(`#tabs .tab[data-path="${expect.file}"]`);
+      await page.locator(`#tabs .tab[data-path="${expect.file}"]`).click();
+      await typeAt(page, expect.typeLine + 1, 1, `\n    ${expect.typed}`);
+      const text = await ghostText(page);
+      check(text.includes(expect.ghost), `after reload, ghost text "${text}"`);
+      return { sessionsBefore: before };
+    });
+
+    // ------------------------------------------------------------ two tabs
+    await step('two_tabs', page, async () => {
+      const second = await context.newPage();
+      try {
+        await second.goto(base);
+        await waitReady(second);
+        await openFromTree(second, expect.file);
+        await typeAt(second, expect.typeLine + 2, 1, `\n    ${expect.typed}`);
+        const text2 = await ghostText(second);
+        check(text2.includes(expect.ghost), `second tab ghost text "${text2}"`);
+        await screenshot(second, 'two_tabs-second');
+        // The first tab still works on its own connection.
+        await page.bringToFront();
+        await page.keyboard.press('Escape');
+        await page.keyboard.press('Backspace');
+        await page.keyboard.type(' ', { delay: 25 });
+        const text1 = await ghostText(page);
+        check(text1.includes(expect.ghost), `first tab ghost text "${text1}"`);
+        const states = [await page.evaluate(() => window.mimi.lsp.state), await second.evaluate(() => window.mimi.lsp.state)];
+        check(states.every((s) => s === 'ready'), `connection states ${states}`);
+      } finally {
+        await second.close();
+      }
+    });
+
+    // ------------------------------------------------------------ confinement
+    await step('path_traversal_refused', page, async () => {
+      const results = await page.evaluate(async (paths) => {
+        const out = {};
+        for (const p of paths) {
+          const r = await fetch(`api/file?path=${encodeURIComponent(p)}`);
+          out[p] = r.status;
+        }
+        const put = await fetch(`api/file?path=${encodeURIComponent('../mimi-e2e-evil.txt')}`, {
+          method: 'PUT',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ text: 'pwned' }),
+        });
+        out['PUT ../mimi-e2e-evil.txt'] = put.status;
+        const raw = await fetch('api/file?path=%252e%252e/outside.txt');
+        out['double-encoded'] = raw.status;
+        return out;
+      }, expect.traversals);
+      for (const [p, status] of Object.entries(results)) {
+        check(status === 403, `${p} answered ${status}, not 403`);
+      }
+      return results;
+    });
+
+    out({ metric: 'console_errors', value: consoleErrors.length, detail: consoleErrors.slice(0, 5) });
+    await context.close();
+
+    // ------------------------------------------------------------ timing, fresh page
+    await step('first_ghost_text_timing', null, async () => {
+      const ctx = await browser.newContext({ viewport });
+      const p = await ctx.newPage();
+      try {
+        const start = Date.now();
+        await p.goto(config.url);
+        await waitReady(p);
+        const ready = Date.now() - start;
+        await p.evaluate(async ([file, l, typed]) => {
+          await window.mimi.openAt(file);
+          const { editor, monaco } = window.mimi;
+          editor.executeEdits('test', [{ range: new monaco.Range(l, 1, l, 1), text: `    ${typed}` }]);
+          editor.setPosition({ lineNumber: l, column: 5 + typed.length });
+          editor.trigger('test', 'editor.action.inlineSuggest.trigger', {});
+        }, [expect.file, expect.timingLine, expect.typed]);
+        await ghostText(p);
+        const total = Date.now() - start;
+        out({ metric: 'load_to_lsp_ready_ms', value: ready });
+        out({ metric: 'load_to_first_ghost_text_ms', value: total });
+        return { ready, total };
+      } finally {
+        await ctx.close();
+      }
+    });
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((error) => {
+  out({ step: 'browser', ok: false, error: String(error?.stack ?? error) });
+  process.exitCode = 1;
+});

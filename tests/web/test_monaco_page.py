@@ -1,0 +1,229 @@
+"""The web IDE in a real browser: Debian Chromium (playwright-core) against `mimi-lsp web`.
+
+The browser script (editors/monaco-web/tests/e2e.mjs) runs every step once against one server
+and prints a result per step; each test below asserts one step, so a failure names the
+behaviour. Screenshots of every step go to .artifacts/screenshots/web/ (paths printed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.lsp_harness import ROOT
+from tests.web.conftest import fake_web_settings, make_project, start_web
+
+WEB_DIR = ROOT / "editors" / "monaco-web"
+SCREENSHOTS = ROOT / ".artifacts" / "screenshots" / "web"
+
+EXPECT: dict[str, Any] = {
+    "file": "calc.py",
+    "fileContains": "def add",
+    "ignored": "build",
+    "typeLine": 6,
+    "typeColumn": 5,
+    "typed": "return ",
+    "ghost": "a * b",
+    "accepted": "    return a * b",
+    "timingLine": 8,
+    "actionFile": "pkg/geometry.py",
+    "actionLine": 12,
+    "actionColumn": 5,
+    "actionTitle": "mimi",
+    "actionResult": "perimeter",
+    "agentInstruction": "add a docstring",
+    "chatQuestion": "What does add do?",
+    "chatAnswer": "returns the sum of its two arguments",
+    "searchQuery": "circle area radius",
+    "searchFile": "pkg/geometry.py",
+    "searchLine": 6,
+    "traversals": [
+        "../outside.txt",
+        "/etc/passwd",
+        "%2e%2e/outside.txt",
+        "pkg/../../outside.txt",
+        "..\\outside.txt",
+        "C:/Windows/win.ini",
+        "link-out/secret.txt",
+        "secret-link.txt",
+    ],
+}
+
+
+def _need(ok: bool, message: str) -> None:
+    """Missing tools fail in CI (never a silent skip) and skip on a developer machine."""
+    if ok:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI must have it: run `make setup`)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    _need(chromium is not None, "Debian chromium is not installed (make setup-system)")
+    _need(shutil.which("node") is not None, "node is not installed")
+    _need(
+        (WEB_DIR / "node_modules" / "playwright-core").is_dir(),
+        "playwright-core is not installed (make setup-web)",
+    )
+    folder = make_project(tmp_path_factory.mktemp("web") / "proj")
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    with start_web(folder, fake_web_settings()) as server:
+        config = {
+            "url": server.url,
+            "screenshots": str(SCREENSHOTS),
+            "chromium": chromium,
+            "project": EXPECT,
+        }
+        proc = subprocess.run(
+            ["node", str(WEB_DIR / "tests" / "e2e.mjs")],
+            env={**os.environ, "MIMI_E2E": json.dumps(config)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=str(WEB_DIR),
+        )
+    steps: dict[str, dict[str, Any]] = {}
+    metrics: dict[str, Any] = {}
+    for line in proc.stdout.splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if "step" in item:
+            steps[item["step"]] = item
+            if item.get("screenshot"):
+                print(f"screenshot {item['step']}: {item['screenshot']}")
+        elif "metric" in item:
+            metrics[item["metric"]] = item["value"]
+            print(f"metric {item['metric']}: {item['value']} {item.get('detail') or ''}")
+    for path in sorted(SCREENSHOTS.glob("*.png")):
+        print(f"screenshot: {path.relative_to(ROOT)}")
+    return {
+        "steps": steps,
+        "metrics": metrics,
+        "stderr": proc.stderr,
+        "server_output": "".join(server.output),
+        "folder": folder,
+    }
+
+
+def _step(run: dict[str, Any], name: str) -> dict[str, Any]:
+    if "browser" in run["steps"]:
+        pytest.fail("the browser script crashed:\n" + run["steps"]["browser"]["error"])
+    step = run["steps"].get(name)
+    assert step is not None, f"step {name} did not run\n{run['stderr'][-3000:]}"
+    if not step["ok"] and "SKIP:" in step.get("error", ""):
+        reason = step["error"].split("SKIP:", 1)[1].splitlines()[0].strip()
+        pytest.skip(reason)
+    assert step["ok"], (
+        f"{name} failed: {step.get('error')}\nscreenshot: {step.get('screenshot')}\n"
+        f"server output (tail):\n{run['server_output'][-3000:]}"
+    )
+    return step
+
+
+def test_page_without_token_is_401(browser_run: dict[str, Any]) -> None:
+    """Without the token the page and the API answer 401."""
+    _step(browser_run, "unauthorized")
+
+
+def test_websocket_without_token_is_refused(browser_run: dict[str, Any]) -> None:
+    """A WebSocket opened without the token never connects."""
+    _step(browser_run, "websocket_without_token_refused")
+
+
+def test_page_loads_with_token_and_drops_it_from_the_url(browser_run: dict[str, Any]) -> None:
+    """The printed URL opens the IDE; the token leaves the address bar; ignored files are hidden."""
+    _step(browser_run, "page_loads")
+
+
+def test_open_file_from_tree(browser_run: dict[str, Any]) -> None:
+    """Clicking a file in the tree opens it in a tab with syntax highlighting."""
+    _step(browser_run, "open_file")
+
+
+def test_typing_shows_ghost_text(browser_run: dict[str, Any]) -> None:
+    """Typing shows the model's suggestion as ghost text."""
+    _step(browser_run, "ghost_text")
+
+
+def test_tab_accepts_ghost_text(browser_run: dict[str, Any]) -> None:
+    """Tab inserts the ghost text into the document."""
+    _step(browser_run, "tab_accepts")
+
+
+def test_ctrl_s_saves_to_disk(browser_run: dict[str, Any]) -> None:
+    """Ctrl+S writes the buffer to the file on disk."""
+    _step(browser_run, "save")
+    text = (browser_run["folder"] / "calc.py").read_text(encoding="utf-8")
+    assert EXPECT["accepted"] in text
+
+
+def test_help_overlay_lists_shortcuts(browser_run: dict[str, Any]) -> None:
+    """F1 shows the keyboard shortcuts."""
+    _step(browser_run, "help_overlay")
+
+
+def test_status_bar_shows_backend_and_connection(browser_run: dict[str, Any]) -> None:
+    """The status bar shows the connection, the completion backend's health and the index."""
+    _step(browser_run, "status_bar")
+
+
+def test_code_action_diff_can_be_accepted(browser_run: dict[str, Any]) -> None:
+    """A code action's edit is shown as a diff and applied on Accept."""
+    _step(browser_run, "code_action_diff_accept")
+
+
+def test_agent_edit_diff_can_be_rejected(browser_run: dict[str, Any]) -> None:
+    """Ctrl+I runs the agent; rejecting its diff leaves the file unchanged."""
+    _step(browser_run, "agent_edit_reject")
+
+
+def test_chat_streams_an_answer(browser_run: dict[str, Any]) -> None:
+    """The chat panel shows the answer while it streams, then the whole reply."""
+    _step(browser_run, "chat_streams")
+
+
+def test_chat_citation_opens_the_file(browser_run: dict[str, Any]) -> None:
+    """Clicking a citation opens the cited file."""
+    _step(browser_run, "chat_citation_opens_file")
+
+
+def test_search_result_opens_at_its_line(browser_run: dict[str, Any]) -> None:
+    """Clicking a search hit opens its file with the cursor on the hit's line."""
+    _step(browser_run, "search_opens_result")
+
+
+def test_reload_reconnects(browser_run: dict[str, Any]) -> None:
+    """After a reload the page reconnects (a new server), reopens its files and completes."""
+    _step(browser_run, "reload_reconnects")
+
+
+def test_two_tabs_at_once(browser_run: dict[str, Any]) -> None:
+    """Two browser tabs each get their own working language server session."""
+    _step(browser_run, "two_tabs")
+
+
+def test_path_traversal_is_refused(browser_run: dict[str, Any]) -> None:
+    """The file endpoints refuse .., absolute, encoded, Windows-style paths and links out."""
+    _step(browser_run, "path_traversal_refused")
+    assert not (browser_run["folder"].parent / "mimi-e2e-evil.txt").exists()
+
+
+def test_first_ghost_text_timing_is_measured(browser_run: dict[str, Any]) -> None:
+    """A fresh page reaches its first ghost text (the figure is printed, not asserted)."""
+    _step(browser_run, "first_ghost_text_timing")
+    assert browser_run["metrics"]["load_to_first_ghost_text_ms"] > 0
+
+
+def test_no_errors_in_the_browser_console(browser_run: dict[str, Any]) -> None:
+    """The page logs no errors while going through every step."""
+    assert browser_run["metrics"].get("console_errors") == 0
