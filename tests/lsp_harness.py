@@ -100,7 +100,16 @@ async def start_session(
                 workspace_folders=folders,
             )
         )
-        yield client
+        try:
+            yield client
+        except BaseException:
+            # A failed assertion skips `exit`, and client.stop() waits for the process to end:
+            # end it here so the test fails at once instead of hanging until the timeout.
+            server = getattr(client, "_server", None)
+            if server is not None and server.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    server.kill()
+            raise
         await client.shutdown_session()
     finally:
         await client.stop()
