@@ -30,6 +30,20 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mcp(args: argparse.Namespace) -> int:
+    from mimi_lsp.mcp_server import main as mcp_main
+
+    return mcp_main(args.path, args.log_level, args.log_file)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from mimi_lsp.doctor import run
+
+    report, code = run(args.settings, args.folders or ["."], as_json=args.json, quick=args.quick)
+    sys.stdout.write(report)
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mimi-lsp", description="AI language server.")
     parser.add_argument("--version", action="version", version=f"mimi-lsp {__version__}")
@@ -43,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     schema = sub.add_parser("schema", help="print the settings JSON schema")
     schema.set_defaults(func=_schema)
+    mcp = sub.add_parser("mcp", help="serve search/read tools over MCP (stdio) for PATH")
+    mcp.add_argument("path", nargs="?", default=None, help="workspace folder (default: cwd)")
+    mcp.set_defaults(func=_mcp)
+    doctor = sub.add_parser("doctor", help="check every configured model backend and say what to fix")
+    doctor.add_argument("folders", nargs="*", help="workspace folders whose index to check (default: cwd)")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    doctor.add_argument("--settings", default=None, help="JSON settings file (same keys as section mimi)")
+    doctor.add_argument("--quick", action="store_true", help="no test generation, no model loading")
+    doctor.set_defaults(func=_doctor)
     from mimi_lsp.web.command import add_arguments as add_web_arguments
 
     add_web_arguments(sub.add_parser("web", help="open the Monaco web IDE on a folder"))

@@ -17,6 +17,7 @@ from mimi_lsp.completion.engine import CompletionEngine
 from mimi_lsp.domain import BackendHealth
 from mimi_lsp.inference.base import Backend
 from mimi_lsp.inference.factory import create_backend
+from mimi_lsp.inference.scheduler import ScheduledBackend, schedule
 from mimi_lsp.session import Session
 from mimi_lsp.settings import BackendSettings, Settings, resolve_settings
 
@@ -57,9 +58,21 @@ class Services:
         key = settings.model_dump_json()
         backend = self._backends.get(key)
         if backend is None:
-            backend = create_backend(settings)
+            # Every backend sits behind the request scheduler (priorities, batching, limits).
+            backend = schedule(create_backend(settings), self.settings.scheduler)
             self._backends[key] = backend
+        elif isinstance(backend, ScheduledBackend):
+            backend.reconfigure(self.settings.scheduler)
         return backend
+
+    def scheduler_metrics(self) -> dict[str, Any]:
+        """Queue depths, running calls and batch sizes per scheduled backend."""
+        return {
+            backend.name + ("" if i == 0 else f"#{i}"): backend.metrics()
+            for i, backend in enumerate(
+                b for b in self._backends.values() if isinstance(b, ScheduledBackend)
+            )
+        }
 
     @property
     def chat_backend(self) -> Backend:
@@ -97,6 +110,7 @@ class Services:
             else {"state": "idle" if self.settings.index.enabled else "disabled"},
             "metrics": {
                 "completion": self.completion.stats.snapshot(),
+                "scheduler": self.scheduler_metrics(),
                 **{name: source() for name, source in self.metric_sources.items()},
             },
         }

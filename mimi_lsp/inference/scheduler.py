@@ -334,6 +334,20 @@ class ScheduledBackend:
         self._batch_capacity: dict[str, int] = {}
         self._embed_models: dict[str, str | None] = {}
 
+    def reconfigure(self, settings: SchedulerSettings) -> None:
+        """Adopt new limits and batching settings; running calls keep their slots."""
+        if settings == self.settings:
+            return
+        self.settings = settings
+        limit = settings.max_concurrency or DEFAULT_CONCURRENCY.get(self.name, 8)
+        self.slots.limit = max(1, limit)
+        self.slots.reserved = min(max(0, settings.reserved_inline), self.slots.limit - 1)
+        self.slots.max_queue = settings.max_queue
+        self.embed_batcher.window_s = settings.batch_window_ms / 1000
+        self.embed_batcher.max_items = settings.max_batch
+        self.generate_batcher.max_items = settings.max_batch
+        self.slots._dispatch()  # noqa: SLF001 - a larger limit may admit waiters now
+
     def __getattr__(self, name: str) -> Any:
         # Backend-specific extras (e.g. a fake's recorded calls) stay reachable.
         return getattr(self.inner, name)
