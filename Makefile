@@ -79,7 +79,13 @@ setup-vscode: $(STAMPS)/vscode-npm $(STAMPS)/code-server $(VSCODE)/mimi-lsp.vsix
 setup-neovim:
 
 # ---- Triton test server (pytriton) -----------------------------------------------------------
-setup-triton:
+# Installs the Triton client and nvidia-pytriton (a real Triton 2.51 server that runs on CPU)
+# into the main venv; the tests start it with LD_LIBRARY_PATH set (tests/triton/server.py).
+$(STAMPS)/triton: pyproject.toml $(STAMPS)/python | $(STAMPS)
+	$(BIN)/pip install -q -e '.[triton,triton-server]'
+	touch $@
+
+setup-triton: $(STAMPS)/triton
 
 setup: setup-python setup-system setup-web setup-vscode setup-neovim setup-triton
 
