@@ -322,15 +322,21 @@ class Workspace:
                 continue
             lines = text.splitlines()
             best: tuple[float, int] | None = None
+            in_file: set[str] = set()
+            matches = 0
             for i, line in enumerate(lines):
                 found = {m.group(0).lower() for m in pattern.finditer(line)}
                 if not found:
                     continue
+                in_file |= found
+                matches += len(found)
                 score = len(found) + 0.1 * min(len(line.strip()), 40) / 40
                 if best is None or score > best[0]:
                     best = (score, i)
             if best is not None:
-                scored.append((best[0], path, best[1], lines))
+                # The best line, then how many of the query's words the file has at all.
+                score = best[0] + 0.5 * len(in_file) + 0.02 * min(matches, 10)
+                scored.append((score, path, best[1], lines))
         scored.sort(key=lambda t: (-t[0], t[1]))
         hits = []
         for score, path, line, lines in scored[:k]:
