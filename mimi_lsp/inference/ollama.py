@@ -163,7 +163,7 @@ class OllamaBackend:
         done = False
         with self._errors(model):
             stream = await self.client.generate(**kwargs)
-            async with contextlib.aclosing(stream):
+            async with contextlib.aclosing(stream):  # type: ignore[type-var]
                 async for part in stream:
                     if part.response:
                         yield part.response
@@ -197,7 +197,7 @@ class OllamaBackend:
                 options=self._options(request.max_tokens, request.temperature),
                 keep_alive=self.settings.keep_alive,
             )
-            async with contextlib.aclosing(stream):
+            async with contextlib.aclosing(stream):  # type: ignore[type-var]
                 async for part in stream:
                     message = part.message
                     calls = tuple(

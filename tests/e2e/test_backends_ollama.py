@@ -126,7 +126,7 @@ async def test_cancel_request_closes_the_stream(ollama: OllamaStandin) -> None:
         pos = open_doc(client, DOC)
         msg_id = f"cancel-{uuid.uuid4()}"
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        client.protocol._request_futures[msg_id] = answer  # noqa: SLF001 - raw request with our id
+        client.protocol._request_futures[msg_id] = answer  # type: ignore[assignment]  # noqa: SLF001
         client.protocol._send_data(  # noqa: SLF001
             {
                 "jsonrpc": "2.0",

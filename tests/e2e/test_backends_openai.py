@@ -67,7 +67,7 @@ async def test_api_key_never_reaches_the_log(server: OpenAIStandin, capfd: pytes
         other = "file:///tmp/mimi-test/other.py"
         await inline(client, open_doc(client, "x = <CURSOR>\n", uri=other), uri=other)
         log = await _stderr_until(capfd, "openai completions")
-        client_side = " ".join(m.message for m in [*client.messages, *client.log_messages])
+        client_side = " ".join([m.message for m in client.messages] + [m.message for m in client.log_messages])
     assert "openai completions" in log and server.base_url in log
     assert KEY not in log and KEY not in client_side
     assert KEY_ENV in client_side  # the refusal names the variable to check

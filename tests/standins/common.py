@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 FAIL_MODES = ("http500", "garbage", "truncate", "reset", "disconnect", "slow")
 """Injected failures: an HTTP 500; a malformed line mid-stream; a stream that ends early but
@@ -284,7 +284,7 @@ class StandinServer:
     def running(self) -> bool:
         return self._httpd is not None
 
-    def start(self) -> StandinServer:
+    def start(self) -> Self:
         """Listen (on the same port as before after a ``stop()``) and serve in a thread."""
         if self._httpd is not None:
             return self
@@ -324,7 +324,7 @@ class StandinServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> StandinServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

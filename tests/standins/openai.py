@@ -131,7 +131,7 @@ class OpenAIHandler(StandinHandler):
         pieces = tokens(text)
         ident = self.standin.next_id("chatcmpl-")
         created = int(time.time())
-        calls = [
+        calls: list[dict[str, Any]] = [
             {
                 "id": call.id or self.standin.next_id("call_"),
                 "type": "function",
