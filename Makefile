@@ -102,10 +102,12 @@ lint: setup-python
 
 bench: setup-python
 	$(BIN)/python benchmarks/completion_latency.py
+	$(BIN)/python benchmarks/postprocess_latency.py
 
 # Small versions of the benchmarks for the CI log (figures only).
 bench-ci: setup-python
 	$(BIN)/python benchmarks/completion_latency.py --quick
+	$(BIN)/python benchmarks/postprocess_latency.py --quick
 
 clean:
 	rm -rf $(VENV) .artifacts .pytest_cache
