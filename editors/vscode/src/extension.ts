@@ -224,9 +224,13 @@ class Mimi implements vscode.Disposable {
       async () => {
         try {
           const result = await this.server.execute<ReindexResult>(Commands.reindex, {});
-          void vscode.window.showInformationMessage(
-            `Mimi: indexed ${result?.files ?? 0} files (${result?.chunks ?? 0} chunks).`,
-          );
+          if (result?.message) {
+            void vscode.window.showWarningMessage(`Mimi: ${result.message}`);
+          } else {
+            void vscode.window.showInformationMessage(
+              `Mimi: indexed ${result?.files ?? 0} files (${result?.chunks ?? 0} chunks).`,
+            );
+          }
           return result;
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);

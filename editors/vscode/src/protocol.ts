@@ -79,6 +79,8 @@ export interface SearchHit {
 
 export interface SearchResult {
   hits: SearchHit[];
+  /** Why there are no hits (e.g. the index is disabled). */
+  message?: string;
 }
 
 export interface AgentEditArgs {
@@ -96,6 +98,9 @@ export interface AgentEditResult {
 export interface ReindexResult {
   files: number;
   chunks: number;
+  state?: string;
+  /** Set when nothing was indexed (disabled) or indexing failed. */
+  message?: string;
 }
 
 export interface BackendStatus {

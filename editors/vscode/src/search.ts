@@ -110,7 +110,7 @@ export class SearchPicker {
         );
         if (mine !== generation) return;
         pick.items = searchItems(result?.hits ?? []);
-        if (!pick.items.length) pick.placeholder = `No results for "${query}"`;
+        if (!pick.items.length) pick.placeholder = result?.message ?? `No results for "${query}"`;
       } catch (error) {
         if (mine !== generation) return;
         const text = error instanceof Error ? error.message : String(error);

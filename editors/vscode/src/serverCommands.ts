@@ -19,13 +19,6 @@ export class ServerNotRunningError extends Error {
 export class ServerCommands {
   constructor(private readonly client: () => LanguageClient | undefined) {}
 
-  /** Whether the server advertised `command` in its executeCommandProvider. */
-  supports(command: string): boolean {
-    const client = this.client();
-    const commands = client?.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
-    return commands.includes(command);
-  }
-
   /** Run `command` on the server with one argument object. */
   async execute<T>(command: string, args?: unknown, token?: vscode.CancellationToken): Promise<T> {
     const client = this.client();

@@ -87,6 +87,19 @@ describe('a running extension (fake backend)', () => {
     assert.ok(labels.some((l) => l.includes('Restart Server')));
   });
 
+  test('with the index disabled, search and reindex say so instead of showing nothing', async () => {
+    const { vscode, stub } = ext;
+    void vscode.commands.executeCommand('mimi.searchCodebase', 'add');
+    const pick = stub.ui.quickPicks.at(-1);
+    await until(() => /index is disabled/.test(pick.placeholder ?? ''), { what: 'disabled message' });
+    assert.equal(pick.items.length, 0);
+    pick.hide();
+    await vscode.commands.executeCommand('mimi.reindexWorkspace');
+    const last = stub.ui.messages.at(-1);
+    assert.equal(last.level, 'warning');
+    assert.match(last.message, /mimi\.index\.enabled/);
+  });
+
   test('the chat view is registered as a webview view', () => {
     assert.ok(ext.stub.ui.webviewViews.has('mimi.chatView'));
     const page = ext.stub.resolveWebviewView('mimi.chatView');

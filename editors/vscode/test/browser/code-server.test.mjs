@@ -117,14 +117,17 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     await runCommand(page, 'Mimi: Show Status');
     const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Open Settings' }).first();
     await row.waitFor({ state: 'visible', timeout: 15000 });
-    assert.ok(await page.locator('.quick-input-list .monaco-list-row', { hasText: 'completion: ok' }).count() <= 1);
+    const version = page.locator('.quick-input-list .monaco-list-row', { hasText: 'mimi-lsp ' }).first();
+    assert.match(await version.innerText(), /mimi-lsp \d+\.\d+/);
+    assert.equal(await page.locator('.quick-input-list .monaco-list-row', { hasText: 'index: ready' }).count(), 1);
+    t.diagnostic(`screenshot: ${await screenshot(page, '06-status-picker')}`);
     await row.click();
     const editor = page.locator('.settings-editor');
     await editor.waitFor({ timeout: 20000 });
     const model = page.locator('.setting-item', { hasText: 'Completion (base) model.' }).first();
     await model.waitFor({ timeout: 20000 });
     assert.match(await model.innerText(), /Model/);
-    t.diagnostic(`screenshot: ${await screenshot(page, '06-settings')}`);
+    t.diagnostic(`screenshot: ${await screenshot(page, '06-settings-ui')}`);
     await page.keyboard.press('Control+W');
   });
 
