@@ -220,6 +220,16 @@ class AgentSettings(_Model):
 
     max_steps: int = Field(default=12, ge=1, le=100, description="Tool calls per run.")
     timeout_ms: int = Field(default=120_000, ge=1_000, description="Wall time per run.")
+    max_tokens: int = Field(
+        default=100_000,
+        ge=1_000,
+        description="Approximate token budget per run: every prompt and answer (4 chars a token).",
+    )
+    tool_mode: Literal["auto", "native", "text"] = Field(
+        default="auto",
+        description="Tool calling: the model's native tools ('auto' falls back to text blocks "
+        "for models without them), or always the text protocol.",
+    )
     allow_shell: bool = Field(
         default=False, description="Let the agent run shell commands (off by default)."
     )
