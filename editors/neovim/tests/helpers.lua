@@ -85,7 +85,7 @@ function Child:wait(code, what, timeout, ...)
     return value ~= nil and value ~= false and value ~= vim.NIL
   end, 10)
   if os.getenv('MIMI_TEST_TRACE') then
-    print(('  waited %d ms for %s'):format((vim.uv.hrtime() - t0) / 1e6, what))
+    io.stdout:write(('  waited %d ms for %s\n'):format((vim.uv.hrtime() - t0) / 1e6, what))
   end
   if not ok then
     error(('timed out waiting for %s (last value %s)'):format(what, vim.inspect(value)), 2)
@@ -102,6 +102,8 @@ function Child:start(opts)
   }, opts.setup or {})
   self:lua('require("mimi").setup(...)', setup)
   if opts.path then
+    -- Like a user starting nvim in the project: cwd at the workspace root.
+    self:lua('vim.fn.chdir(vim.fs.root(..., ".git") or vim.fs.dirname(...))', opts.path)
     self:lua('vim.cmd.edit(vim.fn.fnameescape(...))', opts.path)
     self:wait('return require("mimi_test").attached()', 'the server to attach', 30000)
   end

@@ -7,6 +7,12 @@ local tests_dir = vim.fs.dirname(vim.fs.normalize(vim.fn.fnamemodify(debug.getin
 package.path = tests_dir .. '/?.lua;' .. package.path
 
 local H = require('helpers')
+
+-- print() goes to stderr under `nvim -l`: results go to stdout.
+local function print(line)
+  io.stdout:write(line, '\n')
+  io.stdout:flush()
+end
 local filter = arg and arg[1] or nil
 
 local files = vim.fn.glob(tests_dir .. '/spec/*_spec.lua', false, true)

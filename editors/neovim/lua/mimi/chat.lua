@@ -176,13 +176,8 @@ local function finish(chat, err, result)
   api.nvim_exec_autocmds('User', { pattern = 'MimiChatDone', modeline = false, data = result })
 end
 
---- Send `message` in the current conversation.
---- @param message string
---- @param opts {uri: string?, range: lsp.Range?, fresh: boolean?}?
---- @return mimi.Chat
-function M.send(message, opts)
-  opts = opts or {}
-  local chat = M.get(opts.fresh)
+--- One turn: show the user's message, run `command` with `args`, stream the answer.
+local function turn(chat, message, command, args)
   M.show(chat)
   if chat.pending then
     M.cancel(chat)
@@ -193,16 +188,10 @@ function M.send(message, opts)
   local n = api.nvim_buf_line_count(chat.buf)
   set_lines(chat, n, n, header)
   follow(chat)
-  local args = { chatId = chat.id, message = message }
-  if #chat.history > 0 then
-    args.history = vim.deepcopy(chat.history)
-  end
-  args.uri = opts.uri
-  args.range = opts.range
   chat.history[#chat.history + 1] = { role = 'user', content = message }
   chat.streamed = ''
   chat.pending = { client = nil, id = nil }
-  require('mimi.server').command('mimi.chat', args, function(err, result)
+  require('mimi.server').command(command, args, function(err, result)
     finish(chat, err, result)
   end, function(client, id)
     if chat.pending then
@@ -210,6 +199,36 @@ function M.send(message, opts)
     end
   end)
   return chat
+end
+
+--- Send `message` in the current conversation.
+--- @param message string
+--- @param opts {uri: string?, range: lsp.Range?, fresh: boolean?}?
+--- @return mimi.Chat
+function M.send(message, opts)
+  opts = opts or {}
+  local chat = M.get(opts.fresh)
+  local args = { chatId = chat.id, message = message, uri = opts.uri, range = opts.range }
+  if #chat.history > 0 then
+    args.history = vim.deepcopy(chat.history)
+  end
+  return turn(chat, message, 'mimi.chat', args)
+end
+
+--- "Mimi: explain" (`mimi.explain {uri, range}`): the answer goes into the chat split.
+--- @param args {uri: string, range: lsp.Range?}
+--- @return mimi.Chat
+function M.explain(args)
+  local chat = M.get(false)
+  local where = relative(vim.uri_to_fname(args.uri))
+  if type(args.range) == 'table' then
+    where = ('%s:%d-%d'):format(where, args.range.start.line + 1, args.range['end'].line + 1)
+  end
+  return turn(chat, 'Explain ' .. where, 'mimi.explain', {
+    uri = args.uri,
+    range = args.range,
+    chatId = chat.id,
+  })
 end
 
 --- `mimi/chatDelta {chatId, delta}`: append to the conversation it belongs to.

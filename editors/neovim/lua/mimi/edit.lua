@@ -258,7 +258,11 @@ end
 --- @param ctx {uri: string, range: lsp.Range?}
 --- @param on_done fun(result: table?)?
 function M.run(instruction, ctx, on_done)
-  vim.notify(('mimi: editing (%s)…'):format(instruction), vim.log.levels.INFO)
+  local short = instruction:match('^[^\n]*')
+  if #short > 60 then
+    short = short:sub(1, 59) .. '…'
+  end
+  vim.notify(('mimi: editing (%s)…'):format(short), vim.log.levels.INFO)
   local args = { uri = ctx.uri, range = ctx.range, instruction = instruction }
   require('mimi.server').command('mimi.agent.edit', args, function(err, result)
     if err then
@@ -284,6 +288,21 @@ function M.run(instruction, ctx, on_done)
     end
     if on_done then
       on_done(result)
+    end
+  end)
+end
+
+--- A code action's `mimi.agent.edit` command: run it, asking for the instruction if missing.
+--- @param args {uri: string, range: lsp.Range?, instruction: string?}
+function M.from_code_action(args)
+  local ctx = { uri = args.uri, range = args.range }
+  if type(args.instruction) == 'string' and args.instruction ~= '' then
+    M.run(args.instruction, ctx)
+    return
+  end
+  vim.ui.input({ prompt = 'mimi edit> ' }, function(input)
+    if input and vim.trim(input) ~= '' then
+      M.run(input, ctx)
     end
   end)
 end

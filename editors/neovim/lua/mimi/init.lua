@@ -8,7 +8,15 @@ local M = {}
 M.did_setup = false
 
 local function set_highlights()
-  vim.api.nvim_set_hl(0, 'MimiGhostText', { link = 'Comment', default = true })
+  -- Comment's colours, plus a grey for 256-colour terminals: the default colorscheme gives
+  -- Comment no cterm colour, and ghost text must never look like typed text.
+  local hl = vim.api.nvim_get_hl(0, { name = 'Comment', link = false })
+  hl.default = true
+  hl.ctermfg = hl.ctermfg or 244
+  if not hl.fg then
+    hl.fg = '#808080'
+  end
+  vim.api.nvim_set_hl(0, 'MimiGhostText', hl)
 end
 
 --- Start mimi: the server for the configured filetypes, ghost text, commands.

@@ -66,6 +66,13 @@ function M.capabilities()
     documentChanges = true,
     changeAnnotationSupport = { groupsOnLabel = false },
   })
+  -- Code actions resolve their command only, not their edit: Neovim 0.11 applies a resolved
+  -- edit without a preview, while a command edit arrives as workspace/applyEdit, which
+  -- mimi.edit previews and confirms (the agent marks its edits needsConfirmation).
+  local code_action = caps.textDocument.codeAction
+  if code_action and code_action.resolveSupport then
+    code_action.resolveSupport = { properties = { 'command' } }
+  end
   caps.experimental = vim.tbl_extend('force', caps.experimental or {}, {
     mimi = { chatDelta = true, indexStatus = true, status = true },
   })
@@ -118,10 +125,12 @@ function M.lsp_config(cfg)
     init_options = settings,
     capabilities = M.capabilities(),
     handlers = M.handlers(),
+    commands = M.client_commands(),
     on_init = on_init,
     on_attach = function(client, bufnr)
       require('mimi.ghost').attach(bufnr, client)
       require('mimi').attach_keymaps(bufnr)
+      vim.cmd('redrawstatus!') -- the statusline component now has a client to report on
     end,
   }
 end
@@ -141,6 +150,21 @@ function M.handlers()
     end,
     ['workspace/applyEdit'] = function(err, params, ctx)
       return require('mimi.edit').on_apply_edit(err, params, ctx)
+    end,
+  }
+end
+
+--- Commands of code actions that the plugin runs itself (see :h vim.lsp.commands).
+--- @return table<string, fun(command: lsp.Command, ctx: table)>
+function M.client_commands()
+  return {
+    -- "Mimi: explain": the answer streams into the chat split.
+    ['mimi.explain'] = function(command)
+      require('mimi.chat').explain((command.arguments or {})[1] or {})
+    end,
+    -- Agent actions ("Mimi: edit selection…" comes without an instruction: ask for one).
+    ['mimi.agent.edit'] = function(command)
+      require('mimi.edit').from_code_action((command.arguments or {})[1] or {})
     end,
   }
 end

@@ -15,6 +15,7 @@ local warned = {} --- @type table<string, boolean>
 
 local function emit(pattern, data)
   api.nvim_exec_autocmds('User', { pattern = pattern, modeline = false, data = data })
+  vim.cmd('redrawstatus!')
 end
 
 --- `mimi/status` `{completion: "ok"|"unavailable"|"error", message?}`.

@@ -94,6 +94,10 @@ return {
     function()
       local child = indexed_session({ ['a.py'] = 'def alpha():\n    return 1\n', ['b.py'] = 'def beta():\n    return 2\n' }, 'a.py')
       H.require_command(child, 'mimi.reindex')
+      child:wait([[
+        local s = require('mimi.status').state.index
+        return s and s.state == 'ready'
+      ]], 'the first index build', 60000)
       child:lua('vim.cmd("MimiReindex")')
       local note = child:wait([[
         for _, n in ipairs(require('mimi_test').notes()) do
@@ -165,6 +169,52 @@ return {
       local lines = child:lua('return vim.api.nvim_buf_get_lines(vim.fn.bufnr(...), 0, -1, false)', dir .. '/test_pricing.py')
       H.eq('from pricing import with_tax', lines[1])
       H.eq('    assert with_tax(0) == 0', lines[5])
+    end,
+  },
+  {
+    'an agent code action previews its edit and applies it on Apply',
+    function()
+      local turns = {
+        tool_call('edit', { path = 'pricing.py', edits = { {
+          search = 'def with_tax(amount):\n',
+          replace = 'def with_tax(amount):\n    """The amount with tax."""\n',
+        } } }),
+        'Added a docstring.',
+      }
+      local child = agent_session(turns)
+      H.require_command(child, 'mimi.agent.edit')
+      child:call('answer_select', 'Apply')
+      child:lua([[
+        vim.api.nvim_win_set_cursor(0, { 5, 4 })
+        vim.lsp.buf.code_action({
+          apply = true,
+          filter = function(action) return action.title == 'Mimi: add docstrings' end,
+        })
+      ]])
+      child:wait('return vim.api.nvim_buf_get_lines(0, 4, 5, false)[1] == [[    """The amount with tax."""]]', 'the docstring')
+      H.contains(child:call('selects')[1].screen, '+    """The amount with tax."""', 'diff shown')
+    end,
+  },
+  {
+    'the explain code action answers in the chat split',
+    function()
+      local dir = H.workspace({ ['pricing.py'] = PRICING_PY })
+      local settings = H.settings({ '' }, { completion = { backend = { chatReplies = { 'It multiplies by 1.2.' } } } })
+      local child = H.child()
+      child:start({ settings = settings, path = dir .. '/pricing.py' })
+      H.require_command(child, 'mimi.explain')
+      child:lua([[
+        vim.api.nvim_win_set_cursor(0, { 5, 4 })
+        vim.lsp.buf.code_action({
+          apply = true,
+          filter = function(action) return action.title == 'Mimi: explain' end,
+        })
+      ]])
+      local lines = child:wait([[
+        local lines = require('mimi_test').buffer_lines('mimi://chat')
+        return lines and table.concat(lines, '\n'):find('It multiplies by 1.2.', 1, true) and lines
+      ]], 'the explanation in the chat')
+      H.contains(lines, 'Explain pricing.py:4-5')
     end,
   },
   {
