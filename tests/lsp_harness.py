@@ -62,6 +62,12 @@ def make_client() -> LanguageClient:
         return types.ApplyWorkspaceEditResult(applied=True)
 
     client.applied_edits = []  # type: ignore[attr-defined]
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register_capability(params: types.RegistrationParams) -> None:
+        client.registrations.extend(params.registrations)  # type: ignore[attr-defined]
+
+    client.registrations = []  # type: ignore[attr-defined]
     client.notifications = []  # type: ignore[attr-defined]
 
     for method in ("mimi/status", "mimi/indexStatus", "mimi/chatDelta"):

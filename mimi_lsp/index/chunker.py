@@ -53,6 +53,9 @@ class Chunk:
     container: str | None = None
     names: tuple[str, ...] = ()
     """Every definition name inside (weighted in BM25)."""
+    focus_start: int | None = None
+    focus_end: int | None = None
+    """Lines of ``symbol``'s own definition when neighbours were merged into the chunk."""
 
 
 @dataclass(slots=True)
@@ -82,6 +85,7 @@ class _Seg:
     container: str | None
     names: list[str]
     size: int = 0
+    focus: tuple[int, int] | None = None
 
 
 # Node types below which no definition is worth looking for (keeps the walk cheap).
@@ -152,6 +156,8 @@ def chunk_file(
                 kind=seg.kind,
                 container=seg.container,
                 names=tuple(dict.fromkeys(seg.names)),
+                focus_start=seg.focus[0] if seg.focus else None,
+                focus_end=seg.focus[1] if seg.focus else None,
             )
         )
     return result
@@ -450,26 +456,39 @@ def _markdown_sections(lines: list[str], sizes: list[int], max_chars: int) -> li
 
 
 def _merge(segments: list[_Seg], min_chars: int, merge_chars: int) -> list[_Seg]:
-    """Merge runs of small neighbours (under ``min_chars``) up to ``merge_chars``."""
-    out: list[_Seg] = []
+    """Merge runs of small neighbours (under ``min_chars``) up to ``merge_chars``.
+
+    A merged chunk is named after its biggest definition, whose own lines become the focus
+    (where search results point).
+    """
+    groups: list[list[_Seg]] = []
     for seg in segments:
-        if out:
-            prev = out[-1]
+        if groups:
+            group = groups[-1]
+            size = sum(s.size for s in group)
+            prev = group[-1]
             small = prev.size < min_chars or seg.size < min_chars
-            same_scope = prev.container == seg.container
-            if small and same_scope and prev.size + seg.size <= merge_chars:
-                symbol, kind = prev.symbol, prev.kind
-                if symbol is None or (seg.symbol is not None and prev.size < seg.size and prev.kind == "code"):
-                    symbol, kind = seg.symbol, seg.kind
-                out[-1] = _Seg(
-                    prev.start,
-                    seg.end,
-                    symbol,
-                    kind,
-                    prev.container,
-                    prev.names + seg.names,
-                    prev.size + seg.size,
-                )
+            if small and prev.container == seg.container and size + seg.size <= merge_chars:
+                group.append(seg)
                 continue
-        out.append(seg)
+        groups.append([seg])
+    out: list[_Seg] = []
+    for group in groups:
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        named = [s for s in group if s.symbol is not None]
+        main = max(named, key=lambda s: s.size) if named else group[0]
+        out.append(
+            _Seg(
+                group[0].start,
+                group[-1].end,
+                main.symbol,
+                main.kind,
+                group[0].container,
+                [n for s in group for n in s.names],
+                sum(s.size for s in group),
+                (main.start, main.end) if named else None,
+            )
+        )
     return out

@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Literal, TypeVar
 
@@ -49,7 +49,7 @@ from mimi_lsp.index.search import (
     glob_to_sql,
     subsequence_pattern,
 )
-from mimi_lsp.index.store import ChunkRow, fts_query, is_corruption
+from mimi_lsp.index.store import ChunkRow, fts_query, is_corruption, query_terms, split_identifier
 from mimi_lsp.inference.base import Backend
 from mimi_lsp.settings import BackendSettings, Settings
 from mimi_lsp.uris import uri_to_path
@@ -139,6 +139,7 @@ class IndexService:
         self._closed = False
         self._pool_task: asyncio.Task[None] | None = None
         self._load_task: asyncio.Task[None] | None = None
+        self._notice: str | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -292,10 +293,10 @@ class IndexService:
                 self._set_state("error", f"Indexing failed: {exc}")
             if not self._scans and not self._updates:
                 await self._refresh_counts()
-                if self._state != "error":
-                    self._set_state("ready")
-                else:
-                    self._emit(IndexEvent(self.status()))
+                if self._state != "error" and self.folders:
+                    # A one-off notice (e.g. a damaged index was rebuilt) rides on one status.
+                    self._state, self._message, self._notice = "ready", self._notice or "", None
+                self._emit(IndexEvent(self.status()))  # listeners drop repeats
                 self._idle.set()
                 if self._embed_wake is not None:
                     self._embed_wake.set()
@@ -373,7 +374,7 @@ class IndexService:
         )  # fmt: skip
         self._emit(IndexEvent(self.status(), "end", "index", title, 100, message))
         if message:
-            self._message = message
+            self._notice = message
 
     async def _handle_store_error(self, folder: FolderIndex, exc: BaseException) -> None:
         if is_corruption(exc):
@@ -540,19 +541,35 @@ class IndexService:
                 score *= self.fusion.prose_penalty
             scored.append((key, score))
         scored.sort(key=lambda kv: kv[1], reverse=True)
-        hits: list[SearchHit] = []
+        chosen: list[tuple[FolderIndex, ChunkRow, float]] = []
         seen: set[tuple[str, int, int]] = set()
         for key, score in scored:
             folder, row = rows_all[key]
-            path = folder.abs(row.path)
-            ident = (path, row.start_line, row.end_line)
+            ident = (folder.abs(row.path), row.start_line, row.end_line)
             if ident in seen:
                 continue  # nested workspace folders index a file twice
             seen.add(ident)
-            hits.append(_hit(path, row, score))
-            if len(hits) >= k:
+            chosen.append((folder, row, score))
+            if len(chosen) >= k:
                 break
-        return hits
+        terms = query_terms(query)
+
+        def focus() -> list[SearchHit]:
+            # A chunk of merged small definitions points at the one the query is about.
+            out = []
+            for folder, row, score in chosen:
+                if row.symbol and len(row.text) < 4_000:
+                    defs = folder.store.definitions_in(row.path, row.start_line, row.end_line)
+                    best = _best_definition(defs, row, terms)
+                    if best is not None:
+                        row = replace(
+                            row, symbol=best[0], kind=best[1], container=best[2],
+                            focus_start=best[3], focus_end=best[4],
+                        )  # fmt: skip
+                out.append(_hit(folder.abs(row.path), row, score))
+            return out
+
+        return await self._read(focus)
 
     def _kick_rebuild(self, folder: FolderIndex, exc: BaseException) -> None:
         if self._wake is None:
@@ -791,6 +808,11 @@ def _filters(folder: FolderIndex, paths: list[str] | None, language: str | None)
 
 def _hit(path: str, row: ChunkRow, score: float) -> SearchHit:
     lines = row.text.splitlines()
+    start, end = row.start_line, row.end_line
+    if row.focus_start is not None and row.focus_end is not None:
+        # Merged neighbours: point at the chunk's main definition.
+        lines = lines[row.focus_start - start : row.focus_end - start + 1] or lines
+        start, end = row.focus_start, row.focus_end
     last = lines[-1] if lines else ""
     preview_lines = lines[:PREVIEW_LINES]
     preview = "\n".join(preview_lines)
@@ -798,7 +820,7 @@ def _hit(path: str, row: ChunkRow, score: float) -> SearchHit:
         preview = preview[:PREVIEW_CHARS].rstrip() + "…"
     return SearchHit(
         path=path,
-        span=Span(row.start_line, 0, row.end_line, len(last)),
+        span=Span(start, 0, end, len(last)),
         score=round(float(score), 6),
         preview=preview,
         symbol=(f"{row.container}.{row.symbol}" if row.container and row.symbol else row.symbol),
@@ -808,6 +830,31 @@ def _hit(path: str, row: ChunkRow, score: float) -> SearchHit:
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _stem(word: str) -> str:
+    return word[:5]
+
+
+def _best_definition(
+    defs: list[tuple[str, str, str | None, int, int]], row: ChunkRow, terms: list[str]
+) -> tuple[str, str, str | None, int, int] | None:
+    """Among the outermost definitions of a chunk, the one sharing most words with the query."""
+    outer = [d for d in defs if not any(o is not d and o[3] <= d[3] and d[4] <= o[4] for o in defs)]
+    if len(outer) < 2 or not terms:
+        return None
+    wanted = {_stem(t) for t in terms}
+    lines = row.text.splitlines()
+    best, best_score = None, 0.0
+    for d in outer:
+        name_words = {_stem(w) for w in split_identifier(d[0])} | {_stem(d[0].lower())}
+        body = "\n".join(lines[max(0, d[3] - row.start_line) : d[4] - row.start_line + 1])
+        body_words = {_stem(w) for tok in _WORD.findall(body) for w in split_identifier(tok)}
+        score = 3 * len(wanted & name_words) + len(wanted & body_words)
+        if score > best_score:
+            best, best_score = d, score
+    return best
 
 
 def _identifiers_near(text: str) -> list[str]:

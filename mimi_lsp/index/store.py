@@ -148,6 +148,8 @@ class ChunkRow:
     kind: str
     container: str | None
     text: str
+    focus_start: int | None = None
+    focus_end: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +208,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     symbol TEXT,
     kind TEXT NOT NULL,
     container TEXT,
+    focus_start INTEGER,
+    focus_end INTEGER,
     hash TEXT NOT NULL,
     text TEXT NOT NULL
 );
@@ -481,10 +485,10 @@ class IndexStore:
             etext = embed_text(data.rel, chunk)
             h = content_hash(etext)
             cur = conn.execute(
-                "INSERT INTO chunks(file_id, start_line, end_line, symbol, kind, container, hash, text)"
-                " VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO chunks(file_id, start_line, end_line, symbol, kind, container,"
+                " focus_start, focus_end, hash, text) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (file_id, chunk.start_line, chunk.end_line, chunk.symbol, chunk.kind,
-                 chunk.container, h, chunk.text),
+                 chunk.container, chunk.focus_start, chunk.focus_end, h, chunk.text),
             )  # fmt: skip
             chunk_id = cur.lastrowid
             names = " ".join(chunk.names)
@@ -707,7 +711,8 @@ class IndexStore:
         marks = ",".join("?" * len(ids))
         rows = conn.execute(
             "SELECT c.id, f.path, f.language, c.start_line, c.end_line, c.symbol, c.kind,"
-            f" c.container, c.text FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})",
+            " c.container, c.text, c.focus_start, c.focus_end FROM chunks c"
+            f" JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})",
             list(ids),
         ).fetchall()
         return {r[0]: ChunkRow(*r) for r in rows}
@@ -736,6 +741,17 @@ class IndexStore:
             ([n.lower() for n in names] + [limit]),
         ).fetchall()
         return [SymbolRow(*r) for r in rows if r[0] in names]
+
+    def definitions_in(self, path: str, start_line: int, end_line: int) -> list[tuple[str, str, str | None, int, int]]:
+        """(name, kind, container, start, end) of definitions within lines of a file."""
+        conn = self.reader()
+        rows = conn.execute(
+            "SELECT s.name, s.kind, s.container, s.start_line, s.end_line FROM symbols s"
+            " JOIN files f ON f.id = s.file_id WHERE f.path = ? AND s.start_line >= ?"
+            " AND s.end_line <= ? ORDER BY s.start_line",
+            (path, start_line, end_line),
+        ).fetchall()
+        return [tuple(r) for r in rows]  # type: ignore[misc]
 
     def definition_text(self, path: str, start_line: int, end_line: int) -> str | None:
         """The source lines of a definition, from the chunk(s) covering it."""
