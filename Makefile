@@ -108,6 +108,7 @@ bench: setup-python
 bench-ci: setup-python
 	$(BIN)/python benchmarks/completion_latency.py --quick
 	$(BIN)/python benchmarks/postprocess_latency.py --quick
+	$(BIN)/python benchmarks/backend_overhead.py --quick
 
 clean:
 	rm -rf $(VENV) .artifacts .pytest_cache
