@@ -209,7 +209,7 @@ class ModelInfo:
     embedding_dim: int | None = None
 
 
-class HealthState(str, enum.Enum):
+class HealthState(enum.StrEnum):
     OK = "ok"
     UNAVAILABLE = "unavailable"
     ERROR = "error"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -66,9 +66,7 @@ class OpenAIBackendSettings(_Model):
     """Any OpenAI-compatible server (llama.cpp server, vLLM, LM Studio, …)."""
 
     kind: Literal["openai"] = "openai"
-    base_url: str = Field(
-        default="http://127.0.0.1:8000/v1", description="Base URL including /v1."
-    )
+    base_url: str = Field(default="http://127.0.0.1:8000/v1", description="Base URL including /v1.")
     api_key_env: str | None = Field(
         default=None,
         description="Name of the environment variable holding the API key (never the key).",
@@ -112,12 +110,7 @@ class FakeBackendSettings(_Model):
 
 
 BackendSettings = Annotated[
-    Union[
-        OllamaBackendSettings,
-        OpenAIBackendSettings,
-        TritonBackendSettings,
-        FakeBackendSettings,
-    ],
+    OllamaBackendSettings | OpenAIBackendSettings | TritonBackendSettings | FakeBackendSettings,
     Field(discriminator="kind"),
 ]
 
@@ -130,13 +123,11 @@ class LocalEmbeddingSettings(_Model):
 
 
 EmbeddingBackendSettings = Annotated[
-    Union[
-        LocalEmbeddingSettings,
-        OllamaBackendSettings,
-        OpenAIBackendSettings,
-        TritonBackendSettings,
-        FakeBackendSettings,
-    ],
+    LocalEmbeddingSettings
+    | OllamaBackendSettings
+    | OpenAIBackendSettings
+    | TritonBackendSettings
+    | FakeBackendSettings,
     Field(discriminator="kind"),
 ]
 
@@ -335,7 +326,9 @@ def _unwrap(layer: Any) -> Mapping[str, Any]:
     return layer
 
 
-def resolve_settings(*layers: Any, env: Mapping[str, str] | None = None) -> tuple[Settings, list[str]]:
+def resolve_settings(
+    *layers: Any, env: Mapping[str, str] | None = None
+) -> tuple[Settings, list[str]]:
     """Merge layers over defaults and the environment; never raises.
 
     Returns the settings and human-readable problems. A layer that fails validation is

@@ -181,3 +181,13 @@ def send_raw(client: LanguageClient, method: str, params: Any) -> asyncio.Future
     client.protocol._request_futures[msg_id] = future  # noqa: SLF001 - no public raw send
     client.protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
     return future
+
+
+async def wait_until(predicate: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``predicate()`` until true (for state that arrived before anyone could await it)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
