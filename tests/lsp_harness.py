@@ -183,10 +183,10 @@ def send_raw(client: LanguageClient, method: str, params: Any) -> asyncio.Future
     return future
 
 
-async def wait_until(predicate: Any, timeout: float = 10.0, what: str = "condition") -> None:
+async def wait_until(predicate: Any, limit_s: float = 10.0, what: str = "condition") -> None:
     """Poll ``predicate()`` until true (for state that arrived before anyone could await it)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + limit_s
     while not predicate():
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
