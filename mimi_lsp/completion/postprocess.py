@@ -47,6 +47,7 @@ from mimi_lsp.completion.syntax import (
     indent_of,
     indent_width,
     line_opens_block,
+    near_cursor,
     open_brackets,
     scan,
     starts_with_closer,
@@ -120,9 +121,8 @@ def stop_sequences(language_id: str, eol: str = "\n") -> tuple[str, ...]:
 def postprocess(raw: str, ctx: PostContext) -> Suggestion | None:
     """Turn raw model output into a suggestion (None for nothing worth showing)."""
     spec = spec_for(ctx.language_id)
-    prefix = ctx.prefix.replace("\r\n", "\n") if "\r" in ctx.prefix else ctx.prefix
-    suffix = ctx.suffix.replace("\r\n", "\n") if "\r" in ctx.suffix else ctx.suffix
-    syn = analyze_cursor(ctx.prefix, ctx.suffix, ctx.language_id)
+    prefix, suffix = near_cursor(ctx.prefix, ctx.suffix)
+    syn = analyze_cursor(prefix, suffix, ctx.language_id)
 
     text = _clean(raw, spec, ctx.language_id)
     if not text.strip():

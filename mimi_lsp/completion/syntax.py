@@ -541,15 +541,35 @@ _CACHE_SIZE = 8
 _CACHE_LOCK = threading.Lock()
 
 
+# Only text this close to the cursor is ever looked at (callers may pass whole documents).
+NEAR_PREFIX = 4 * MAX_WINDOW_PREFIX
+NEAR_SUFFIX = 4 * MAX_WINDOW_SUFFIX
+
+
+def near_cursor(prefix: str, suffix: str) -> tuple[str, str]:
+    """The text around the cursor that analysis uses, with ``\\n`` line ends."""
+    if len(prefix) > NEAR_PREFIX:
+        prefix = prefix[-NEAR_PREFIX:]
+        prefix = prefix[prefix.find("\n") + 1 :]  # whole lines only
+    if len(suffix) > NEAR_SUFFIX:
+        suffix = suffix[: suffix.rfind("\n", 0, NEAR_SUFFIX) + 1 or NEAR_SUFFIX]
+    if "\r" in prefix:
+        prefix = prefix.replace("\r\n", "\n")
+    if "\r" in suffix:
+        suffix = suffix.replace("\r\n", "\n")
+    return prefix, suffix
+
+
 def analyze_cursor(prefix: str, suffix: str, language_id: str) -> CursorSyntax:
     """Classify the cursor position (memoised for the last few calls)."""
+    prefix, suffix = near_cursor(prefix, suffix)
     key = (language_id, prefix, suffix)
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
             _CACHE.move_to_end(key)
             return cached
-    result = _analyze(prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n"), language_id)
+    result = _analyze(prefix, suffix, language_id)
     with _CACHE_LOCK:
         _CACHE[key] = result
         while len(_CACHE) > _CACHE_SIZE:
