@@ -89,7 +89,11 @@ class OllamaBackend:
 
         if isinstance(exc, MimiError):
             return exc
-        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError)):
+        # ollama raises a bare ConnectionError when it cannot connect; its subclasses
+        # (ConnectionResetError, BrokenPipeError) mean a connection that broke instead.
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionRefusedError)) or (
+            type(exc) is ConnectionError
+        ):
             return self._unavailable()
         if isinstance(exc, httpx.TimeoutException):
             return BackendTimeout(

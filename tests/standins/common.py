@@ -592,14 +592,20 @@ class StandinHandler(BaseHTTPRequestHandler):
 
     def send_json(self, status: int, obj: Any) -> None:
         data = json.dumps(obj).encode("utf-8")
+        if hasattr(self, "rec"):  # recorded first: the client may look as soon as it reads
+            self.rec.status = status
+            self.rec.finished = True
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
-        if hasattr(self, "rec"):
-            self.rec.status = status
-            self.rec.finished = True
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            if hasattr(self, "rec"):
+                self.rec.finished = False
+                self.rec.disconnected = True
+            raise
 
     def start_stream(self, content_type: str) -> None:
         self.send_response(200)
@@ -616,11 +622,12 @@ class StandinHandler(BaseHTTPRequestHandler):
             raise ClientGone from exc
 
     def end_stream(self) -> None:
+        self.rec.finished = True  # before the write: the client may look as soon as it reads
         try:
             self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError) as exc:
+            self.rec.finished = False
             raise ClientGone from exc
-        self.rec.finished = True
 
     def reset_connection(self) -> None:
         """Abort with a TCP RST (SO_LINGER 0), as a crashed server would."""
@@ -677,8 +684,8 @@ class StandinHandler(BaseHTTPRequestHandler):
                 self.wait(config.delay_ms / 1000)
             elif self.client_gone():
                 raise ClientGone
-            self.write_chunk(render(piece))
             self.rec.tokens_sent += 1
+            self.write_chunk(render(piece))
             self.standin.changed()
             if i == 0 and failure == "garbage":
                 self.write_chunk(garbage)

@@ -274,14 +274,14 @@ class OllamaHandler(StandinHandler):
 
     def root(self, body: dict[str, Any]) -> None:
         data = b"Ollama is running"
+        self.rec.status = 200
+        self.rec.finished = True
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-        self.rec.status = 200
-        self.rec.finished = True
 
 
 class OllamaStandin(StandinServer):
