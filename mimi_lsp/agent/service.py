@@ -138,9 +138,9 @@ class AgentService:
             limits=AgentLimits(
                 max_steps=agent.max_steps,
                 timeout_s=agent.timeout_ms / 1000,
-                max_tokens=getattr(agent, "max_tokens", 100_000),
+                max_tokens=agent.max_tokens,
             ),
-            tool_mode=getattr(agent, "tool_mode", "auto"),
+            tool_mode=agent.tool_mode,
             max_tokens=settings.chat.max_tokens,
         )
 
