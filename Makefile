@@ -122,6 +122,7 @@ bench-ci: setup-python
 	$(BIN)/python benchmarks/completion_latency.py --quick
 	$(BIN)/python benchmarks/postprocess_latency.py --quick
 	$(BIN)/python benchmarks/backend_overhead.py --quick
+	$(MAKE) setup-neovim && $(BIN)/python benchmarks/neovim_ghost_latency.py --quick
 
 clean:
 	rm -rf $(VENV) .artifacts .pytest_cache

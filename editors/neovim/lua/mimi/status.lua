@@ -218,7 +218,7 @@ end
 --- @param on_done fun(result: table?)?
 function M.reindex(on_done)
   vim.notify('mimi: reindexing…', vim.log.levels.INFO)
-  require('mimi.server').command('mimi.reindex', {}, function(err, result)
+  require('mimi.server').command('mimi.reindex', nil, function(err, result)
     if err then
       vim.notify(require('mimi.server').describe_error('mimi.reindex', err), vim.log.levels.ERROR)
     else
