@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { launch, missingTools, openFile, runCommand, screenshot } from './codeServer.mjs';
 
 const missing = missingTools();
@@ -20,6 +20,15 @@ const PRICING = [
   '    return price * (1 - percent / 100)',
   '',
 ].join('\n');
+
+const AGENT_EDIT = JSON.stringify({
+  tool_calls: [
+    {
+      name: 'edit',
+      arguments: { path: 'shop/pricing.py', edits: [{ search: 'TAX_RATE = 0.2', replace: 'TAX_RATE = 0.25' }] },
+    },
+  ],
+});
 
 const CHAT_REPLY =
   '`apply_discount` takes a price and a percentage and returns the discounted price [1]. ' +
@@ -51,7 +60,8 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
         'mimi.completion.backend': {
           kind: 'fake',
           replies: ['return a + b'],
-          chatReplies: [CHAT_REPLY],
+          // Turns of the scripted chat model: the agent's edit, its summary, then the chat answer.
+          chatReplies: [AGENT_EDIT, 'Raised the tax rate to 25%.', CHAT_REPLY],
           chunkChars: 6,
           delayMs: 20,
         },
@@ -61,6 +71,14 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
         'mimi.index.cacheDir': fs.mkdtempSync(path.join(os.tmpdir(), 'mimi-cs-index-')),
       },
     });
+  });
+
+  afterEach(async (t) => {
+    // A failing test leaves a picture of what was on screen.
+    if (vs && !t.passed) {
+      const name = `failed-${t.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`;
+      t.diagnostic(`screenshot: ${await screenshot(vs.page, name)}`);
+    }
   });
 
   after(async () => {
@@ -131,6 +149,33 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     await page.keyboard.press('Control+W');
   });
 
+  test('Edit Selection shows the agent edit in the Refactor Preview and applies it', async (t) => {
+    const { page } = vs;
+    await openFile(page, 'shop/pricing.py');
+    await page.locator('.view-line', { hasText: 'TAX_RATE' }).first().click();
+    await page.keyboard.press('Home');
+    await page.keyboard.press('Shift+End');
+    await runCommand(page, 'Mimi: Edit Selection');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill('raise the tax rate to 25%');
+    await page.keyboard.press('Enter');
+    const preview = page.locator('.pane', { hasText: 'Refactor Preview' }).or(page.locator('.panel'));
+    const apply = preview.getByRole('button', { name: 'Apply' }).first();
+    await apply.waitFor({ timeout: 30000 });
+    const file = page.locator('.monaco-list-row', { hasText: 'pricing.py' }).filter({ has: page.locator('input[type=checkbox], .monaco-custom-toggle, .codicon-check') });
+    // Nothing has changed yet: the preview waits for the user.
+    assert.equal(await page.locator('.view-line', { hasText: 'TAX_RATE = 0.25' }).count(), 0);
+    await page.locator('.monaco-list-row', { hasText: 'TAX_RATE = 0.25' }).first().waitFor();
+    t.diagnostic(`screenshot: ${await screenshot(page, '07-refactor-preview')}`);
+    // Edits that need confirmation start unticked (VS Code's rule): tick the file, then Apply.
+    await file.first().locator('input[type=checkbox], .monaco-custom-toggle').first().click();
+    await apply.click();
+    await page.locator('.view-line', { hasText: 'TAX_RATE = 0.25' }).first().waitFor({ timeout: 15000 });
+    await page.locator('.notifications-toasts', { hasText: 'Raised the tax rate' }).first().waitFor({ timeout: 15000 });
+    t.diagnostic(`screenshot: ${await screenshot(page, '08-edit-applied')}`);
+  });
+
   test('the chat view renders a streamed answer with clickable sources', async (t) => {
     const { page } = vs;
     await openFile(page, 'shop/pricing.py');
@@ -146,10 +191,10 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     const source = answer.locator('.citations a').first();
     await source.waitFor();
     assert.match(await source.innerText(), /shop\/pricing\.py:\d+/);
-    t.diagnostic(`screenshot: ${await screenshot(page, '07-chat')}`);
+    t.diagnostic(`screenshot: ${await screenshot(page, '09-chat')}`);
     await openFile(page, 'calc.py');
     await source.click();
     await page.locator('.tab.active[aria-label^="pricing.py"]').waitFor({ timeout: 15000 });
-    t.diagnostic(`screenshot: ${await screenshot(page, '08-chat-source-opened')}`);
+    t.diagnostic(`screenshot: ${await screenshot(page, '10-chat-source-opened')}`);
   });
 });
