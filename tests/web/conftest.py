@@ -136,15 +136,45 @@ def start_web(
             proc.wait(5)
 
 
-def fake_web_settings(**overrides: Any) -> dict[str, Any]:
-    """The fake backend: ghost text 'a * b', a streamed chat answer, no debounce."""
+def tool_call(name: str, **arguments: Any) -> str:
+    """A scripted agent turn of the fake chat model: one tool call."""
+    return json.dumps({"tool_calls": [{"name": name, "arguments": arguments}]})
+
+
+DOCSTRING_EDIT = tool_call(
+    "edit",
+    path="pkg/geometry.py",
+    edits=[
+        {
+            "search": "def rectangle_perimeter(width, height):\n",
+            "replace": "def rectangle_perimeter(width, height):\n"
+            '    """The perimeter of a rectangle."""\n',
+        }
+    ],
+)
+IMPORT_EDIT = tool_call(
+    "edit",
+    path="pkg/geometry.py",
+    edits=[{"search": "import math\n", "replace": "import math  # for pi\n"}],
+)
+CHAT_ANSWER = "The `add` function in calc.py returns the sum of its two arguments."
+
+
+def fake_web_settings(index_cache: Path | None = None, **overrides: Any) -> dict[str, Any]:
+    """The fake backend: ghost text 'a * b'; the chat model's turns in order: an agent run for
+    a code action (edit + summary), one for Ctrl+I (edit + summary), then the chat answer,
+    streamed in pieces. With ``index_cache``, the index runs (fake embeddings)."""
     settings: dict[str, Any] = {
         "completion": {
             "backend": {
                 "kind": "fake",
                 "replies": ["a * b"],
                 "chatReplies": [
-                    "The `add` function in calc.py returns the sum of its two arguments."
+                    DOCSTRING_EDIT,
+                    "Added a docstring.",
+                    IMPORT_EDIT,
+                    "Commented the import.",
+                    CHAT_ANSWER,
                 ],
                 "chunkChars": 6,
             },
@@ -152,6 +182,9 @@ def fake_web_settings(**overrides: Any) -> dict[str, Any]:
         },
         "index": {"enabled": False},
     }
+    if index_cache is not None:
+        settings["index"] = {"enabled": True, "cacheDir": str(index_cache)}
+        settings["embedding"] = {"backend": {"kind": "fake"}}
     settings.update(overrides)
     return settings
 

@@ -34,9 +34,9 @@ EXPECT: dict[str, Any] = {
     "actionFile": "pkg/geometry.py",
     "actionLine": 12,
     "actionColumn": 5,
-    "actionTitle": "mimi",
-    "actionResult": "perimeter",
-    "agentInstruction": "add a docstring",
+    "actionTitle": "Mimi: add docstrings",
+    "actionResult": "The perimeter of a rectangle.",
+    "agentInstruction": "comment the import",
     "chatQuestion": "What does add do?",
     "chatAnswer": "returns the sum of its two arguments",
     "searchQuery": "circle area radius",
@@ -75,7 +75,8 @@ def browser_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     folder = make_project(tmp_path_factory.mktemp("web") / "proj")
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    with start_web(folder, fake_web_settings()) as server:
+    settings = fake_web_settings(index_cache=folder.parent / "index-cache")
+    with start_web(folder, settings) as server:
         config = {
             "url": server.url,
             "screenshots": str(SCREENSHOTS),

@@ -73,16 +73,10 @@ export class ChatPanel {
     const message = this.input.value.trim();
     if (!message || this.streaming) return;
     if (!this.lsp.hasCommand('mimi.chat')) {
-      toast('This server has no chat (mimi.chat) yet.', 'warning');
+      toast('This server has no chat (mimi.chat).', 'warning');
       return;
     }
     this.input.value = '';
-    this.log.append(h('div', { class: 'msg user' }, h('div', { class: 'body' }, message)));
-    const body = h('div', { class: 'body' });
-    const bubble = h('div', { class: 'msg assistant' }, body);
-    this.log.append(bubble);
-    this.log.scrollTop = this.log.scrollHeight;
-
     const args: Json = { chatId: this.chatId, message, history: [...this.history] };
     const doc = this.docs.current;
     if (doc && byId<HTMLInputElement>('chat-context').checked) {
@@ -90,21 +84,42 @@ export class ChatPanel {
       const selection = this.editor.getSelection();
       if (selection && !selection.isEmpty()) args.range = toLspRange(selection);
     }
-    this.streaming = { chatId: this.chatId, text: '', el: body, deltas: 0 };
-    this.cancel = new Canceller();
+    await this.converse(message, 'mimi.chat', args);
+  }
+
+  /** "Mimi: explain" (a code action): the explanation streams into this panel. */
+  async explain(args: Json): Promise<void> {
+    if (this.streaming) return;
+    const path = args?.uri ? this.docs.pathOf(args.uri) : null;
+    const line = args?.range ? `:${args.range.start.line + 1}` : '';
+    await this.converse(`Explain ${path ?? 'this code'}${line}`, 'mimi.explain', { ...args, chatId: this.chatId });
+  }
+
+  private async converse(message: string, command: string, args: Json): Promise<void> {
+    this.log.append(h('div', { class: 'msg user' }, h('div', { class: 'body' }, message)));
+    const body = h('div', { class: 'body' });
+    const bubble = h('div', { class: 'msg assistant' }, body);
+    this.log.append(bubble);
+    this.log.scrollTop = this.log.scrollHeight;
+    const streaming = { chatId: String(args.chatId), text: '', el: body, deltas: 0 };
+    this.streaming = streaming;
+    const cancel = new Canceller();
+    this.cancel = cancel;
     this.send.hidden = true;
     this.stop.hidden = false;
     try {
-      const result: Json = await this.lsp.executeCommand('mimi.chat', [args], this.cancel);
-      const reply = typeof result?.reply === 'string' ? result.reply : this.streaming.text;
+      const result: Json = await this.lsp.executeCommand(command, [args], cancel);
+      const reply = typeof result?.reply === 'string' ? result.reply : streaming.text;
       body.replaceChildren(renderMarkdown(reply));
       this.renderCitations(bubble, result?.citations ?? []);
       this.history.push({ role: 'user', content: message }, { role: 'assistant', content: reply });
     } catch (error) {
-      const stopped = this.cancel.isCancellationRequested;
-      const partial = this.streaming.text;
+      const stopped = cancel.isCancellationRequested;
+      const partial = streaming.text;
       body.replaceChildren(renderMarkdown(partial));
-      bubble.append(h('div', { class: stopped ? 'muted' : 'error' }, stopped ? '(stopped)' : `Error: ${(error as Error).message}`));
+      bubble.append(
+        h('div', { class: stopped ? 'muted' : 'error' }, stopped ? '(stopped)' : `Error: ${(error as Error).message}`),
+      );
       if (partial) this.history.push({ role: 'user', content: message }, { role: 'assistant', content: partial });
     } finally {
       bubble.classList.remove('streaming');

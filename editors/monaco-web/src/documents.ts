@@ -147,7 +147,7 @@ export class Documents {
     }
   }
 
-  /** Open and show ``path``; with ``range``, select it and scroll it into the middle. */
+  /** Open and show ``path``; with ``range``, select it and scroll its start into view. */
   async open(path: string, range?: Range): Promise<Doc | undefined> {
     let doc: Doc;
     try {
@@ -158,14 +158,16 @@ export class Documents {
     }
     this.activate(path);
     if (range) {
-      const r = new monaco.Range(
-        range.start.line + 1,
-        range.start.character + 1,
+      // Select the range with the cursor at its start, where the result begins.
+      const r = new monaco.Selection(
         range.end.line + 1,
         range.end.character + 1,
+        range.start.line + 1,
+        range.start.character + 1,
       );
       this.editor.setSelection(r);
-      this.editor.revealRangeInCenter(r, monaco.editor.ScrollType.Immediate);
+      this.editor.revealRangeInCenterIfOutsideViewport(r, monaco.editor.ScrollType.Immediate);
+      this.editor.revealLineNearTop(range.start.line + 1, monaco.editor.ScrollType.Immediate);
     }
     this.editor.focus();
     return doc;

@@ -65,6 +65,7 @@ export function registerInlineCompletions(lsp: LspClient, docs: Documents): void
         const items: Json[] = Array.isArray(result) ? result : (result?.items ?? []);
         if (items.length && inlineTiming.firstGhostText === null) {
           inlineTiming.firstGhostText = performance.now();
+          performance.mark('mimi:first-ghost-text');
         }
         return {
           items: items.map((item) => ({
@@ -145,7 +146,7 @@ export function registerCodeActions(lsp: LspClient, docs: Documents): void {
         }
         const actions = (result ?? []).map((action: Json) => ({
           title: action.title,
-          kind: typeof action.command === 'string' ? 'quickfix' : (action.kind ?? 'quickfix'),
+          kind: displayKind(action),
           isPreferred: action.isPreferred,
           disabled: action.disabled?.reason,
           diagnostics: [],
@@ -161,29 +162,79 @@ export function registerCodeActions(lsp: LspClient, docs: Documents): void {
   );
 }
 
+/** The kind Monaco files an action under. Monaco leaves `source.*` (and kind-less) actions out
+ * of the lightbulb and the Ctrl+. menu; every mimi action belongs there, so those are shown as
+ * refactorings (the real kind still travels with the action to the server). */
+function displayKind(action: Json): string {
+  const kind: string = typeof action.command === 'string' ? '' : (action.kind ?? '');
+  if (kind === '' ) return 'refactor.mimi';
+  if (kind.startsWith('source')) return `refactor.${kind}`;
+  return kind;
+}
+
+/** Client-side handling of the commands mimi's code actions carry. */
+export interface CommandHooks {
+  /** mimi.explain: show the explanation in the chat panel. */
+  explain: (args: Json) => void;
+}
+
+let hooks: CommandHooks | undefined;
+
+export function setCommandHooks(value: CommandHooks): void {
+  hooks = value;
+}
+
+async function runCommand(lsp: LspClient, command: Json, cancel: Canceller): Promise<void> {
+  const args: Json[] = command.arguments ?? [];
+  if (command.command === 'mimi.explain' && hooks) {
+    hooks.explain(args[0] ?? {});
+    return;
+  }
+  if (command.command === 'mimi.agent.edit' && args[0] && !args[0].instruction) {
+    // "Edit selection…": the client asks for the instruction.
+    const instruction = await promptInstruction('Edit the selection: …');
+    if (!instruction) return;
+    args[0] = { ...args[0], instruction };
+  }
+  const done = busy(`${command.title ?? command.command}…`, () => cancel.cancel());
+  try {
+    const result: Json = await lsp.executeCommand(command.command, args, cancel);
+    if (command.command === 'mimi.agent.edit' && result?.summary) {
+      toast(String(result.summary), result.applied ? 'info' : 'warning', 6000);
+    }
+  } finally {
+    done();
+  }
+}
+
 export async function runCodeAction(lsp: LspClient, docs: Documents, action: Json): Promise<void> {
   const title: string = action.title ?? 'Code action';
   const cancel = new Canceller();
+  if (typeof action.command === 'string') {
+    try {
+      await runCommand(lsp, action, cancel);
+    } catch (error) {
+      if (!cancel.isCancellationRequested) toast(`${title}: ${(error as Error).message}`, 'error');
+    }
+    return;
+  }
+  if (!action.edit && action.command && !action.data) {
+    try {
+      await runCommand(lsp, action.command, cancel);
+    } catch (error) {
+      if (!cancel.isCancellationRequested) toast(`${title}: ${(error as Error).message}`, 'error');
+    }
+    return;
+  }
   const done = busy(`${title}…`, () => cancel.cancel());
   try {
-    if (typeof action.command === 'string') {
-      await lsp.executeCommand(action.command, action.arguments ?? [], cancel);
-      return;
-    }
     let resolved = action;
     if (!action.edit && lsp.capabilities.codeActionProvider?.resolveProvider) {
       resolved = await lsp.request('codeAction/resolve', action, cancel);
     }
     done();
     if (resolved?.edit) await reviewAndApply(resolved.edit, title, docs);
-    if (resolved?.command) {
-      const again = busy(`${title}…`, () => cancel.cancel());
-      try {
-        await lsp.executeCommand(resolved.command.command, resolved.command.arguments ?? [], cancel);
-      } finally {
-        again();
-      }
-    }
+    if (resolved?.command) await runCommand(lsp, resolved.command, cancel);
   } catch (error) {
     if (!cancel.isCancellationRequested) toast(`${title}: ${(error as Error).message}`, 'error');
   } finally {
@@ -193,54 +244,52 @@ export async function runCodeAction(lsp: LspClient, docs: Documents, action: Jso
 
 // ---------------------------------------------------------------------------- agent edit
 
+/** Ask for an instruction in a small prompt; null when dismissed. */
+export function promptInstruction(placeholder: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    let answer: string | null = null;
+    const input = h('input', { type: 'text', id: 'agent-instruction', placeholder });
+    const form = h('form', { class: 'prompt', role: 'dialog', 'aria-label': 'Ask the agent' },
+      h('label', { for: 'agent-instruction' }, 'Ask the agent to edit (Enter runs, Esc cancels)'), input);
+    const layer = overlay(form, { onClose: () => resolve(answer) });
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      answer = input.value.trim() || null;
+      layer.close();
+    });
+    input.focus();
+  });
+}
+
 /** Ctrl+I: ask the agent to edit the selection (or the file) with an instruction. */
-export function askAgent(lsp: LspClient, docs: Documents, editor: monaco.editor.ICodeEditor): void {
+export async function askAgent(lsp: LspClient, docs: Documents, editor: monaco.editor.ICodeEditor): Promise<void> {
   const doc = docs.current;
   if (!doc) {
     toast('Open a file first.', 'warning');
     return;
   }
   if (!lsp.hasCommand('mimi.agent.edit')) {
-    toast('This server has no agent (mimi.agent.edit) yet.', 'warning');
+    toast('This server has no agent (mimi.agent.edit).', 'warning');
     return;
   }
   const selection = editor.getSelection();
-  const input = h('input', {
-    type: 'text',
-    id: 'agent-instruction',
-    placeholder: selection && !selection.isEmpty() ? 'Edit the selection: …' : 'Edit this file: …',
-  });
-  const form = h('form', { class: 'prompt', role: 'dialog', 'aria-label': 'Ask the agent' },
-    h('label', { for: 'agent-instruction' }, 'Ask the agent to edit'), input);
-  const layer = overlay(form);
-  input.focus();
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const instruction = input.value.trim();
-    layer.close();
-    if (!instruction) return;
-    const cancel = new Canceller();
-    const done = busy('Agent working…', () => cancel.cancel());
-    lsp
-      .executeCommand(
-        'mimi.agent.edit',
-        [
-          {
-            uri: doc.uri,
-            range: selection && !selection.isEmpty() ? toLspRange(selection) : undefined,
-            instruction,
-          },
-        ],
-        cancel,
-      )
-      .then((result: Json) => {
-        if (result?.summary) toast(String(result.summary), result.applied ? 'info' : 'warning', 6000);
-      })
-      .catch((error: Error) => {
-        if (!cancel.isCancellationRequested) toast(`Agent: ${error.message}`, 'error');
-      })
-      .finally(done);
-  });
+  const hasSelection = Boolean(selection && !selection.isEmpty());
+  const instruction = await promptInstruction(hasSelection ? 'Edit the selection: …' : 'Edit this file: …');
+  if (!instruction) return;
+  const cancel = new Canceller();
+  try {
+    await runCommand(
+      lsp,
+      {
+        title: 'Agent working',
+        command: 'mimi.agent.edit',
+        arguments: [{ uri: doc.uri, range: hasSelection && selection ? toLspRange(selection) : undefined, instruction }],
+      },
+      cancel,
+    );
+  } catch (error) {
+    if (!cancel.isCancellationRequested) toast(`Agent: ${(error as Error).message}`, 'error');
+  }
 }
 
 // ---------------------------------------------------------------------------- diagnostics

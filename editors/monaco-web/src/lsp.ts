@@ -101,6 +101,7 @@ export class LspClient {
     const socket = new WebSocket(this.url);
     this.socket = socket;
     socket.onopen = () => {
+      if (this.sessions === 0) performance.mark('mimi:ws-open');
       void this.initialize(socket);
     };
     socket.onclose = (event) => {
@@ -166,6 +167,7 @@ export class LspClient {
       await connection.sendNotification('initialized', {});
       for (const doc of this.openDocuments()) this.didOpen(doc);
       this.retry = 0;
+      if (this.sessions === 0) performance.mark('mimi:lsp-ready');
       this.sessions += 1;
       this.setState('ready');
       for (const listener of this.readyListeners) listener();

@@ -12,6 +12,7 @@ import {
   registerCodeActions,
   registerDiagnostics,
   registerInlineCompletions,
+  setCommandHooks,
 } from './features';
 import { showHelp } from './help';
 import { LspClient, type Range } from './lsp';
@@ -24,6 +25,7 @@ import { byId, toast } from './ui';
 type PanelName = 'search' | 'chat';
 
 async function main(): Promise<void> {
+  performance.mark('mimi:script');
   const info = await api.info();
   document.title = `${info.name} — mimi`;
   byId('folder-name').textContent = info.root;
@@ -65,6 +67,12 @@ async function main(): Promise<void> {
   registerDiagnostics(lsp, documents);
   const chat = new ChatPanel(lsp, documents, editor, (p, r) => void openAt(p, r));
   const search = new SearchPanel(lsp, documents, (p, r) => void openAt(p, r));
+  setCommandHooks({
+    explain: (args) => {
+      openPanel('chat');
+      void chat.explain(args);
+    },
+  });
 
   // ---------------------------------------------------------------- panels
   const panel = byId('panel');
@@ -73,6 +81,7 @@ async function main(): Promise<void> {
     const next = name === current ? null : name;
     panel.hidden = next === null;
     panel.dataset.panel = next ?? '';
+    document.body.classList.toggle('panel-open', next !== null);
     byId('search-panel').hidden = next !== 'search';
     byId('chat-panel').hidden = next !== 'chat';
     if (next === 'search') search.focus();
@@ -102,7 +111,7 @@ async function main(): Promise<void> {
   byId('btn-refresh-tree').addEventListener('click', () => void tree.refresh());
 
   // ---------------------------------------------------------------- keys
-  editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.KeyI, () => askAgent(lsp, documents, editor));
+  editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.KeyI, () => void askAgent(lsp, documents, editor));
   editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyMod.Shift | monaco.KeyCode.KeyP, () =>
     editor.trigger('keyboard', 'editor.action.quickCommand', null),
   );
@@ -118,7 +127,7 @@ async function main(): Promise<void> {
       else if (ctrl && !event.shiftKey && key === 'p') void quickOpen((p) => void openAt(p));
       else if (ctrl && event.shiftKey && key === 'f') openPanel('search');
       else if (ctrl && event.shiftKey && key === 'l') openPanel('chat');
-      else if (ctrl && !event.shiftKey && key === 'i' && !editor.hasTextFocus()) askAgent(lsp, documents, editor);
+      else if (ctrl && !event.shiftKey && key === 'i' && !editor.hasTextFocus()) void askAgent(lsp, documents, editor);
       else if (event.altKey && key === 'w') documents.active && documents.close(documents.active);
       else if (event.altKey && event.key === 'PageDown') documents.cycle(1);
       else if (event.altKey && event.key === 'PageUp') documents.cycle(-1);
