@@ -252,7 +252,7 @@ class CompletionEngine:
                 path=snap.uri,
                 context=tuple(parts_context),
             )
-            stops = tuple(dict.fromkeys(parts.stop + post.stop_sequences(snap.language_id)))
+            stops = tuple(dict.fromkeys(parts.stop + post.stop_sequences(snap.language_id, snap.eol)))
             gen_request = GenerateRequest(
                 prompt=parts.prompt,
                 suffix=parts.suffix,
