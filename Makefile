@@ -116,6 +116,7 @@ lint: setup-python
 bench: setup-python
 	$(BIN)/python benchmarks/completion_latency.py
 	$(BIN)/python benchmarks/postprocess_latency.py
+	$(MAKE) setup-vscode && cd $(VSCODE) && npm run -s bench
 
 # Small versions of the benchmarks for the CI log (figures only).
 bench-ci: setup-python
@@ -123,6 +124,7 @@ bench-ci: setup-python
 	$(BIN)/python benchmarks/postprocess_latency.py --quick
 	$(BIN)/python benchmarks/backend_overhead.py --quick
 	$(MAKE) setup-neovim && $(BIN)/python benchmarks/neovim_ghost_latency.py --quick
+	$(MAKE) setup-vscode && cd $(VSCODE) && npm run -s bench -- --runs 2 --requests 100
 
 clean:
 	rm -rf $(VENV) .artifacts .pytest_cache
