@@ -110,6 +110,11 @@ class OllamaBackend:
                     fix="Use a base coder model (e.g. qwen2.5-coder:1.5b-base) or set "
                     "mimi.completion.fimTemplate.",
                 )
+            if model is None and exc.status_code == 404:
+                return BackendError(
+                    f"{self.host} does not answer like an Ollama server (HTTP 404).",
+                    fix="Check mimi.completion.backend.host (and $OLLAMA_HOST).",
+                )
             if exc.status_code == 404 or ("not found" in lowered and "model" in lowered):
                 shown = model or "the model"
                 return ModelNotFound(

@@ -331,3 +331,14 @@ async def test_health_ok_and_down(ollama: OllamaStandin) -> None:
     health = await backend.health()
     assert health.state == HealthState.UNAVAILABLE and "ollama serve" in health.fix
     await backend.aclose()
+
+
+async def test_health_of_a_server_that_is_not_ollama() -> None:
+    """Pointing the Ollama backend at another kind of server is an error naming the host setting."""
+    from tests.standins.openai import OpenAIStandin
+
+    with OpenAIStandin() as other:
+        backend = OllamaBackend(OllamaBackendSettings(host=other.url))
+        health = await backend.health()
+        await backend.aclose()
+    assert health.state == HealthState.ERROR and "backend.host" in health.fix
