@@ -44,7 +44,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "agent_repo"
 ARTIFACTS = ROOT / ".artifacts"
 
 
-def call(name: str, **arguments: Any) -> str:
+def call(name: str, /, **arguments: Any) -> str:
     return json.dumps({"tool_calls": [{"name": name, "arguments": arguments}]})
 
 

@@ -260,7 +260,7 @@ class EditPlan:
 
     def diff(self, context: int = 2) -> str:
         """A unified diff of the whole plan, for summaries and confirmations."""
-        out = []
+        out: list[str] = []
         for change in self.changes_list:
             rel = self.workspace.relative(change.path)
             out.extend(

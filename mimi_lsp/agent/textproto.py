@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from mimi_lsp.domain import ToolCall, ToolSpec
 
@@ -28,7 +29,7 @@ _FENCED_JSON_RE = re.compile(r"```(?:json|tool_call|tool)?\s*\n(\{.*?\})\s*\n```
 _SR_RE = re.compile(
     r"(?:^|\n)(?:```[\w+-]*\n)?(?P<path>[^\n<>=`]+?)\s*\n(?:```[\w+-]*\n)?"
     r"<<<<<<<\s*SEARCH\s*\n(?P<search>.*?)(?:^|\n)=======\s*\n(?P<replace>.*?)(?:^|\n)>>>>>>>\s*REPLACE",
-    re.DOTALL,
+    re.DOTALL | re.MULTILINE,
 )
 
 
@@ -58,7 +59,7 @@ def describe_tools(tools: Iterable[ToolSpec]) -> str:
 def _call_from_obj(obj: object, n: int, known: set[str] | None) -> ToolCall | None:
     if not isinstance(obj, dict):
         return None
-    fn = obj.get("function") if isinstance(obj.get("function"), dict) else {}
+    fn: dict[str, Any] = obj["function"] if isinstance(obj.get("function"), dict) else {}
     name = obj.get("name") or fn.get("name")
     if not isinstance(name, str) or (known is not None and name not in known):
         return None

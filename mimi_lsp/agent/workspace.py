@@ -339,8 +339,8 @@ class Workspace:
                 scored.append((score, path, best[1], lines))
         scored.sort(key=lambda t: (-t[0], t[1]))
         hits = []
-        for score, path, line, lines in scored[:k]:
-            start, end = max(0, line - 2), min(len(lines) - 1, line + 2)
+        for score, path, at, lines in scored[:k]:
+            start, end = max(0, at - 2), min(len(lines) - 1, at + 2)
             preview = "\n".join(lines[start : end + 1])
             hits.append(
                 SearchHit(

@@ -38,7 +38,7 @@ def model() -> Iterator[OllamaStandin]:
         yield server
 
 
-def call(name: str, **arguments: Any) -> str:
+def call(name: str, /, **arguments: Any) -> str:
     """A scripted model turn that calls one tool."""
     return json.dumps({"tool_calls": [{"name": name, "arguments": arguments}]})
 

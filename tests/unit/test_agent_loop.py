@@ -20,7 +20,7 @@ from mimi_lsp.inference.fake import FakeBackend
 from mimi_lsp.settings import FakeBackendSettings
 
 
-def call(name: str, **arguments: object) -> str:
+def call(name: str, /, **arguments: object) -> str:
     return json.dumps({"tool_calls": [{"name": name, "arguments": arguments}]})
 
 
