@@ -35,6 +35,14 @@ command('MimiReindex', function()
   require('mimi.status').reindex()
 end, { nargs = 0, desc = 'mimi: rebuild the workspace index' })
 
+command('MimiCancel', function()
+  local chat = require('mimi.chat').cancel()
+  local edit = require('mimi.edit').cancel()
+  if not chat and not edit then
+    vim.notify('mimi: nothing to stop', vim.log.levels.INFO)
+  end
+end, { nargs = 0, desc = 'mimi: stop the chat answer or agent edit in flight' })
+
 command('MimiToggle', function(args)
   local on = require('mimi.ghost').toggle(args.args == '' and nil or args.args == 'on')
   vim.notify('mimi: suggestions ' .. (on and 'on' or 'off'), vim.log.levels.INFO)

@@ -116,12 +116,53 @@ function Child:stop()
   pcall(vim.fn.jobstop, self.chan)
 end
 
---- Stop every child started by the current test.
+local standins = {}
+
+H.python = os.getenv('MIMI_PYTHON') or (H.repo .. '/.venv/bin/python')
+
+--- The repository's Ollama stand-in (tests/standins: the real wire protocol on 127.0.0.1).
+--- @param args string[] extra arguments, e.g. { '--reply', ' + b', '--first-token-ms', '500' }
+--- @return {url: string, requests: fun(path: string?): table[]}
+function H.ollama(args)
+  local url
+  local cmd = { H.python, '-m', 'tests.standins.ollama', '--port', '0' }
+  vim.list_extend(cmd, args or {})
+  local job = vim.fn.jobstart(cmd, {
+    cwd = H.repo,
+    on_stdout = function(_, data)
+      for _, line in ipairs(data) do
+        url = url or line:match('^READY (%S+)')
+      end
+    end,
+  })
+  assert(job > 0, 'could not start the Ollama stand-in')
+  standins[#standins + 1] = job
+  if not vim.wait(H.timeout, function()
+    return url ~= nil
+  end, 10) then
+    error('the Ollama stand-in did not start')
+  end
+  local standin = { url = url }
+  function standin.requests(path)
+    local out = vim.system({ H.python, '-c', 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())', url .. '/_standin/requests' }, { text = true }):wait()
+    local all = vim.json.decode(out.stdout).requests
+    return vim.tbl_filter(function(r)
+      return path == nil or r.path == path
+    end, all)
+  end
+  return standin
+end
+
+--- Stop every child and stand-in started by the current test.
 function H.cleanup()
   for _, child in ipairs(children) do
     child:stop()
   end
   children = {}
+  for _, job in ipairs(standins) do
+    pcall(vim.fn.jobstop, job)
+  end
+  standins = {}
 end
 
 H.PENDING = '[pending]'

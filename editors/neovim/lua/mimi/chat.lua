@@ -190,13 +190,14 @@ local function turn(chat, message, command, args)
   follow(chat)
   chat.history[#chat.history + 1] = { role = 'user', content = message }
   chat.streamed = ''
-  chat.pending = { client = nil, id = nil }
+  local pending = {}
+  chat.pending = pending
   require('mimi.server').command(command, args, function(err, result)
-    finish(chat, err, result)
-  end, function(client, id)
-    if chat.pending then
-      chat.pending = { client = client, id = id }
+    if chat.pending == pending then -- not stopped or superseded meanwhile
+      finish(chat, err, result)
     end
+  end, function(client, id)
+    pending.client, pending.id = client, id
   end)
   return chat
 end
@@ -246,11 +247,19 @@ end
 
 --- Stop the answer in flight.
 --- @param chat mimi.Chat?
+--- @return boolean whether one was running
 function M.cancel(chat)
   chat = chat or current
-  if chat and chat.pending and chat.pending.client and chat.pending.id then
-    chat.pending.client:cancel_request(chat.pending.id)
+  if not chat or not chat.pending then
+    return false
   end
+  local pending = chat.pending
+  if pending.client and pending.id and not pending.client:is_stopped() then
+    pending.client:cancel_request(pending.id)
+  end
+  -- Close the turn now; whatever the server still sends for it is ignored.
+  finish(chat, { code = -32800, message = 'cancelled' })
+  return true
 end
 
 --- Ask for a message with vim.ui.input and send it.

@@ -264,7 +264,19 @@ function M.run(instruction, ctx, on_done)
   end
   vim.notify(('mimi: editing (%s)…'):format(short), vim.log.levels.INFO)
   local args = { uri = ctx.uri, range = ctx.range, instruction = instruction }
+  local request = {}
+  M.pending = request
   require('mimi.server').command('mimi.agent.edit', args, function(err, result)
+    if M.pending == request then
+      M.pending = nil
+    end
+    if err and err.code == -32800 then
+      vim.notify('mimi: edit stopped', vim.log.levels.INFO)
+      if on_done then
+        on_done(nil)
+      end
+      return
+    end
     if err then
       vim.notify(require('mimi.server').describe_error('mimi.agent.edit', err), vim.log.levels.ERROR)
       if on_done then
@@ -289,7 +301,21 @@ function M.run(instruction, ctx, on_done)
     if on_done then
       on_done(result)
     end
+  end, function(client, id)
+    request.client, request.id = client, id
   end)
+end
+
+--- Stop the agent run in flight (`$/cancelRequest`; the server stops the model).
+--- @return boolean whether one was running
+function M.cancel()
+  local request = M.pending
+  M.pending = nil
+  if request and request.client and request.id then
+    request.client:cancel_request(request.id)
+    return true
+  end
+  return false
 end
 
 --- A code action's `mimi.agent.edit` command: run it, asking for the instruction if missing.

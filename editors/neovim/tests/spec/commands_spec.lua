@@ -218,6 +218,28 @@ return {
     end,
   },
   {
+    ':MimiCancel stops a chat answer at once and ignores the rest',
+    function()
+      local dir = H.workspace({ ['pricing.py'] = PRICING_PY })
+      local settings = H.settings({ '' }, { completion = { backend = { chatReplies = { 'too late' }, delayMs = 5000 } } })
+      local child = H.child()
+      child:start({ settings = settings, path = dir .. '/pricing.py' })
+      H.require_command(child, 'mimi.chat')
+      child:lua('vim.cmd("MimiChat a slow question")')
+      child:wait([[
+        local lines = require('mimi_test').buffer_lines('mimi://chat')
+        return lines and table.concat(lines, '\n'):find('## mimi', 1, true)
+      ]], 'the question shown')
+      child:wait('return require("mimi.chat").get().pending and require("mimi.chat").get().pending.id ~= nil', 'the request id')
+      child:lua('vim.cmd("MimiCancel")')
+      local lines = child:wait([[
+        local lines = require('mimi_test').buffer_lines('mimi://chat')
+        return table.concat(lines, '\n'):find('(stopped)', 1, true) and lines
+      ]], 'the stop', 4000)
+      H.eq(false, table.concat(lines, '\n'):find('too late', 1, true) ~= nil, 'no answer after the stop')
+    end,
+  },
+  {
     ':MimiStatus shows version, backend health and metrics in a float',
     function()
       local child = H.child()

@@ -13,6 +13,7 @@ return {
       local tags = table.concat(vim.fn.readfile(dir .. '/tags'), '\n')
       for _, tag in ipairs({
         ':MimiChat', ':MimiSearch', ':MimiEdit', ':MimiStatus', ':MimiReindex', ':MimiToggle',
+        ':MimiCancel',
         'mimi-options', 'mimi-settings', 'mimi-keys', 'mimi-health', 'mimi.setup()',
         'hl-MimiGhostText', 'mimi.statusline()',
       }) do
@@ -26,7 +27,7 @@ return {
       local child = H.child()
       local names = child:lua('return vim.tbl_keys(vim.api.nvim_get_commands({}))')
       table.sort(names)
-      H.eq({ 'MimiChat', 'MimiEdit', 'MimiReindex', 'MimiSearch', 'MimiStatus', 'MimiToggle' },
+      H.eq({ 'MimiCancel', 'MimiChat', 'MimiEdit', 'MimiReindex', 'MimiSearch', 'MimiStatus', 'MimiToggle' },
         vim.tbl_filter(function(n) return n:find('^Mimi') end, names))
     end,
   },
