@@ -139,8 +139,10 @@ def plot(samples: dict[str, list[float]], path: Path) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(8, 4.5))
+    top = max(percentile(v, 99) for v in samples.values()) or 1.0
+    bins = [top * i / 60 for i in range(61)]  # shared bins up to the worst p99
     for name, values in samples.items():
-        ax.hist(values, bins=40, alpha=0.55, label=name)
+        ax.hist([min(v, top) for v in values], bins=bins, alpha=0.55, label=name)
     ax.set_xlabel("backend overhead per streamed completion, ms (model time subtracted)")
     ax.set_ylabel("requests")
     ax.legend(fontsize=8)
