@@ -215,11 +215,16 @@ class Batcher(Generic[T, R]):
         *,
         window_s: float,
         max_items: int,
+        max_inflight: int | None = None,
     ) -> None:
         self._run = run
         self._slots = slots
         self.window_s = window_s
         self.max_items = max_items
+        # Continuous batching: while this many batches of one key run, the next one stays open
+        # and grows instead of going out half empty.
+        self.max_inflight = max_inflight
+        self._inflight: dict[str, asyncio.Semaphore] = {}
         self._open: dict[str, _Batch[T, R]] = {}
         self.batch_sizes: deque[int] = deque(maxlen=1_000)
         self.batch_callers: deque[int] = deque(maxlen=1_000)
@@ -263,33 +268,11 @@ class Batcher(Generic[T, R]):
                 await asyncio.sleep(self.window_s)
             else:
                 await asyncio.sleep(0)  # let callers of the same tick join
-            live = [p for p in batch.parts if not p.cancelled]
-            if not live:
-                self._close(batch)
-                return
-            level = await self._slots.acquire(min(p.level for p in live))
-            try:
-                self._close(batch)  # stayed open while waiting for the slot
-                live = [p for p in batch.parts if not p.cancelled]
-                if not live:
-                    return
-                items = [item for p in live for item in p.items]
-                self.batches += 1
-                self.batch_sizes.append(len(items))
-                self.batch_callers.append(len(live))
-                results = await self._run(batch.key, items)
-                if len(results) != len(items):
-                    raise RuntimeError(
-                        f"backend returned {len(results)} results for {len(items)} inputs"
-                    )
-            finally:
-                self._slots.release(level)
-            start = 0
-            for part in live:
-                end = start + len(part.items)
-                if not part.future.done():
-                    part.future.set_result(results[start:end])
-                start = end
+            gate: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
+            if self.max_inflight:
+                gate = self._inflight.setdefault(batch.key, asyncio.Semaphore(self.max_inflight))
+            async with gate:
+                await self._execute_open(batch)
         except asyncio.CancelledError:
             self._close(batch)
             for part in batch.parts:
@@ -301,6 +284,35 @@ class Batcher(Generic[T, R]):
             for part in batch.parts:
                 if not part.future.done():
                     part.future.set_exception(exc)
+
+    async def _execute_open(self, batch: _Batch[T, R]) -> None:
+        live = [p for p in batch.parts if not p.cancelled]
+        if not live:
+            self._close(batch)
+            return
+        level = await self._slots.acquire(min(p.level for p in live))
+        try:
+            self._close(batch)  # stayed open while waiting for the slot
+            live = [p for p in batch.parts if not p.cancelled]
+            if not live:
+                return
+            items = [item for p in live for item in p.items]
+            self.batches += 1
+            self.batch_sizes.append(len(items))
+            self.batch_callers.append(len(live))
+            results = await self._run(batch.key, items)
+            if len(results) != len(items):
+                raise RuntimeError(
+                    f"backend returned {len(results)} results for {len(items)} inputs"
+                )
+        finally:
+            self._slots.release(level)
+        start = 0
+        for part in live:
+            end = start + len(part.items)
+            if not part.future.done():
+                part.future.set_result(results[start:end])
+            start = end
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,7 +337,11 @@ class ScheduledBackend:
         self.slots = Slots(limit, self.settings.reserved_inline, self.settings.max_queue)
         window = self.settings.batch_window_ms / 1000
         self.embed_batcher: Batcher[str, list[float]] = Batcher(
-            self._embed_batch, self.slots, window_s=window, max_items=self.settings.max_batch
+            self._embed_batch,
+            self.slots,
+            window_s=window,
+            max_items=self.settings.max_batch,
+            max_inflight=2,
         )
         # Completions never wait for company on purpose: they only merge when queued anyway.
         self.generate_batcher: Batcher[GenerateRequest, str] = Batcher(
@@ -408,7 +424,8 @@ class ScheduledBackend:
         if not self.settings.batch_embeddings or len(texts) >= self.settings.max_batch:
             async with self.slots.slot(level):
                 return await self.inner.embed(texts, model)
-        key = model or ""
+        # One batch stream per class: a search query never waits behind indexing batches.
+        key = f"{int(level)}:{model or ''}"
         self._embed_models[key] = model
         return await self.embed_batcher.submit(key, list(texts), level)
 
