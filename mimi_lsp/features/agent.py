@@ -103,7 +103,9 @@ def to_range(lines: list[str], span: Span, codec: Any) -> types.Range:
         text = lines[line] if line < len(lines) else ""
         return types.Position(line=line, character=codec.from_col(text, col))
 
-    return types.Range(start=pos(span.start_line, span.start_col), end=pos(span.end_line, span.end_col))
+    return types.Range(
+        start=pos(span.start_line, span.start_col), end=pos(span.end_line, span.end_col)
+    )
 
 
 def workspace_edit(
@@ -156,7 +158,9 @@ def workspace_edit(
         for c in text_changes(change.base_text, change.new_text):
             rng = to_range(lines, c.span, codec)
             if annotation_id:
-                edits.append(types.AnnotatedTextEdit(range=rng, new_text=c.text, annotation_id=annotation_id))
+                edits.append(
+                    types.AnnotatedTextEdit(range=rng, new_text=c.text, annotation_id=annotation_id)
+                )
             else:
                 edits.append(types.TextEdit(range=rng, new_text=c.text))
         document_changes.append(
@@ -168,7 +172,9 @@ def workspace_edit(
             )
         )
     return (
-        types.WorkspaceEdit(document_changes=document_changes, change_annotations=annotations or None),
+        types.WorkspaceEdit(
+            document_changes=document_changes, change_annotations=annotations or None
+        ),
         skipped,
     )
 
@@ -185,6 +191,7 @@ class StepProgress:
         self.enabled = enabled
         self.token = f"mimi-agent-{uuid.uuid4().hex[:12]}"
         self._active = False
+        self.cancelled_by_user = False
 
     async def __aenter__(self) -> StepProgress:
         if not self.enabled:
@@ -195,12 +202,21 @@ class StepProgress:
         except Exception:
             log.debug("workDoneProgress/create failed", exc_info=True)
             return self
-        progress.begin(self.token, types.WorkDoneProgressBegin(title=self.title, cancellable=True, message="starting"))
+        progress.begin(
+            self.token,
+            types.WorkDoneProgressBegin(title=self.title, cancellable=True, message="starting"),
+        )
         self._active = True
         task = asyncio.current_task()
         future = progress.tokens.get(self.token)
         if future is not None and task is not None:
-            future.add_done_callback(lambda f: task.cancel() if f.cancelled() else None)
+
+            def cancelled(f: Any) -> None:
+                if f.cancelled() and not task.done():
+                    self.cancelled_by_user = True
+                    task.cancel()
+
+            future.add_done_callback(cancelled)
         return self
 
     def turn(self, n: int) -> None:
@@ -213,14 +229,17 @@ class StepProgress:
         if self._active:
             mark = "" if step.ok else " (failed)"
             self.server.work_done_progress.report(
-                self.token, types.WorkDoneProgressReport(message=f"step {step.index}: {step.summary}{mark}")
+                self.token,
+                types.WorkDoneProgressReport(message=f"step {step.index}: {step.summary}{mark}"),
             )
 
     async def __aexit__(self, *exc: Any) -> None:
         if not self._active:
             return
         progress = self.server.work_done_progress
-        message = "cancelled" if exc[0] is asyncio.CancelledError else "done"
+        message = (
+            "cancelled" if exc[0] is asyncio.CancelledError or self.cancelled_by_user else "done"
+        )
         try:
             progress.end(self.token, types.WorkDoneProgressEnd(message=message))
         finally:
@@ -228,6 +247,10 @@ class StepProgress:
 
 
 # ---------------------------------------------------------------------------- running
+
+
+class RunCancelled(MimiError):
+    """The user pressed cancel on the run's progress report."""
 
 
 def failure(exc: MimiError) -> JsonRpcException:
@@ -273,7 +296,17 @@ async def run_agent(server: Any, agent: AgentService, task: AgentTask, title: st
 
     async with StepProgress(server, title, support.progress) as progress:
         try:
-            outcome = await agent.edit(task, on_step=progress.step, on_turn=progress.turn, confirm=confirm)
+            outcome = await agent.edit(
+                task, on_step=progress.step, on_turn=progress.turn, confirm=confirm
+            )
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not progress.cancelled_by_user or current is None:
+                raise
+            # The progress bar's cancel button: an answer ("cancelled"), not a dead request
+            # (pygls never answers a command whose task ends in CancelledError).
+            current.uncancel()
+            raise RunCancelled("Cancelled.") from None
         except StalePlan:
             agent.stats.stale += 1
             raise
@@ -290,7 +323,8 @@ def result(outcome: EditOutcome | None, applied: bool, summary: str) -> dict[str
         "summary": summary,
         "files": outcome.files if outcome else [],
         "steps": [
-            {"tool": s.tool, "summary": s.summary, "ok": s.ok} for s in (outcome.steps if outcome else [])
+            {"tool": s.tool, "summary": s.summary, "ok": s.ok}
+            for s in (outcome.steps if outcome else [])
         ],
         "stopped": outcome.stopped if outcome else None,
     }
@@ -305,7 +339,9 @@ async def confirm_edit(server: Any, outcome: EditOutcome, support: EditSupport) 
     return await ask_user(server, question, ["Apply", "Cancel"]) == "Apply"
 
 
-async def apply_outcome(server: Any, agent: AgentService, outcome: EditOutcome, label: str) -> dict[str, Any]:
+async def apply_outcome(
+    server: Any, agent: AgentService, outcome: EditOutcome, label: str
+) -> dict[str, Any]:
     """Confirm, re-check staleness, and send ``workspace/applyEdit``."""
     if not outcome.plan.changes_list:
         return result(outcome, False, outcome.summary or "No changes.")
@@ -333,7 +369,9 @@ async def apply_outcome(server: Any, agent: AgentService, outcome: EditOutcome, 
     return result(outcome, False, f"Not applied: {reason}. {summary}")
 
 
-def task_from_args(server: Any, args: AgentEditArgs, instruction: str, extra: str = "") -> AgentTask:
+def task_from_args(
+    server: Any, args: AgentEditArgs, instruction: str, extra: str = ""
+) -> AgentTask:
     span = None
     if args.uri and args.range is not None:
         span = span_from_range(server, args.uri, args.range.start, args.range.end)
@@ -346,8 +384,12 @@ def span_from_range(server: Any, uri: str, start: Any, end: Any) -> Span:
     if snapshot is None:
         return Span(start.line, start.character, end.line, end.character)
     codec = server.services.session.codec
-    sl, sc = position_to_col(snapshot, types.Position(line=start.line, character=start.character), codec)
-    el, ec = position_to_col(snapshot, types.Position(line=end.line, character=end.character), codec)
+    sl, sc = position_to_col(
+        snapshot, types.Position(line=start.line, character=start.character), codec
+    )
+    el, ec = position_to_col(
+        snapshot, types.Position(line=end.line, character=end.character), codec
+    )
     return Span(sl, sc, el, ec)
 
 
@@ -368,7 +410,9 @@ def register(server: Any) -> None:
         parsed = parse_args(AgentEditArgs, args, "mimi.agent.edit")
         instruction = (parsed.instruction or "").strip()
         if not instruction:
-            chosen = await ask_user(server, "Mimi: what should I do with the selection?", CANNED_INSTRUCTIONS)
+            chosen = await ask_user(
+                server, "Mimi: what should I do with the selection?", CANNED_INSTRUCTIONS
+            )
             if not chosen:
                 return result(None, False, "No instruction given.")
             instruction = chosen

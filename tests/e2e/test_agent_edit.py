@@ -395,6 +395,30 @@ async def test_cancel_request_stops_the_run(tmp_path: Path, model: OllamaStandin
         assert client.applied_edits == []
 
 
+async def test_progress_cancel_button_stops_the_run(tmp_path: Path, model: OllamaStandin) -> None:
+    """window/workDoneProgress/cancel (the editor's cancel button) ends the run with an answer."""
+    root = copy_repo(tmp_path)
+    turns = [
+        call(
+            "edit",
+            path="shop/pricing.py",
+            edits=[{"search": "TAX_RATE = 0.2", "replace": "TAX_RATE = 0.3"}],
+        ),
+        call("list_files"),
+    ]
+    async with start_session(root=root, settings=scripted(model, *turns, delay_ms=300)) as client:
+        pending = asyncio.ensure_future(agent_edit(client, instruction="loop"))
+        await wait_for_progress(client, "step 1")
+        (token,) = list(client.progress_reports)
+        client.protocol.notify(
+            types.WINDOW_WORK_DONE_PROGRESS_CANCEL, types.WorkDoneProgressCancelParams(token=token)
+        )
+        result = await pending
+        assert result["applied"] is False and result["summary"] == "Cancelled."
+        assert client.progress_reports[token][-1].message == "cancelled"
+        assert client.applied_edits == []
+
+
 async def test_prompt_injection_cannot_reach_home_or_run_commands(
     tmp_path: Path, model: OllamaStandin
 ) -> None:
