@@ -90,21 +90,28 @@ class BufferPool:
             bm25 = BM25Okapi([c or ["_"] for c in corpus])
         self._windows, self._bm25 = windows, bm25
 
-    def similar(self, text: str, exclude: str | None, k: int = 2, min_score: float = 1.0) -> list[tuple[Window, float]]:
-        """The ``k`` windows most like ``text`` outside ``exclude`` (the current file)."""
+    def similar(self, text: str, exclude: str | None, k: int = 2, min_shared: int = 3) -> list[tuple[Window, float]]:
+        """The ``k`` windows most like ``text`` outside ``exclude`` (the current file).
+
+        BM25 orders the windows; a window must also share ``min_shared`` distinct words with
+        the query (BM25 scores mean little in a pool of a handful of buffers).
+        """
         bm25, windows = self._bm25, self._windows
         query = tokens(text)
         if bm25 is None or not query:
             return []
+        wanted = set(query)
         scores = bm25.get_scores(query)  # type: ignore[attr-defined]
         order = sorted(range(len(windows)), key=lambda i: scores[i], reverse=True)
         out: list[tuple[Window, float]] = []
         used: set[tuple[str, int]] = set()
-        for i in order:
-            if scores[i] < min_score or len(out) >= k:
+        for i in order[: 20 * k]:
+            if len(out) >= k:
                 break
             w = windows[i]
             if w.path == exclude or any(p == w.path and abs(s - w.start_line) < WINDOW_LINES for p, s in used):
+                continue
+            if len(wanted & set(tokens(w.text))) < min_shared:
                 continue
             used.add((w.path, w.start_line))
             out.append((w, float(scores[i])))

@@ -140,6 +140,7 @@ class IndexService:
         self._pool_task: asyncio.Task[None] | None = None
         self._load_task: asyncio.Task[None] | None = None
         self._notice: str | None = None
+        self.query_cache_size = 256
 
     # ------------------------------------------------------------------ plumbing
 
@@ -468,7 +469,7 @@ class IndexService:
             return None
         vec = np.asarray(vectors[0], dtype=np.float32)
         self._query_cache[query] = vec
-        while len(self._query_cache) > 256:
+        while len(self._query_cache) > self.query_cache_size:
             self._query_cache.popitem(last=False)
         return vec
 
