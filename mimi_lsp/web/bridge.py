@@ -124,8 +124,10 @@ class ServerLauncher:
             except Exception:
                 log.warning("spare language server failed to start", exc_info=True)
                 proc = None
-            if proc is not None and proc.returncode is not None:
-                proc = None
+            if proc is not None and (
+                proc.returncode is not None or (proc.stdout is not None and proc.stdout.at_eof())
+            ):
+                proc = None  # the spare died while waiting (killed, out of memory, …)
         if proc is None:
             proc = await self._spawn()
         self.live.add(proc)

@@ -82,6 +82,7 @@ def browser_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "screenshots": str(SCREENSHOTS),
             "chromium": chromium,
             "project": EXPECT,
+            "webPid": server.process.pid,
         }
         proc = subprocess.run(
             ["node", str(WEB_DIR / "tests" / "e2e.mjs")],
@@ -206,6 +207,11 @@ def test_search_result_opens_at_its_line(browser_run: dict[str, Any]) -> None:
 def test_reload_reconnects(browser_run: dict[str, Any]) -> None:
     """After a reload the page reconnects (a new server), reopens its files and completes."""
     _step(browser_run, "reload_reconnects")
+
+
+def test_page_reconnects_when_its_server_exits(browser_run: dict[str, Any]) -> None:
+    """When the language server process ends, the page reconnects to a new one by itself."""
+    _step(browser_run, "server_exit_reconnects")
 
 
 def test_two_tabs_at_once(browser_run: dict[str, Any]) -> None:

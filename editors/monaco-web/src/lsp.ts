@@ -100,11 +100,12 @@ export class LspClient {
   private connect(): void {
     const socket = new WebSocket(this.url);
     this.socket = socket;
-    socket.onopen = () => {
+    // addEventListener, not onopen/onclose: vscode-ws-jsonrpc's toSocket() takes those over.
+    socket.addEventListener('open', () => {
       if (this.sessions === 0) performance.mark('mimi:ws-open');
       void this.initialize(socket);
-    };
-    socket.onclose = (event) => {
+    });
+    socket.addEventListener('close', (event) => {
       if (this.socket !== socket) return;
       this.connection?.dispose();
       this.connection = undefined;
@@ -116,7 +117,7 @@ export class LspClient {
       this.retry += 1;
       this.setState('reconnecting', `connection lost (${event.code}); retrying in ${delay / 1000}s`);
       window.setTimeout(() => this.connect(), delay);
-    };
+    });
   }
 
   private async initialize(socket: WebSocket): Promise<void> {
@@ -151,6 +152,10 @@ export class LspClient {
         }
       });
     }
+    connection.onClose(() => {
+      if (this.connection === connection) this.connection = undefined;
+      connection.dispose(); // rejects what is still pending
+    });
     connection.listen();
     this.connection = connection;
     try {
@@ -213,8 +218,17 @@ export class LspClient {
     }
     const source = new CancellationTokenSource();
     if (cancel) {
-      if (cancel.isCancellationRequested) source.cancel();
-      cancel.onCancellationRequested(() => source.cancel());
+      // Cancelling sends $/cancelRequest, which throws once the connection is gone.
+      const cancelQuietly = () => {
+        if (this.connection !== connection) return; // closed: the request fails anyway
+        try {
+          source.cancel();
+        } catch {
+          /* closed meanwhile */
+        }
+      };
+      if (cancel.isCancellationRequested) cancelQuietly();
+      cancel.onCancellationRequested(cancelQuietly);
     }
     try {
       return (await connection.sendRequest(method, params, source.token as CancellationToken)) as T;

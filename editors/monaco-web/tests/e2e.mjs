@@ -4,7 +4,7 @@
 //   { url, screenshots, chromium, steps?: [names], project: {...expectations} }
 // Prints one JSON object per line: {"step", "ok", "ms", "screenshot", "error"?} and
 // {"metric", "value"}. Exit code 0 even when steps fail (pytest judges each step).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -96,6 +96,23 @@ async function typeAt(page, line, column, text) {
     window.mimi.editor.focus();
   }, [line, column]);
   await page.keyboard.type(text, { delay: 25 });
+}
+
+/** Kill every language server process of the web server (Linux /proc); how many. */
+function killLanguageServers(webPid) {
+  let killed = 0;
+  for (const task of readdirSync(`/proc/${webPid}/task`)) {
+    const children = readFileSync(`/proc/${webPid}/task/${task}/children`, 'utf8').split(/\s+/).filter(Boolean);
+    for (const pid of children) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+        killed += 1;
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+  return killed;
 }
 
 const lineText = (page, line) => page.evaluate((l) => window.mimi.editor.getModel().getLineContent(l), line);
@@ -367,6 +384,19 @@ async function main() {
       const text = await ghostText(page);
       check(text.includes(expect.ghost), `after reload, ghost text "${text}"`);
       return { sessionsBefore: before };
+    });
+
+    await step('server_exit_reconnects', page, async () => {
+      // The language server process dies (killed); the page notices, reconnects to a fresh
+      // one, reopens its documents and keeps completing.
+      const before = await page.evaluate(() => window.mimi.lsp.sessions);
+      const killed = killLanguageServers(config.webPid);
+      check(killed > 0, 'no language server process found to kill');
+      await page.waitForFunction((n) => window.mimi.lsp.sessions > n && window.mimi.lsp.state === 'ready', before, { timeout: 30000 });
+      await page.locator(`#tabs .tab[data-path="${expect.file}"]`).click();
+      await typeAt(page, expect.typeLine + 1, 1, `\n    ${expect.typed}`);
+      const text = await ghostText(page);
+      check(text.includes(expect.ghost), `after the reconnect, ghost text "${text}"`);
     });
 
     // ------------------------------------------------------------ two tabs
