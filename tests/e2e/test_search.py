@@ -79,9 +79,9 @@ def index_statuses(client: Any) -> list[dict[str, Any]]:
     return [as_dict(p) for m, p in list(client.notifications) if m == "mimi/indexStatus"]
 
 
-async def wait_status(client: Any, predicate: Any, timeout: float = 30.0) -> dict[str, Any]:
+async def wait_status(client: Any, predicate: Any, within_s: float = 30.0) -> dict[str, Any]:
     """The first ``mimi/indexStatus`` (already received or next) matching ``predicate``."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     while True:
         for params in index_statuses(client):
             if predicate(params):
@@ -107,9 +107,9 @@ async def search(client: Any, **args: Any) -> list[dict[str, Any]]:
     return result["hits"]
 
 
-async def eventually(probe: Any, predicate: Any, timeout: float = 15.0) -> Any:
+async def eventually(probe: Any, predicate: Any, within_s: float = 15.0) -> Any:
     """Re-run ``probe`` until ``predicate(result)`` holds (index updates are asynchronous)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     while True:
         value = await probe()
         if predicate(value) or time.monotonic() > deadline:
