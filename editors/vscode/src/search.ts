@@ -126,6 +126,10 @@ export class SearchPicker {
       let chosen: SearchHit | undefined;
       pick.onDidChangeValue((value) => {
         if (timer) clearTimeout(timer);
+        // Results for the previous text are stale from this keystroke on, even in flight.
+        source?.cancel();
+        generation++;
+        pick.busy = Boolean(value.trim());
         timer = setTimeout(() => void run(value), DEBOUNCE_MS);
       });
       pick.onDidChangeActive((items) => {

@@ -104,7 +104,7 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     await page.keyboard.press('End');
     await runCommand(page, 'Trigger Inline Suggestion');
     const ghost = page.locator('.ghost-text-decoration, .ghost-text').first();
-    await ghost.waitFor({ state: 'visible', timeout: 20000 });
+    await ghost.waitFor({ state: 'visible', timeout: 45000 });
     const shown = (await page.locator('.ghost-text-decoration, .ghost-text').allTextContents()).join('');
     assert.match(shown.replace(/\u00a0/g, ' '), /return a \+ b/);
     t.diagnostic(`screenshot: ${await screenshot(page, '02-ghost-text')}`);
@@ -121,7 +121,7 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     await input.waitFor({ state: 'visible' });
     await input.fill('apply_discount');
     const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'shop/pricing.py' }).first();
-    await row.waitFor({ state: 'visible', timeout: 30000 });
+    await row.waitFor({ state: 'visible', timeout: 45000 });
     t.diagnostic(`screenshot: ${await screenshot(page, '04-search-picker')}`);
     await row.click();
     await page.locator('.tab.active[aria-label^="pricing.py"]').waitFor({ timeout: 15000 });
@@ -162,7 +162,7 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     await page.keyboard.press('Enter');
     const preview = page.locator('.pane', { hasText: 'Refactor Preview' }).or(page.locator('.panel'));
     const apply = preview.getByRole('button', { name: 'Apply' }).first();
-    await apply.waitFor({ timeout: 30000 });
+    await apply.waitFor({ timeout: 45000 });
     const file = page.locator('.monaco-list-row', { hasText: 'pricing.py' }).filter({ has: page.locator('input[type=checkbox], .monaco-custom-toggle, .codicon-check') });
     // Nothing has changed yet: the preview waits for the user.
     assert.equal(await page.locator('.view-line', { hasText: 'TAX_RATE = 0.25' }).count(), 0);
@@ -184,7 +184,7 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     await frame.fill('#input', 'What does apply_discount do?');
     await frame.press('#input', 'Enter');
     const answer = frame.locator('.message.assistant[data-done="true"]').first();
-    await answer.waitFor({ timeout: 30000 });
+    await answer.waitFor({ timeout: 45000 });
     assert.match(await answer.locator('.body').innerText(), /returns the discounted price/);
     assert.ok(Number(await answer.getAttribute('data-deltas')) > 1, 'the answer arrived in pieces');
     assert.equal(await answer.locator('pre code').count(), 1, 'the code block is rendered');

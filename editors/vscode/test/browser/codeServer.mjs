@@ -177,7 +177,7 @@ export async function runCommand(page, title) {
   await input.waitFor({ state: 'visible' });
   await input.fill(`>${title}`);
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-  await row.waitFor({ state: 'visible', timeout: 15000 });
+  await row.waitFor({ state: 'visible', timeout: 30000 });
   await page.keyboard.press('Enter');
 }
 
