@@ -1,15 +1,19 @@
 """Logging: never to stdout (it carries protocol frames); stderr, a file, and the client.
 
-``SecretScrubber`` removes API keys and tokens from every record, whatever logger wrote it.
+``SecretScrubber`` removes API keys and tokens from every record, whatever logger wrote it;
+the formatter scrubs the final text again (tracebacks, ``extra`` fields). ``--log-format json``
+writes one JSON object per line (``JsonFormatter``) for log shippers.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)[^\s\"',}]+"),
@@ -54,7 +58,53 @@ def secret_env_values() -> list[str]:
     return [v for k, v in os.environ.items() if names.search(k) and len(v) >= 6]
 
 
-def setup_logging(level: str = "info", log_file: str | None = None) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts``, ``level``, ``logger``, ``msg``, ``pid`` (+ ``exc``,
+    and any ``extra`` fields a caller passed), for log shippers (Loki, Elastic, journald)."""
+
+    _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "pid": record.process,
+        }
+        for key, value in vars(record).items():
+            if key not in self._STANDARD and not key.startswith("_"):
+                out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            out["stack"] = record.stack_info
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+class _ScrubbingFormatter(logging.Formatter):
+    """Scrubs the final text too: tracebacks and extra fields bypass ``SecretScrubber``."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Callable[[], list[str]]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(self.inner.format(record), self.secrets())
+
+
+def make_formatter(log_format: str = "text") -> logging.Formatter:
+    """The formatter for ``--log-format`` (``text`` or ``json``), scrubbing secrets."""
+    inner: logging.Formatter = (
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    return _ScrubbingFormatter(inner, secret_env_values)
+
+
+def setup_logging(level: str = "info", log_file: str | None = None, log_format: str = "text") -> None:
     """Configure the root logger for a server process (stderr or a file, never stdout)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -62,12 +112,11 @@ def setup_logging(level: str = "info", log_file: str | None = None) -> None:
     handler: logging.Handler = (
         logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
     )
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(make_formatter(log_format))
     handler.addFilter(SecretScrubber(secret_env_values))
     root.addHandler(handler)
     root.setLevel(level.upper())
     # pygls logs every message body at INFO: far too chatty, and bodies hold user code.
     logging.getLogger("pygls").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
@@ -20,7 +21,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
-from mimi_lsp import __version__
+from mimi_lsp import __version__, metrics
 from mimi_lsp.domain import BackendHealth, HealthState
 from mimi_lsp.services import Services
 
@@ -53,6 +54,32 @@ class MimiProtocol(LanguageServerProtocol):
         if message is None or isinstance(message, dict):
             return  # already answered (invalid params) or not JSON-RPC at all
         super().handle_message(message)
+
+    # -------------------------------------------------------------- admission and timing
+
+    def _handle_request(self, msg_id: Any, method_name: str, params: Any) -> None:
+        feature = _feature_of(method_name, params)
+        if feature is not None:
+            # Model-backed commands pass the per-client rate limit first (completion is
+            # limited inside the engine, after the cache: cache hits are never limited).
+            if feature != "completion":
+                refusal = self._server.services.limiter.check(feature)
+                if refusal is not None:
+                    self._send_response(
+                        msg_id,
+                        error=JsonRpcException(refusal.message, code=REQUEST_FAILED).to_response_error(),
+                    )
+                    return
+            self.__dict__.setdefault("_timings", {})[msg_id] = (feature, time.perf_counter())
+        super()._handle_request(msg_id, method_name, params)
+
+    def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
+        timing = self.__dict__.get("_timings", {}).pop(msg_id, None)
+        if timing is not None:
+            code = getattr(error, "code", None)
+            outcome = "ok" if error is None else "cancelled" if code == REQUEST_CANCELLED else "error"
+            metrics.observe_request(timing[0], time.perf_counter() - timing[1], outcome)
+        super()._send_response(msg_id, result, error)
 
     # -------------------------------------------------------------- cancellation
 
@@ -95,6 +122,8 @@ class MimiProtocol(LanguageServerProtocol):
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):  # type: ignore[override]
         doc = params.text_document
+        if self._too_large(doc.uri, len(doc.text)):
+            return
         self._server.session.open(doc.uri, doc.language_id, doc.version, doc.text)
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
             yield handler, (params,), None
@@ -116,6 +145,12 @@ class MimiProtocol(LanguageServerProtocol):
                 changes.append(change.text)
         doc = params.text_document
         self._server.session.change(doc.uri, doc.version, changes)
+        if sum(len(c if isinstance(c, str) else c[2]) for c in changes) > 65_536:
+            # A big paste or a full replacement: check the size (cheap enough only then).
+            buffer = self._server.session.documents.get(doc.uri)
+            if buffer is not None and self._too_large(doc.uri, sum(map(len, buffer.lines))):
+                self._server.session.close(doc.uri)
+                return
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
             yield handler, (params,), None
 
@@ -124,6 +159,48 @@ class MimiProtocol(LanguageServerProtocol):
         self._server.session.close(params.text_document.uri)
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
             yield handler, (params,), None
+
+
+    def _too_large(self, uri: str, size: int) -> bool:
+        """Whether a document exceeds ``limits.maxDocumentBytes`` (the user is told once)."""
+        limit = self._server.services.settings.limits.max_document_bytes
+        if size <= limit:
+            return False
+        warned = self.__dict__.setdefault("_too_large_warned", set())
+        log.warning("document %s is too large (%d > %d characters): not tracked", uri, size, limit)
+        if uri not in warned:
+            warned.add(uri)
+            self._server.window_show_message(
+                types.ShowMessageParams(
+                    type=types.MessageType.Warning,
+                    message=f"mimi: {uri.rsplit('/', 1)[-1]} is larger than "
+                    f"{limit // 1_000_000 or limit // 1_000} {'MB' if limit >= 1_000_000 else 'KB'}"
+                    "; AI features are off for it (mimi.limits.maxDocumentBytes).",
+                )
+            )
+        return True
+
+
+REQUEST_FAILED = -32803
+REQUEST_CANCELLED = -32800
+_COMMAND_FEATURES = {
+    "mimi.chat": "chat",
+    "mimi.explain": "chat",
+    "mimi.agent.edit": "agent",
+    "mimi.search": "search",
+}
+_METHOD_FEATURES = {
+    types.TEXT_DOCUMENT_INLINE_COMPLETION: "completion",
+    types.TEXT_DOCUMENT_COMPLETION: "completion",
+    types.CODE_ACTION_RESOLVE: "agent",
+}
+
+
+def _feature_of(method: str, params: Any) -> str | None:
+    """The model-backed feature a request belongs to (None for everything else)."""
+    if method == types.WORKSPACE_EXECUTE_COMMAND:
+        return _COMMAND_FEATURES.get(getattr(params, "command", None) or "")
+    return _METHOD_FEATURES.get(method)
 
 
 def _codec(encoding: Any) -> Any:
@@ -177,16 +254,21 @@ class MimiServer(LanguageServer):
             payload["message"] = " ".join(p for p in (health.message, health.fix) if p)
         try:
             self.protocol.notify("mimi/status", payload)
-            if health.state != HealthState.OK:
+            # A pop-up only when the user can act (start the server, pull the model); passing
+            # errors (one garbage stream, a timeout) go to the status bar and the log.
+            if health.state == HealthState.UNAVAILABLE:
                 self.window_show_message(
                     types.ShowMessageParams(
-                        type=types.MessageType.Warning
-                        if health.state == HealthState.UNAVAILABLE
-                        else types.MessageType.Error,
-                        message=f"mimi: {payload['message']}",
+                        type=types.MessageType.Warning, message=f"mimi: {payload['message']}"
                     )
                 )
-            elif previous is not None and previous[0] != HealthState.OK.value:
+            elif health.state == HealthState.ERROR:
+                self.window_log_message(
+                    types.LogMessageParams(
+                        type=types.MessageType.Error, message=f"mimi: {payload['message']}"
+                    )
+                )
+            elif previous is not None and previous[0] == HealthState.UNAVAILABLE.value:
                 self.window_show_message(
                     types.ShowMessageParams(
                         type=types.MessageType.Info, message=f"mimi: {feature} is back."

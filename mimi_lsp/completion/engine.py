@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from mimi_lsp import metrics
 from mimi_lsp.completion import postprocess as post
 from mimi_lsp.completion.cache import CompletionCache
 from mimi_lsp.completion.debounce import AdaptiveDebouncer
@@ -40,6 +41,7 @@ from mimi_lsp.errors import (
     ModelNotFound,
 )
 from mimi_lsp.inference.base import Backend
+from mimi_lsp.ratelimit import RateLimiter
 from mimi_lsp.settings import CompletionSettings
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ class CompletionStats:
     shown: int = 0
     accepted: int = 0
     partially_accepted: int = 0
+    rate_limited: int = 0
     last_debounce_ms: float = 0.0
     total_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2_000))
     model_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2_000))
@@ -92,6 +95,7 @@ class CompletionStats:
             "shown": self.shown,
             "accepted": self.accepted,
             "partiallyAccepted": self.partially_accepted,
+            "rateLimited": self.rate_limited,
             "debounceMs": round(self.last_debounce_ms, 1),
             "latencyMs": {
                 "p50": round(percentile(total, 50), 2),
@@ -131,6 +135,8 @@ class CompletionEngine:
         self._inflight: dict[str, asyncio.Task[CompletionResult]] = {}
         self._model_info: dict[str, ModelInfo] = {}
         self._health = BackendHealth(HealthState.OK)
+        self.limiter: RateLimiter | None = None
+        """Per-client rate limit on model calls (set by ``Services``)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -180,6 +186,7 @@ class CompletionEngine:
             return CompletionResult(reason="binary")
 
         cached = self.cache.get(prefix, suffix)
+        metrics.count_cache(cached is not None)
         if cached is not None:
             self.stats.cache_hits += 1
             self.document_changed(snap.uri)  # the older request is answered by the cache
@@ -228,6 +235,10 @@ class CompletionEngine:
         if delay:
             await asyncio.sleep(delay / 1000)
         debounce_ms = delay
+        # Only requests that survive the debounce reach the model, so only they are limited.
+        if self.limiter is not None and self.limiter.check("completion") is not None:
+            self.stats.rate_limited += 1
+            return CompletionResult(reason="rate-limited")
 
         multiline = post.decide_multiline(
             prefix, suffix, snap.language_id, self.settings.multiline
@@ -293,6 +304,19 @@ class CompletionEngine:
         self.cache.store(prefix, suffix, suggestion.text, suggestion.replace)
         return CompletionResult((self._item(request, suggestion.text, suggestion.replace),))
 
+    async def check_backend(self) -> BackendHealth:
+        """Look the model up once (after start-up), so a missing server or model is reported
+        before the first keystroke and the client library is imported off the typing path."""
+        if not self.settings.enabled:
+            return self._health
+        try:
+            await self._info()
+        except MimiError as exc:
+            self._set_health(exc)
+        except Exception:  # never let a probe take the server down
+            log.exception("backend check failed")
+        return self._health
+
     async def _context(self, request: CompletionRequest) -> list[ContextSnippet]:
         """Snippets from the index, raced against a strict budget (never delays ghost text)."""
         if self.context_provider is None or not self.settings.context:
@@ -314,7 +338,9 @@ class CompletionEngine:
             if not info.present:
                 raise ModelNotFound(
                     f"Model {model!r} is not available on the {self.backend.name} server.",
-                    fix=f"Run: ollama pull {model}" if self.backend.name == "ollama" else "",
+                    fix=f"Run: ollama pull {model}"
+                    if self.backend.name == "ollama"
+                    else "Set mimi.completion.model to a model the server lists.",
                 )
             self._model_info[model] = info
         return info

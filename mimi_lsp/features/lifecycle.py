@@ -54,6 +54,7 @@ def register(server: Any) -> None:
     @server.feature(types.INITIALIZED)
     async def initialized(params: types.InitializedParams) -> None:
         await pull_configuration()
+        server.run_task(server.services.completion.check_backend(), name="check-backend")
         server.services.start_index()
         # Features that talk to the client once it is ready (e.g. watcher registration).
         for hook in list(getattr(server, "initialized_hooks", [])):
@@ -68,6 +69,7 @@ def register(server: Any) -> None:
             await pull_configuration()
         elif isinstance(params.settings, dict) and params.settings:
             apply(state["init_options"], params.settings)
+        server.run_task(server.services.completion.check_backend(), name="check-backend")
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
     def did_change_workspace_folders(params: types.DidChangeWorkspaceFoldersParams) -> None:
