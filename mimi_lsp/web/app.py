@@ -9,7 +9,8 @@ page is just another thin LSP client.
 Routes (JSON unless noted; paths are relative to the folder, with ``/``):
 ``GET /`` page · ``GET /api/info`` · ``GET /api/tree?path=`` one folder ·
 ``GET /api/health`` backends · ``GET /api/files`` every file (quick open) · ``GET|PUT /api/file?path=`` read / save
-(``{text, mtime?}``; 409 when the file changed on disk) · ``GET /lsp`` WebSocket.
+(``{text, mtime?}``; 409 when the file changed on disk) · ``GET /lsp`` WebSocket ·
+``GET /metrics`` Prometheus text (every session's server summed; ``metrics.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from aiohttp import web
 
 from mimi_lsp import __version__
 from mimi_lsp.errors import MimiError, OutsideWorkspace
+from mimi_lsp.metrics import MultiprocessMetrics
 from mimi_lsp.web.auth import Auth, new_token
 from mimi_lsp.web.bridge import ServerLauncher, bridge, server_command
 from mimi_lsp.web.bundle import STATIC_DIR, is_built
@@ -45,6 +47,7 @@ FILES: web.AppKey[WorkspaceFiles] = web.AppKey("files", WorkspaceFiles)
 LAUNCHER: web.AppKey[ServerLauncher] = web.AppKey("launcher", ServerLauncher)
 SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets", set)
 HEALTH_CACHE: web.AppKey[list[Any]] = web.AppKey("health_cache", list)
+METRICS: web.AppKey[MultiprocessMetrics] = web.AppKey("metrics", MultiprocessMetrics)
 HEALTH_TIMEOUT_S = 3.0
 HEALTH_CACHE_S = 5.0
 
@@ -73,6 +76,9 @@ class WebConfig:
     log_level: str = "info"
     spare: bool = True
     allowed_origins: set[str] = field(default_factory=set)
+    max_sessions: int = 16
+    log_file: str | None = None
+    log_format: str = "text"
 
 
 # ------------------------------------------------------------------------------------------
@@ -223,19 +229,37 @@ async def health(request: web.Request) -> web.Response:
 
 async def lsp_socket(request: web.Request) -> web.StreamResponse:
     launcher = request.app[LAUNCHER]
-    proc = await launcher.acquire()
+    counts = request.app[METRICS]
+    try:
+        proc = await launcher.acquire()
+    except web.HTTPServiceUnavailable:
+        counts.refused_total += 1
+        raise
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024 * 1024)
     sockets = request.app[SOCKETS]
+    counts.sessions += 1
+    counts.sessions_total += 1
     try:
         await ws.prepare(request)
         sockets.add(ws)
         log.info("editor session %s started (pid %s)", id(ws), proc.pid)
         await bridge(ws, proc)
     finally:
+        counts.sessions -= 1
         sockets.discard(ws)
         await launcher.release(proc)
+        counts.process_dead(proc.pid)
         log.info("editor session %s ended", id(ws))
     return ws
+
+
+async def prometheus_metrics(request: web.Request) -> web.Response:
+    """Prometheus text format: every session's server, summed (multiprocess mode), plus the
+    bridge's sessions and the resident memory of the whole process tree."""
+    body, content_type = await asyncio.to_thread(request.app[METRICS].render)
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response
 
 
 @web.middleware
@@ -290,11 +314,13 @@ def create_app(config: WebConfig, auth: Auth) -> web.Application:
     """The aiohttp application for one folder."""
     app = web.Application(middlewares=[security_headers, auth.middleware()], client_max_size=16 * 1024**2)
     app[FILES] = WorkspaceFiles(config.root)
+    app[METRICS] = MultiprocessMetrics()
     app[LAUNCHER] = ServerLauncher(
-        server_command(config.log_level),
-        child_environment(config.settings),
+        server_command(config.log_level, config.log_file, config.log_format),
+        app[METRICS].child_env(child_environment(config.settings)),
         cwd=str(config.root),
         spare=config.spare,
+        max_sessions=config.max_sessions,
     )
     app[SOCKETS] = set()
     app[HEALTH_CACHE] = []
@@ -306,6 +332,7 @@ def create_app(config: WebConfig, auth: Auth) -> web.Application:
     app.router.add_get("/api/file", read_file)
     app.router.add_put("/api/file", save_file)
     app.router.add_get("/lsp", lsp_socket)
+    app.router.add_get("/metrics", prometheus_metrics)
     if (STATIC_DIR / "assets").is_dir():
         app.router.add_static("/assets", STATIC_DIR / "assets", append_version=False)
 
@@ -316,6 +343,7 @@ def create_app(config: WebConfig, auth: Auth) -> web.Application:
         for ws in list(app[SOCKETS]):
             await ws.close(code=1001, message=b"server shutting down")
         await app[LAUNCHER].aclose()
+        app[METRICS].close()
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)

@@ -25,9 +25,16 @@ log = logging.getLogger(__name__)
 Process = asyncio.subprocess.Process
 
 
-def server_command(log_level: str = "info") -> list[str]:
-    """How to start one language server over stdio with this Python."""
-    return [sys.executable, "-m", "mimi_lsp", "--stdio", "--log-level", log_level]
+def server_command(
+    log_level: str = "info", log_file: str | None = None, log_format: str = "text"
+) -> list[str]:
+    """How to start one language server over stdio with this Python (logging like us)."""
+    command = [sys.executable, "-m", "mimi_lsp", "--stdio", "--log-level", log_level]
+    if log_file:
+        command += ["--log-file", log_file]
+    if log_format != "text":
+        command += ["--log-format", log_format]
+    return command
 
 
 async def read_frame(stream: asyncio.StreamReader) -> bytes | None:

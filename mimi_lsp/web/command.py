@@ -47,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also accept WebSocket connections from this origin (e.g. behind a proxy)",
     )
     parser.add_argument(
+        "--max-sessions",
+        type=int,
+        default=16,
+        metavar="N",
+        help="editor sessions (tabs) served at once; each runs its own language server (default 16)",
+    )
+    parser.add_argument(
         "--no-spare",
         action="store_true",
         help="do not keep a language server started in advance for the next tab",
@@ -68,7 +75,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Start the web IDE server on ``args.folder`` until interrupted."""
     from mimi_lsp.log import setup_logging
 
-    setup_logging(args.log_level, args.log_file)
+    setup_logging(args.log_level, args.log_file, args.log_format)
     folder = Path(args.folder).expanduser()
     if not folder.is_dir():
         sys.stderr.write(f"mimi-lsp web: {folder} is not a folder\n")
@@ -99,6 +106,9 @@ def run_command(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         spare=not args.no_spare,
         allowed_origins=set(args.allow_origin),
+        max_sessions=max(1, args.max_sessions),
+        log_file=args.log_file,
+        log_format=args.log_format,
     )
     try:
         return run(config)

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,34 +65,25 @@ def _need(ok: bool, message: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="module")
-def browser_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def run_browser(server: Any, **config: Any) -> dict[str, Any]:
+    """Run the browser script against ``server``; its steps and metrics by name."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    _need(chromium is not None, "Debian chromium is not installed (make setup-system)")
-    _need(shutil.which("node") is not None, "node is not installed")
-    _need(
-        (WEB_DIR / "node_modules" / "playwright-core").is_dir(),
-        "playwright-core is not installed (make setup-web)",
+    full = {
+        "url": server.url,
+        "screenshots": str(SCREENSHOTS),
+        "chromium": chromium,
+        "project": EXPECT,
+        "webPid": server.process.pid,
+        **config,
+    }
+    proc = subprocess.run(
+        ["node", str(WEB_DIR / "tests" / "e2e.mjs")],
+        env={**os.environ, "MIMI_E2E": json.dumps(full)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(WEB_DIR),
     )
-    folder = make_project(tmp_path_factory.mktemp("web") / "proj")
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    settings = fake_web_settings(index_cache=folder.parent / "index-cache")
-    with start_web(folder, settings) as server:
-        config = {
-            "url": server.url,
-            "screenshots": str(SCREENSHOTS),
-            "chromium": chromium,
-            "project": EXPECT,
-            "webPid": server.process.pid,
-        }
-        proc = subprocess.run(
-            ["node", str(WEB_DIR / "tests" / "e2e.mjs")],
-            env={**os.environ, "MIMI_E2E": json.dumps(config)},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=str(WEB_DIR),
-        )
     steps: dict[str, dict[str, Any]] = {}
     metrics: dict[str, Any] = {}
     for line in proc.stdout.splitlines():
@@ -106,15 +98,34 @@ def browser_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         elif "metric" in item:
             metrics[item["metric"]] = item["value"]
             print(f"metric {item['metric']}: {item['value']} {item.get('detail') or ''}")
-    for path in sorted(SCREENSHOTS.glob("*.png")):
-        print(f"screenshot: {path.relative_to(ROOT)}")
     return {
         "steps": steps,
         "metrics": metrics,
         "stderr": proc.stderr,
         "server_output": "".join(server.output),
-        "folder": folder,
     }
+
+
+def need_browser() -> None:
+    _need(shutil.which("chromium") is not None, "Debian chromium is not installed (make setup-system)")
+    _need(shutil.which("node") is not None, "node is not installed")
+    _need(
+        (WEB_DIR / "node_modules" / "playwright-core").is_dir(),
+        "playwright-core is not installed (make setup-web)",
+    )
+
+
+@pytest.fixture(scope="module")
+def browser_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    need_browser()
+    folder = make_project(tmp_path_factory.mktemp("web") / "proj")
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    settings = fake_web_settings(index_cache=folder.parent / "index-cache")
+    with start_web(folder, settings) as server:
+        run = run_browser(server)
+    for path in sorted(SCREENSHOTS.glob("*.png")):
+        print(f"screenshot: {path.relative_to(ROOT)}")
+    return {**run, "folder": folder}
 
 
 def _step(run: dict[str, Any], name: str) -> dict[str, Any]:
@@ -234,3 +245,14 @@ def test_first_ghost_text_timing_is_measured(browser_run: dict[str, Any]) -> Non
 def test_no_errors_in_the_browser_console(browser_run: dict[str, Any]) -> None:
     """The page logs no errors while going through every step."""
     assert browser_run["metrics"].get("console_errors") == 0
+
+
+def test_without_ollama_the_page_opens_and_says_so(tmp_path: Path, browser_run: dict[str, Any]) -> None:
+    """Embedded defaults with no Ollama running: the IDE opens and the status bar says the
+    completion backend is unavailable, naming it."""
+    need_browser()
+    folder = make_project(tmp_path / "proj")
+    env = {"OLLAMA_HOST": "127.0.0.1:9", "MIMI_SETTINGS": json.dumps({"index": {"enabled": False}})}
+    with start_web(folder, None, env=env) as server:
+        run = run_browser(server, scenario="no-backend", prefix="no-backend-")
+    _step(run, "no_backend_status")

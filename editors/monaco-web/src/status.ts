@@ -21,6 +21,8 @@ function showHealth(feature: Feature, state: string, message?: string): void {
   el.title = message ? `${feature}: ${message}` : `${feature} backend: ${label}`;
 }
 
+const told = new Set<string>();
+
 function applyHealth(result: Health): void {
   for (const feature of ['completion', 'chat'] as const) {
     const item = result[feature];
@@ -28,6 +30,13 @@ function applyHealth(result: Health): void {
     const where = [item.kind, item.model].filter(Boolean).join(' ');
     const message = [where, item.message].filter(Boolean).join(': ');
     showHealth(feature, item.state, message);
+    // Say what is wrong once, in words, not only as a red status item.
+    const key = `${item.state}:${item.message ?? ''}`;
+    if (item.state !== 'ok' && !told.has(key)) {
+      told.add(key);
+      const same = feature === 'chat' && result.completion?.message === item.message;
+      if (!same) toast(`${feature === 'completion' ? 'Completion' : 'Chat'} backend (${where}) is ${item.state}: ${item.message ?? ''}`, 'warning', 20000);
+    }
   }
 }
 
@@ -107,7 +116,11 @@ function showIndex(params: Json): void {
       ? `index: indexing… ${files} files`
       : state === 'error'
         ? 'index: error'
-        : `index: ${files} files, ${chunks} chunks`;
+        : state === 'disabled'
+          ? 'index: off'
+          : state === 'idle'
+            ? 'index: waiting'
+            : `index: ${files} files, ${chunks} chunks`;
   el.title = params?.message ?? `codebase index: ${state}`;
 }
 

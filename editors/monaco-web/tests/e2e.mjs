@@ -32,7 +32,7 @@ let shotNo = 0;
 
 async function screenshot(page, name) {
   shotNo += 1;
-  const file = path.join(shots, `${String(shotNo).padStart(2, '0')}-${name}.png`);
+  const file = path.join(shots, `${config.prefix ?? ''}${String(shotNo).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path: file });
   return file;
 }
@@ -164,6 +164,32 @@ async function bench(browser, runs) {
 async function main() {
   const browser = await chromium.launch({ executablePath: config.chromium, args: ARGS, headless: true });
   const viewport = { width: 1280, height: 800 };
+  if (config.scenario === 'no-backend') {
+    try {
+      const page = await browser.newPage({ viewport });
+      await step('no_backend_status', page, async () => {
+        await page.goto(config.url);
+        await waitReady(page);
+        await page.waitForFunction(
+          () => ['unavailable', 'error'].includes(document.querySelector('#st-completion')?.dataset.state),
+          null,
+          { timeout: 20000 },
+        );
+        const item = page.locator('#st-completion');
+        const text = await item.textContent();
+        const title = await item.getAttribute('title');
+        check(/completion: (unavailable|error)/.test(text), `status item: ${text}`);
+        check(/ollama/i.test(title ?? ''), `the status tooltip does not name the backend: ${title}`);
+        await openFromTree(page, expect.file);
+        await item.hover();
+        await page.waitForTimeout(300);
+        return { text, title };
+      });
+    } finally {
+      await browser.close();
+    }
+    return;
+  }
   if (config.bench) {
     try {
       await bench(browser, config.bench);
