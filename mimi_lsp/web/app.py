@@ -45,7 +45,7 @@ PORT_TRIES = 20
 
 FILES: web.AppKey[WorkspaceFiles] = web.AppKey("files", WorkspaceFiles)
 LAUNCHER: web.AppKey[ServerLauncher] = web.AppKey("launcher", ServerLauncher)
-SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets", set)
+SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 HEALTH_CACHE: web.AppKey[list[Any]] = web.AppKey("health_cache", list)
 METRICS: web.AppKey[MultiprocessMetrics] = web.AppKey("metrics", MultiprocessMetrics)
 HEALTH_TIMEOUT_S = 3.0
@@ -340,7 +340,8 @@ def create_app(config: WebConfig, auth: Auth) -> web.Application:
         app[LAUNCHER].prepare_spare()
 
     async def on_shutdown(app: web.Application) -> None:
-        for ws in list(app[SOCKETS]):
+        sockets: set[web.WebSocketResponse] = app[SOCKETS]
+        for ws in list(sockets):
             await ws.close(code=1001, message=b"server shutting down")
         await app[LAUNCHER].aclose()
         app[METRICS].close()

@@ -14,6 +14,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import hdrs, web
@@ -54,7 +55,9 @@ class Auth:
         return f"mimi_token_{self.port}"
 
     def token_ok(self, candidate: str | None) -> bool:
-        return bool(candidate) and hmac.compare_digest(candidate.encode(), self.token.encode())
+        if not candidate:
+            return False
+        return hmac.compare_digest(candidate.encode(), self.token.encode())
 
     def request_token(self, request: web.Request) -> str | None:
         """The token a request carries: header, then cookie, then ``?token=``."""
@@ -100,7 +103,8 @@ class Auth:
         )
         return response
 
-    def middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    def middleware(self) -> Any:
+        """The aiohttp middleware enforcing this policy."""
         @web.middleware
         async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
             if not self.host_ok(request):
