@@ -13,7 +13,7 @@ def _serve(args: argparse.Namespace) -> int:
     from mimi_lsp.log import setup_logging
     from mimi_lsp.server import create_server
 
-    setup_logging(args.log_level, args.log_file)
+    setup_logging(args.log_level, args.log_file, args.log_format)
     server = create_server()
     if args.tcp:
         server.start_tcp(args.host, args.port)
@@ -33,7 +33,7 @@ def _schema(args: argparse.Namespace) -> int:
 def _mcp(args: argparse.Namespace) -> int:
     from mimi_lsp.mcp_server import main as mcp_main
 
-    return mcp_main(args.path, args.log_level, args.log_file)
+    return mcp_main(args.path, args.log_level, args.log_file, args.log_format)
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=2087, help="TCP port")
     parser.add_argument("--log-level", default="info", choices=["error", "warning", "info", "debug"])
     parser.add_argument("--log-file", default=None, help="log to this file instead of stderr")
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="log lines as text or as one JSON object per line (structured logs)",
+    )
     parser.set_defaults(func=_serve)
     sub = parser.add_subparsers(dest="command")
     schema = sub.add_parser("schema", help="print the settings JSON schema")

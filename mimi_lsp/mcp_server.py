@@ -174,11 +174,13 @@ async def serve(root: str) -> None:
         await services.aclose()
 
 
-def main(path: str | None, log_level: str = "warning", log_file: str | None = None) -> int:
+def main(
+    path: str | None, log_level: str = "warning", log_file: str | None = None, log_format: str = "text"
+) -> int:
     """Entry point of ``mimi-lsp mcp``."""
     from mimi_lsp.log import setup_logging
 
-    setup_logging(log_level, log_file)
+    setup_logging(log_level, log_file, log_format)
     folder = path or os.getcwd()
     if not os.path.isdir(folder):
         logging.getLogger(__name__).error("not a folder: %s", folder)

@@ -12,12 +12,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mimi_lsp import __version__
+from mimi_lsp import __version__, metrics
 from mimi_lsp.completion.engine import CompletionEngine
 from mimi_lsp.domain import BackendHealth
 from mimi_lsp.inference.base import Backend
 from mimi_lsp.inference.factory import create_backend
 from mimi_lsp.inference.scheduler import ScheduledBackend, schedule
+from mimi_lsp.ratelimit import RateLimiter
 from mimi_lsp.session import Session
 from mimi_lsp.settings import BackendSettings, Settings, resolve_settings
 
@@ -38,12 +39,17 @@ class Services:
         self._status_listeners: list[Callable[[str, BackendHealth], None]] = []
         self.metric_sources: dict[str, Callable[[], dict[str, Any]]] = {}
         """More ``mimi.status`` metrics by name (e.g. the agent's counters)."""
+        self.limiter = RateLimiter(self.settings.limits)
+        """Per-client token buckets for model-backed requests (``ratelimit.py``)."""
+        self.metric_sources["ops"] = lambda: metrics.summary(self)
+        self.metric_sources["rateLimits"] = self.limiter.snapshot
         self.completion = CompletionEngine(
             self.settings.completion,
             self.backend_for(self.settings.completion.backend),
             current_version=self.session.version,
             on_status=lambda health: self._emit_status("completion", health),
         )
+        self.completion.limiter = self.limiter
         self.session.on_change(self.completion.document_changed)
         self.index: IndexService | None = None
         """The workspace index; built by ``start_index`` (after initialize), None when disabled."""
@@ -166,6 +172,7 @@ class Services:
         """Adopt new settings; rebuild the completion engine's backend if it changed."""
         old = self.settings
         self.settings = settings
+        self.limiter.configure(settings.limits)
         if old.completion != settings.completion:
             self.completion.reconfigure(
                 settings.completion, self.backend_for(settings.completion.backend)

@@ -263,6 +263,53 @@ class SchedulerSettings(_Model):
     )
 
 
+class RateLimitSettings(_Model):
+    """A token bucket: ``perMinute`` requests on average, ``burst`` at once (0: no limit)."""
+
+    per_minute: int = Field(default=0, ge=0, description="Requests per minute (0: unlimited).")
+    burst: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests allowed at once before the rate applies (default: 12 seconds' "
+        "worth, at least 3).",
+    )
+
+    def capacity(self) -> int:
+        """The bucket size: ``burst``, or 12 seconds' worth of the rate (at least 3)."""
+        return self.burst if self.burst is not None else max(3, self.per_minute // 5)
+
+
+class LimitSettings(_Model):
+    """Protection against runaway or hostile clients: request rates and sizes, per client."""
+
+    completion: RateLimitSettings = Field(
+        default_factory=lambda: RateLimitSettings(per_minute=600),
+        description="Model calls for ghost text (typed-through cache hits are never limited).",
+    )
+    chat: RateLimitSettings = Field(
+        default_factory=lambda: RateLimitSettings(per_minute=30),
+        description="mimi.chat and mimi.explain.",
+    )
+    agent: RateLimitSettings = Field(
+        default_factory=lambda: RateLimitSettings(per_minute=10),
+        description="Agent runs (mimi.agent.edit, code action resolve).",
+    )
+    search: RateLimitSettings = Field(
+        default_factory=lambda: RateLimitSettings(per_minute=240),
+        description="mimi.search (embeds the query).",
+    )
+    max_document_bytes: int = Field(
+        default=20_000_000,
+        ge=1_000,
+        description="Documents larger than this are not tracked (no AI features for them).",
+    )
+    max_command_bytes: int = Field(
+        default=1_000_000,
+        ge=1_000,
+        description="Largest arguments a mimi.* command accepts (JSON size).",
+    )
+
+
 class Settings(_Model):
     """Everything mimi-lsp reads from the editor (section `mimi`)."""
 
@@ -272,6 +319,7 @@ class Settings(_Model):
     index: IndexSettings = Field(default_factory=IndexSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     log_level: Literal["error", "warning", "info", "debug"] = Field(
         default="info", description="Server log level."
     )

@@ -17,6 +17,7 @@ FEATURES = [
     "agent",
     "chat",
     "code_actions",
+    "operations",
 ]
 
 

@@ -34,6 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from mimi_lsp import metrics
 from mimi_lsp.domain import BackendHealth, ChatDelta, ChatRequest, GenerateRequest, ModelInfo
 from mimi_lsp.errors import Busy
 from mimi_lsp.inference.base import Backend
@@ -299,6 +300,7 @@ class Batcher(Generic[T, R]):
             items = [item for p in live for item in p.items]
             self.batches += 1
             self.batch_sizes.append(len(items))
+            metrics.observe_batch(getattr(self._run, "__name__", "").strip("_").removesuffix("_batch"), len(items))
             self.batch_callers.append(len(live))
             results = await self._run(batch.key, items)
             if len(results) != len(items):
@@ -392,24 +394,36 @@ class ScheduledBackend:
             # A backend that takes batches: one call for every completion queued meanwhile.
             batcher = self.generate_batcher
             batcher.max_items = min(self.settings.max_batch, capacity)
+            started = time.perf_counter()
             (text,) = await batcher.submit(request.model or "", [request], level)
+            metrics.record_generation("completion", self.name, len(text) // 4, time.perf_counter() - started)
             if text:
                 yield text
             return
         async with self.slots.slot(level):
             stream = self.inner.generate(request)
-            async with contextlib.aclosing(stream):  # type: ignore[type-var]
-                async for piece in stream:
-                    yield piece
+            started, pieces = time.perf_counter(), 0
+            try:
+                async with contextlib.aclosing(stream):  # type: ignore[type-var]
+                    async for piece in stream:
+                        pieces += 1
+                        yield piece
+            finally:
+                metrics.record_generation("completion", self.name, pieces, time.perf_counter() - started)
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         """Stream a chat answer; ``INTERACTIVE`` by default."""
         level = current_priority(Priority.INTERACTIVE)
         async with self.slots.slot(level):
             stream = self.inner.chat(request)
-            async with contextlib.aclosing(stream):  # type: ignore[type-var]
-                async for delta in stream:
-                    yield delta
+            started, pieces = time.perf_counter(), 0
+            try:
+                async with contextlib.aclosing(stream):  # type: ignore[type-var]
+                    async for delta in stream:
+                        pieces += 1
+                        yield delta
+            finally:
+                metrics.record_generation("chat", self.name, pieces, time.perf_counter() - started)
 
     # ------------------------------------------------------------------ embeddings
 

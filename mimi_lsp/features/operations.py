@@ -1,0 +1,95 @@
+"""Operations over LSP: rate-limit notices, log forwarding to the client, metric upkeep.
+
+- A refused model-backed request (``ratelimit.py``) is answered by the layer that refused it;
+  here the user is told once per streak with ``window/showMessage``.
+- Warnings and errors of any logger reach the editor as ``window/logMessage`` (its output
+  panel), scrubbed of secrets like every other log line.
+- The metric instruments are created right after ``initialized`` on a worker thread (importing
+  prometheus-client is not free); under ``mimi-lsp web`` (``PROMETHEUS_MULTIPROC_DIR`` set) the
+  gauges are refreshed every few seconds so ``/metrics`` sees current queue depths and index
+  size. ``mimi.status`` carries the same figures under ``metrics.ops``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from typing import Any
+
+from lsprotocol import types
+
+from mimi_lsp import metrics
+from mimi_lsp.log import SecretScrubber, scrub, secret_env_values
+from mimi_lsp.ratelimit import Refusal
+
+log = logging.getLogger(__name__)
+
+REFRESH_S = 2.0
+_LEVELS = {
+    logging.CRITICAL: types.MessageType.Error,
+    logging.ERROR: types.MessageType.Error,
+    logging.WARNING: types.MessageType.Warning,
+}
+
+
+class ClientLogHandler(logging.Handler):
+    """Sends log records to the client as ``window/logMessage`` (from any thread)."""
+
+    def __init__(self, server: Any, loop: asyncio.AbstractEventLoop, level: int = logging.WARNING) -> None:
+        super().__init__(level)
+        self.server = server
+        self.loop = loop
+        self._busy = threading.local()
+        self.addFilter(SecretScrubber(secret_env_values))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self._busy, "on", False) or record.name.startswith("pygls"):
+            return  # never log about logging (a failing send would recurse)
+        try:
+            message = scrub(f"{record.name}: {record.getMessage()}", secret_env_values())
+            kind = _LEVELS.get(record.levelno, types.MessageType.Log)
+            self.loop.call_soon_threadsafe(self._send, kind, message)
+        except Exception:
+            pass  # the loop is closed: the server is going away
+
+    def _send(self, kind: types.MessageType, message: str) -> None:
+        self._busy.on = True
+        try:
+            self.server.window_log_message(types.LogMessageParams(type=kind, message=message))
+        except Exception:
+            pass
+        finally:
+            self._busy.on = False
+
+
+def register(server: Any) -> None:
+    services = server.services
+
+    def limited(refusal: Refusal) -> None:
+        try:
+            server.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Warning, message=f"mimi: {refusal.message}")
+            )
+        except Exception:
+            log.debug("could not show the rate-limit message", exc_info=True)
+
+    services.limiter.on_limited.append(limited)
+
+    async def refresh_loop() -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            metrics.refresh(services)
+
+    async def start() -> None:
+        root = logging.getLogger()
+        if not any(isinstance(h, ClientLogHandler) for h in root.handlers):
+            root.addHandler(ClientLogHandler(server, asyncio.get_running_loop()))
+        await asyncio.to_thread(metrics.load)
+        if os.environ.get(metrics.MULTIPROC_ENV):
+            metrics.refresh(services)
+            server.run_task(refresh_loop(), name="mimi-metrics-refresh")
+
+    hooks = server.__dict__.setdefault("initialized_hooks", [])
+    hooks.append(start)
