@@ -184,8 +184,11 @@ end
 
 local function stop_timer(buf)
   local s = bufs[buf]
-  if s and s.timer then
-    s.timer:stop()
+  if s then
+    s.gen = (s.gen or 0) + 1 -- also voids a request scheduled without debounce
+    if s.timer then
+      s.timer:stop()
+    end
   end
 end
 
@@ -355,8 +358,12 @@ local function schedule(buf)
   local s = state(buf)
   stop_timer(buf)
   if c.debounce_ms <= 0 then
+    -- Several keys in one go schedule several calls: only the last one asks.
+    local gen = s.gen
     vim.schedule(function()
-      request(buf, AUTOMATIC)
+      if s.gen == gen then
+        request(buf, AUTOMATIC)
+      end
     end)
     return
   end
