@@ -132,6 +132,8 @@ async def start(delay_ms: float, debounce: object = 0):
                     "debounceMs": debounce,
                 },
                 "index": {"enabled": False},
+                # Hundreds of back-to-back model calls: measure latency, not the rate limit.
+                "limits": {"completion": {"perMinute": 0}},
             },
         )
     )
