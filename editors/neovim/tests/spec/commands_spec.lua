@@ -261,6 +261,31 @@ return {
     end,
   },
   {
+    'settings reach the server at start and again when setup() changes them',
+    function()
+      local dir = H.workspace({ ['main.py'] = 'x = 1\n' })
+      local child = H.child()
+      child:start({ settings = H.settings({ '' }, { completion = { model = 'first-model' } }), path = dir .. '/main.py' })
+      local function model()
+        return child:lua([[
+          local c = require('mimi.server').get_client()
+          local r = c:request_sync('workspace/executeCommand', { command = 'mimi.status', arguments = {} }, 5000)
+          return r and r.result and r.result.backends.completion.model
+        ]])
+      end
+      H.eq('first-model', model(), 'from initializationOptions')
+      -- setup() again: didChangeConfiguration, the server pulls workspace/configuration "mimi".
+      child:lua('require("mimi").setup(...)', {
+        cmd = { H.server, '--stdio' },
+        settings = H.settings({ '' }, { completion = { model = 'second-model' } }),
+      })
+      local ok = vim.wait(H.timeout, function()
+        return model() == 'second-model'
+      end, 50)
+      H.truthy(ok, 'the new model after setup(): ' .. tostring(model()))
+    end,
+  },
+  {
     ':MimiChat streams the answer into a scratch split',
     function()
       local reply = 'Use `with_tax(amount)`:\nit adds TAX_RATE.'
