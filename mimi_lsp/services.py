@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mimi_lsp import __version__, metrics
 from mimi_lsp.completion.engine import CompletionEngine
-from mimi_lsp.domain import BackendHealth
+from mimi_lsp.domain import BackendHealth, HealthState
 from mimi_lsp.inference.base import Backend
 from mimi_lsp.inference.factory import create_backend
 from mimi_lsp.inference.scheduler import ScheduledBackend, schedule
@@ -66,6 +66,10 @@ class Services:
         if backend is None:
             # Every backend sits behind the request scheduler (priorities, batching, limits).
             backend = schedule(create_backend(settings), self.settings.scheduler)
+            if isinstance(backend, ScheduledBackend):
+                backend.on_warning = lambda message, fix: self._emit_status(
+                    "completion", BackendHealth(HealthState.OK, message, fix)
+                )
             self._backends[key] = backend
         elif isinstance(backend, ScheduledBackend):
             backend.reconfigure(self.settings.scheduler)

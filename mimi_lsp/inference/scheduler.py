@@ -351,6 +351,11 @@ class ScheduledBackend:
         )
         self._batch_capacity: dict[str, int] = {}
         self._embed_models: dict[str, str | None] = {}
+        self.on_warning: Callable[[str, str], None] | None = None
+        """Called with (message, fix) for problems the user should know of (Services wires it)."""
+        self._generate_model: str | None = None
+        self._residency_checked = 0.0
+        self._residency_task: asyncio.Task[None] | None = None
 
     def reconfigure(self, settings: SchedulerSettings) -> None:
         """Adopt new limits and batching settings; running calls keep their slots."""
@@ -389,6 +394,8 @@ class ScheduledBackend:
     async def generate(self, request: GenerateRequest) -> AsyncIterator[str]:
         """Stream text; a completion by default (``INLINE``)."""
         level = current_priority(Priority.INLINE)
+        if level == Priority.INLINE and request.model:
+            self._generate_model = request.model
         capacity = await self._capacity(request.model)
         if capacity > 1:
             # A backend that takes batches: one call for every completion queued meanwhile.
@@ -424,6 +431,41 @@ class ScheduledBackend:
                         yield delta
             finally:
                 metrics.record_generation("chat", self.name, pieces, time.perf_counter() - started)
+                self._check_residency(request.model)
+
+    def _check_residency(self, chat_model: str | None) -> None:
+        """After a chat on Ollama: did loading the chat model unload the completion model?"""
+        host = getattr(getattr(self.inner, "settings", None), "resolved_host", None)
+        completion = self._generate_model
+        if (
+            self.name != "ollama"
+            or host is None
+            or self.on_warning is None
+            or not chat_model
+            or not completion
+            or _tagged(chat_model) == _tagged(completion)
+            or time.monotonic() - self._residency_checked < RESIDENCY_CHECK_S
+            or (self._residency_task is not None and not self._residency_task.done())
+        ):
+            return
+        self._residency_checked = time.monotonic()
+        self._residency_task = asyncio.get_running_loop().create_task(
+            self._residency(host(), completion, chat_model)
+        )
+
+    async def _residency(self, host: str, completion: str, chat: str) -> None:
+        try:
+            loaded = await ollama_loaded_models(host)
+        except Exception:
+            log.debug("could not read Ollama's loaded models", exc_info=True)
+            return
+        if _tagged(chat) in loaded and _tagged(completion) not in loaded and self.on_warning:
+            self.on_warning(
+                f"Ollama unloaded {completion} to run {chat}: the next completion waits for a "
+                "reload.",
+                "Set OLLAMA_MAX_LOADED_MODELS=2 on the Ollama server if both fit in VRAM, use a "
+                "smaller chat model, or give mimi.chat its own backend (mimi-lsp doctor checks).",
+            )
 
     # ------------------------------------------------------------------ embeddings
 
@@ -494,6 +536,23 @@ class ScheduledBackend:
             "embedBatches": batches(self.embed_batcher),
             "generateBatches": batches(self.generate_batcher),
         }
+
+
+RESIDENCY_CHECK_S = 300.0
+
+
+def _tagged(name: str) -> str:
+    return name if ":" in name else f"{name}:latest"
+
+
+async def ollama_loaded_models(host: str) -> set[str]:
+    """Names of the models Ollama has loaded now (``GET /api/ps``)."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=host, timeout=5) as client:
+        response = await client.get("/api/ps")
+        response.raise_for_status()
+        return {_tagged(str(m.get("name") or m.get("model"))) for m in response.json()["models"]}
 
 
 def schedule(backend: Backend, settings: SchedulerSettings) -> Backend:

@@ -25,6 +25,15 @@ class SmallGpuHandler(OllamaHandler):
         del loaded[: -self.standin.gpu_slots]  # type: ignore[attr-defined]
         super().generate(body)
 
+    def chat(self, body: dict[str, Any]) -> None:
+        loaded: list[str] = self.standin.loaded  # type: ignore[attr-defined]
+        name = str(body.get("model"))
+        if name in loaded:
+            loaded.remove(name)
+        loaded.append(name)
+        del loaded[: -self.standin.gpu_slots]  # type: ignore[attr-defined]
+        super().chat(body)
+
     def ps(self, body: dict[str, Any]) -> None:
         models = [
             {"name": n, "model": n, "size": 2_000_000_000, "size_vram": 2_000_000_000}
@@ -116,3 +125,32 @@ def test_server_down_prints_table_with_fix(tmp_path: Path) -> None:
     assert code == 1
     assert "completion: server  FAIL" in out
     assert "fix: Start it: ollama serve" in out
+
+
+async def test_server_warns_when_chat_evicts_the_completion_model() -> None:
+    """After a chat on a one-model GPU, the scheduler reports that completion must reload."""
+    import asyncio
+
+    from mimi_lsp.domain import ChatMessage, ChatRequest, GenerateRequest
+    from mimi_lsp.inference.factory import create_backend
+    from mimi_lsp.inference.scheduler import ScheduledBackend
+    from mimi_lsp.settings import OllamaBackendSettings, SchedulerSettings
+
+    warnings: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    with SmallGpuOllama(gpu_slots=1) as ollama:
+        backend = ScheduledBackend(
+            create_backend(OllamaBackendSettings(host=ollama.url)), SchedulerSettings()
+        )
+        backend.on_warning = lambda message, fix: warnings.put_nowait((message, fix))
+        try:
+            request = GenerateRequest("def f():\n    return ", model="qwen2.5-coder:1.5b-base")
+            async for _ in backend.generate(request):
+                pass
+            chat = ChatRequest((ChatMessage("user", "hi"),), model="qwen2.5-coder:7b-instruct")
+            async for _ in backend.chat(chat):
+                pass
+            message, fix = await asyncio.wait_for(warnings.get(), 10)
+        finally:
+            await backend.aclose()
+    assert "unloaded qwen2.5-coder:1.5b-base" in message
+    assert "OLLAMA_MAX_LOADED_MODELS" in fix
