@@ -265,13 +265,19 @@ class Batcher(Generic[T, R]):
 
     async def _execute(self, batch: _Batch[T, R]) -> None:
         try:
-            if self.window_s > 0:
-                await asyncio.sleep(self.window_s)
-            else:
-                await asyncio.sleep(0)  # let callers of the same tick join
+            await asyncio.sleep(0)  # let callers of the same tick join
             gate: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
+            busy = len(batch.parts) > 1
             if self.max_inflight:
-                gate = self._inflight.setdefault(batch.key, asyncio.Semaphore(self.max_inflight))
+                semaphore = self._inflight.setdefault(
+                    batch.key, asyncio.Semaphore(self.max_inflight)
+                )
+                busy = busy or semaphore.locked() or semaphore._value < self.max_inflight  # noqa: SLF001
+                gate = semaphore
+            if self.window_s > 0 and busy:
+                # Company is likely (a burst, or batches already running): wait for stragglers.
+                # A lone caller on an idle backend goes at once.
+                await asyncio.sleep(self.window_s)
             async with gate:
                 await self._execute_open(batch)
         except asyncio.CancelledError:
