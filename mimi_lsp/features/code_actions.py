@@ -11,6 +11,9 @@ The list is cheap (no model call, a few regexes and stats):
 - "Mimi: explain" (kind ``""``; command ``mimi.explain``, which a client with a chat panel
   opens there).
 
+Automatic requests (the lightbulb, on every cursor move) get only the quick fixes; the rest
+appear when the user asks (Ctrl+., "Source Action…", ``vim.lsp.buf.code_action()``).
+
 When the client resolves code actions (``resolveSupport`` includes ``edit``), the agent
 actions carry only ``data`` and the model runs in ``codeAction/resolve``, which returns the
 ``edit`` (versioned documentChanges with ``needsConfirmation`` annotations; clients without
@@ -166,6 +169,9 @@ def register(server: Any) -> None:
                         diagnostics=[diag],
                     )
                 )
+        if params.context.trigger_kind == types.CodeActionTriggerKind.Automatic:
+            # Editors ask on every cursor move (the lightbulb): only diagnostics earn one.
+            return actions
         selected = (rng.start.line, rng.start.character) != (rng.end.line, rng.end.character)
         if selected and wanted(types.CodeActionKind.RefactorRewrite, only):
             actions.append(

@@ -114,6 +114,28 @@ async def test_listing_is_cheap_and_complete(tmp_path: Path, model: OllamaStandi
     assert fix.diagnostics and fix.diagnostics[0].message == "stock can go negative"
 
 
+async def test_automatic_requests_get_only_fixes(tmp_path: Path, model: OllamaStandin) -> None:
+    """The lightbulb's automatic request gets the quick fixes only, not the whole menu."""
+    root = copy_repo(tmp_path)
+    async with start_session(root=root, settings=scripted(model, "x")) as client:
+        uri = open_file(client, root / "shop" / "inventory.py")
+        decode_actions(client)
+        found = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=types.Range(
+                    start=types.Position(line=16, character=8),
+                    end=types.Position(line=16, character=8),
+                ),
+                context=types.CodeActionContext(
+                    diagnostics=[diagnostic(16, "x")],
+                    trigger_kind=types.CodeActionTriggerKind.Automatic,
+                ),
+            )
+        )
+    assert [a.kind for a in found] == [types.CodeActionKind.QuickFix]
+
+
 async def test_selection_offers_edit_selection(tmp_path: Path, model: OllamaStandin) -> None:
     """A selection adds 'edit selection…', whose command leaves the instruction to the client."""
     root = copy_repo(tmp_path)
