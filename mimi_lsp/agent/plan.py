@@ -143,8 +143,8 @@ class EditPlan:
     def edit(self, name: str, ops: list[Replace]) -> FileChange:
         """Apply search/replace blocks to a workspace file (all or nothing)."""
         path = self.workspace.resolve(name)
-        if not self.workspace.is_writable_path(path):
-            raise EditFailed(f"{self.workspace.relative(path)} is version-control metadata")
+        if (refusal := self.workspace.write_refusal(path)) is not None:
+            raise EditFailed(f"{self.workspace.relative(path)} {refusal}")
         change = self.files.get(path)
         if change is None:
             if not os.path.exists(path) and self.workspace.open_snapshot(path) is None:
@@ -168,8 +168,8 @@ class EditPlan:
     def create(self, name: str, content: str, *, overwrite: bool = False) -> FileChange:
         """Plan a new file (an existing one only with ``overwrite``, as a full replacement)."""
         path = self.workspace.resolve(name)
-        if not self.workspace.is_writable_path(path):
-            raise EditFailed(f"{self.workspace.relative(path)} is version-control metadata")
+        if (refusal := self.workspace.write_refusal(path)) is not None:
+            raise EditFailed(f"{self.workspace.relative(path)} {refusal}")
         exists = os.path.exists(path) or self.workspace.open_snapshot(path) is not None
         planned = self.files.get(path)
         if planned is not None and planned.created:

@@ -38,6 +38,11 @@ SKIP_DIRS = frozenset(
 """Directories never listed or searched (generated, vendored or VCS data)."""
 
 MAX_READ_BYTES = 2_000_000
+VCS_DIRS = frozenset({".git", ".hg", ".svn"})
+EDITOR_CONFIG_DIRS = frozenset({".vscode", ".idea", ".zed", ".helix", ".fleet", ".nvim"})
+"""Folders of editor settings (``mimi.agent.*`` lives there), tasks and launch scripts."""
+EDITOR_CONFIG_FILES = frozenset({".envrc", ".nvim.lua", ".nvimrc", ".exrc", ".lazy.lua"})
+"""Files that editors or shells run when the folder is opened."""
 _DRIVE_RE = re.compile(r"^[A-Za-z]:[\\/]|^[A-Za-z]:$")
 
 
@@ -164,9 +169,23 @@ class Workspace:
                 return rel.replace(os.sep, "/")
         return path
 
+    def write_refusal(self, path: str) -> str | None:
+        """Why the agent may not write ``path`` (None when it may).
+
+        VCS metadata, and files that configure the editor or run code when a folder is opened:
+        a prompt-injected model must not be able to turn on ``agent.allowShell``, register an
+        MCP command, or plant a hook, even as an edit the user might accept without reading.
+        """
+        parts = Path(self.relative(path)).parts
+        if any(part in VCS_DIRS for part in parts):
+            return "is version-control metadata"
+        if any(part in EDITOR_CONFIG_DIRS for part in parts[:-1]) or (parts and parts[-1] in EDITOR_CONFIG_FILES):
+            return "configures the editor or the agent itself; the agent may not change it"
+        return None
+
     def is_writable_path(self, path: str) -> bool:
-        """No writes into VCS metadata."""
-        return not any(part in (".git", ".hg", ".svn") for part in Path(path).parts)
+        """No writes into VCS metadata or editor/agent configuration (``write_refusal``)."""
+        return self.write_refusal(path) is None
 
     def uri(self, path: str) -> str:
         """The editor's URI for an open document (its spelling), else a ``file://`` URI."""
