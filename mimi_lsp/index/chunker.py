@@ -20,9 +20,12 @@ from typing import Any
 
 from mimi_lsp.index.languages import GRAMMARS, PROSE, parser_for
 
+CHUNKER_VERSION = "2"
+"""Bumped whenever chunk boundaries change: indexes made by another version are re-chunked."""
+
 MAX_CHARS = 3_000
-MIN_CHARS = 250
-MERGE_CHARS = 1_000
+MIN_CHARS = 120
+MERGE_CHARS = 600
 WINDOW_CHARS = 1_200
 
 

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from mimi_lsp.index.chunker import chunk_file
+from mimi_lsp.index.chunker import CHUNKER_VERSION, chunk_file
 from mimi_lsp.index.ignore import IGNORE_FILES, IgnoreRules, decode, skip_reason, walk_folder
 from mimi_lsp.index.languages import language_for_path
 from mimi_lsp.index.store import FileData, IndexStore, bytes_hash, db_path_for
@@ -70,6 +70,12 @@ class FolderIndex:
 
     def open(self) -> None:
         self.store.open()
+        conn = self.store.writer
+        row = conn.execute("SELECT value FROM meta WHERE key='chunker'").fetchone()
+        if row is None or row[0] != CHUNKER_VERSION:
+            # New chunk boundaries: re-chunk every file (vectors of unchanged chunks are reused).
+            conn.execute("UPDATE files SET hash='', mtime=0")
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('chunker', ?)", (CHUNKER_VERSION,))
         self.opened = True
 
     def close(self) -> None:

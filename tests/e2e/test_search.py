@@ -67,6 +67,7 @@ def index_settings(cache: Path, **index: Any) -> dict[str, Any]:
     settings = fake_settings("x")
     settings["index"] = {"enabled": True, "cacheDir": str(cache), **index}
     settings["embedding"] = {"backend": {"kind": "fake"}}
+    settings["limits"] = {"search": {"perMinute": 0}}  # tests poll search while the index updates
     return settings
 
 
@@ -114,7 +115,7 @@ async def eventually(probe: Any, predicate: Any, within_s: float = 15.0) -> Any:
         value = await probe()
         if predicate(value) or time.monotonic() > deadline:
             return value
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
 
 
 @pytest.mark.parametrize("editor", EDITORS)
