@@ -232,6 +232,40 @@ async def test_multi_file_edit_arrives_as_one_reviewable_workspace_edit(
     assert (root / "shop" / "pricing.py").read_text().count("apply_discount") == 1  # disk untouched
 
 
+async def test_openai_compatible_tool_calls_drive_the_same_edit(tmp_path: Path) -> None:
+    """Through an OpenAI-compatible server (streamed tool calls), the rename arrives the same way."""
+    from tests.standins.openai import OpenAIStandin
+
+    root = copy_repo(tmp_path)
+    with OpenAIStandin() as server:
+        server.configure(chat=[{"turns": [standin_turn(t) for t in RENAME]}])
+        settings = {
+            "completion": {"backend": {"kind": "fake", "replies": [""]}, "debounceMs": 0},
+            "chat": {
+                "backend": {"kind": "openai", "baseUrl": f"{server.url}/v1"},
+                "model": "coder",
+            },
+            "index": {"enabled": False},
+        }
+        async with start_session(root=root, settings=settings) as client:
+            result = await agent_edit(
+                client, instruction="rename apply_discount to discounted_price"
+            )
+            edit = client.applied_edits[0].edit
+        tool_messages = [
+            m
+            for m in server.calls("/v1/chat/completions")[-1].body["messages"]
+            if m["role"] == "tool"
+        ]
+    assert result["applied"] is True and sorted(result["files"]) == [
+        "shop/cart.py",
+        "shop/pricing.py",
+    ]
+    assert all(m.get("tool_call_id") for m in tool_messages)
+    after = apply_workspace_edit(edit, root.resolve())
+    assert "def discounted_price(" in after["shop/pricing.py"]
+
+
 async def test_new_file_is_a_create_plus_insert(tmp_path: Path, model: OllamaStandin) -> None:
     """create_file becomes CreateFile followed by a TextDocumentEdit with the content."""
     root = copy_repo(tmp_path)
@@ -458,6 +492,39 @@ async def test_prompt_injection_cannot_reach_home_or_run_commands(
     assert "IMPORTANT SYSTEM INSTRUCTION" in sent  # the model did read the injection…
     assert "SECRET-KEY-123" not in sent  # …and nothing secret ever reached it
     assert '"shell"' not in json.dumps(model.calls("/api/chat")[0].body["tools"])
+
+
+async def test_shell_needs_the_setting_and_a_confirmation(
+    tmp_path: Path, model: OllamaStandin
+) -> None:
+    """With agent.allowShell the shell tool exists, and each command waits for the user's yes."""
+    root = copy_repo(tmp_path)
+    turns = [
+        call("shell", command="echo ran-$((40+2))"),
+        call("shell", command="touch declined.txt"),
+        "Done.",
+    ]
+    asked: list[str] = []
+    async with start_session(
+        root=root, settings=scripted(model, *turns, allowShell=True)
+    ) as client:
+
+        @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+        def answer(params: types.ShowMessageRequestParams) -> types.MessageActionItem:
+            asked.append(params.message)
+            return types.MessageActionItem(title="Run" if "echo" in params.message else "Cancel")
+
+        result = await agent_edit(client, instruction="check")
+    assert asked == [
+        "Mimi wants to run: echo ran-$((40+2))",
+        "Mimi wants to run: touch declined.txt",
+    ]
+    assert [s["ok"] for s in result["steps"]] == [True, False]
+    outputs = [
+        m["content"] for m in model.calls("/api/chat")[-1].body["messages"] if m["role"] == "tool"
+    ]
+    assert "ran-42" in outputs[0] and "declined" in outputs[1]
+    assert not (root / "declined.txt").exists()
 
 
 async def test_neovim_confirms_through_a_message_request(
