@@ -157,6 +157,8 @@ class AgentService:
         workspace = self.workspace(task.uri)
         plan = EditPlan(workspace)
         rel = selected = around = None
+        if task.uri and not task.uri.startswith("file:"):
+            raise OutsideWorkspace("this document is not a file on disk", fix="Save it first.")
         if task.uri:
             path = uri_to_path(task.uri)
             try:

@@ -39,7 +39,7 @@ from mimi_lsp.errors import (
     MimiError,
     ModelNotFound,
 )
-from mimi_lsp.features._args import CommandArgs, parse_args
+from mimi_lsp.features._args import CommandArgs, Coordinate, Text, Uri, parse_args
 from mimi_lsp.session import split_lines
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,8 @@ CANNED_INSTRUCTIONS = [
 
 
 class PositionArg(CommandArgs):
-    line: int
-    character: int
+    line: Coordinate
+    character: Coordinate
 
 
 class RangeArg(CommandArgs):
@@ -64,9 +64,9 @@ class RangeArg(CommandArgs):
 
 
 class AgentEditArgs(CommandArgs):
-    uri: str | None = None
+    uri: Uri | None = None
     range: RangeArg | None = None
-    instruction: str | None = None
+    instruction: Text | None = None
 
 
 # ---------------------------------------------------------------------------- client support
@@ -198,7 +198,8 @@ class StepProgress:
             return self
         progress = self.server.work_done_progress
         try:
-            await progress.create_async(self.token)
+            # A client that never answers must not hold the run hostage.
+            await asyncio.wait_for(progress.create_async(self.token), 5)
         except Exception:
             log.debug("workDoneProgress/create failed", exc_info=True)
             return self
