@@ -7,7 +7,7 @@ DIR     ?= .
 STAMPS  := .artifacts/stamps
 
 .PHONY: run test bench-ci setup setup-python setup-system setup-web web-bundle setup-vscode setup-neovim setup-triton \
-        lint bench clean
+        lint bench bench-agent clean
 
 $(STAMPS):
 	mkdir -p $(STAMPS)
@@ -117,6 +117,11 @@ bench: setup-python
 	$(BIN)/python benchmarks/completion_latency.py
 	$(BIN)/python benchmarks/postprocess_latency.py
 	$(MAKE) setup-vscode && cd $(VSCODE) && npm run -s bench
+
+# The agent on ten edit tasks, scored by the fixture's tests; needs a model (not in CI):
+# make bench-agent AGENT_EVAL_ARGS="--model qwen2.5-coder:7b-instruct"  (--oracle: harness check)
+bench-agent: setup-python
+	$(BIN)/python benchmarks/agent_eval.py $(AGENT_EVAL_ARGS)
 
 # Small versions of the benchmarks for the CI log (figures only).
 bench-ci: setup-python
