@@ -10,6 +10,7 @@ the completion-menu fallback from the capabilities of clients that declare inlin
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Coroutine, Iterable
@@ -58,6 +59,9 @@ class MimiProtocol(LanguageServerProtocol):
     # -------------------------------------------------------------- admission and timing
 
     def _handle_request(self, msg_id: Any, method_name: str, params: Any) -> None:
+        if method_name == types.WORKSPACE_EXECUTE_COMMAND and (problem := self._oversized(params)):
+            self._send_response(msg_id, error=JsonRpcInvalidParams(problem).to_response_error())
+            return
         feature = _feature_of(method_name, params)
         if feature is not None:
             # Model-backed commands pass the per-client rate limit first (completion is
@@ -72,6 +76,20 @@ class MimiProtocol(LanguageServerProtocol):
                     return
             self.__dict__.setdefault("_timings", {})[msg_id] = (feature, time.perf_counter())
         super()._handle_request(msg_id, method_name, params)
+
+    def _oversized(self, params: Any) -> str | None:
+        """A message when a command's arguments exceed ``limits.maxCommandBytes``."""
+        arguments = getattr(params, "arguments", None)
+        if not arguments:
+            return None
+        limit = self._server.services.settings.limits.max_command_bytes
+        try:
+            size = len(json.dumps(arguments, default=str))
+        except (TypeError, ValueError, RecursionError):
+            return f"{params.command}: arguments are not JSON"
+        if size <= limit:
+            return None
+        return f"{params.command}: arguments are {size} bytes; the limit is {limit} (mimi.limits.maxCommandBytes)"
 
     def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
         timing = self.__dict__.get("_timings", {}).pop(msg_id, None)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 from pygls.exceptions import JsonRpcInvalidParams
 
 M = TypeVar("M", bound=BaseModel)
+
+
+# Bounded field types for command arguments: nothing a client sends is unbounded.
+Uri = Annotated[str, Field(min_length=1, max_length=4_096)]
+Ident = Annotated[str, Field(max_length=256)]
+Text = Annotated[str, Field(max_length=100_000)]
+"""A message or instruction (about 25k tokens)."""
+Coordinate = Annotated[int, Field(ge=0, le=100_000_000)]
+"""A line or character offset."""
 
 
 class CommandArgs(BaseModel):

@@ -15,15 +15,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from lsprotocol import types
+from pydantic import Field
 from pygls.exceptions import JsonRpcException
 
 from mimi_lsp.chat import ChatAnswer, ChatQuery, ChatService
 from mimi_lsp.domain import ChatMessage, Span
 from mimi_lsp.errors import BackendError, BackendTimeout, BackendUnavailable, ModelNotFound
-from mimi_lsp.features._args import CommandArgs, parse_args
+from mimi_lsp.features._args import CommandArgs, Ident, Text, Uri, parse_args
 from mimi_lsp.features.agent import RangeArg, failure, report_backend, span_from_range, to_range
 from mimi_lsp.session import split_lines
 
@@ -37,21 +38,21 @@ EXPLAIN_PROMPT = (
 
 class HistoryItem(CommandArgs):
     role: Literal["user", "assistant", "system"]
-    content: str
+    content: Text
 
 
 class ChatArgs(CommandArgs):
-    chat_id: str
-    message: str
-    history: list[HistoryItem] = []
-    uri: str | None = None
+    chat_id: Ident
+    message: Text
+    history: Annotated[list[HistoryItem], Field(max_length=200)] = []
+    uri: Uri | None = None
     range: RangeArg | None = None
 
 
 class ExplainArgs(CommandArgs):
-    uri: str
+    uri: Uri
     range: RangeArg | None = None
-    chat_id: str | None = None
+    chat_id: Ident | None = None
 
 
 def register(server: Any) -> None:
