@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
+TYPING_S = 2.0
+"""For this long after a completion request, background work runs at reduced concurrency."""
+
 DEFAULT_CONCURRENCY = {"ollama": 2, "openai": 8, "triton": 16, "fake": 64}
 
 
@@ -105,12 +108,22 @@ class Slots:
             p: deque() for p in Priority
         }
         self.stats = {p: ClassStats() for p in Priority}
+        self.background_while_typing = 1
+        """Background calls allowed in flight while ghost text is being requested."""
+        self._last_inline = float("-inf")
 
     def queued(self, level: Priority) -> int:
         return sum(1 for fut, _ in self._queues[level] if not fut.done())
 
     def _cap(self, level: Priority) -> int:
-        return self.limit if level == Priority.INLINE else self.limit - self.reserved
+        if level == Priority.INLINE:
+            return self.limit
+        shared = self.limit - self.reserved
+        if level == Priority.BACKGROUND and time.monotonic() - self._last_inline < TYPING_S:
+            # The user is typing: indexing slows to a trickle so it competes less with ghost
+            # text for the model server's compute (it speeds up again when typing stops).
+            return max(1, min(shared, self.background_while_typing))
+        return shared
 
     def _grant(self, level: Priority) -> None:
         self.running += 1
@@ -119,6 +132,8 @@ class Slots:
 
     async def acquire(self, level: Priority) -> Priority:
         """Wait for a slot for ``level``; raises ``Busy`` when that class's queue is full."""
+        if level == Priority.INLINE:
+            self._last_inline = time.monotonic()
         if self.running < self._cap(level) and not any(
             self.queued(p) for p in Priority if p <= level
         ):

@@ -106,6 +106,21 @@ async def test_reserved_slot_keeps_completions_running_during_reindex() -> None:
     await asyncio.gather(*jobs, completion)
 
 
+async def test_indexing_slows_down_while_the_user_types() -> None:
+    """Right after a completion request, background work runs one call at a time."""
+    inner = GatedBackend()
+    b = scheduled(inner, max_concurrency=4, reserved_inline=1, batch_embeddings=False)
+    inner.gate.set()
+    assert await text(b, "ghost") == "GHOST"
+    inner.gate.clear()
+    with priority(Priority.BACKGROUND):
+        jobs = [asyncio.create_task(b.embed([f"c{i}", "x"])) for i in range(3)]
+    await settle()
+    assert b.slots.running == 1  # not 3, as it would be when nobody types
+    inner.gate.set()
+    await asyncio.gather(*jobs)
+
+
 async def test_full_queue_raises_busy() -> None:
     """Past maxQueue waiting calls a chat request fails with Busy instead of queueing."""
     inner = GatedBackend()
