@@ -115,16 +115,31 @@ def need_browser() -> None:
     )
 
 
+def report(config: pytest.Config, lines: list[str]) -> None:
+    """Write to the CI log even when pytest captures output (-q, no -s)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        print("\n".join(lines))
+        return
+    with capture.global_and_fixture_disabled():
+        for line in lines:
+            reporter.write_line(line)
+
+
 @pytest.fixture(scope="module")
-def browser_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def browser_run(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> dict[str, Any]:
     need_browser()
     folder = make_project(tmp_path_factory.mktemp("web") / "proj")
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     settings = fake_web_settings(index_cache=folder.parent / "index-cache")
     with start_web(folder, settings) as server:
         run = run_browser(server)
-    for path in sorted(SCREENSHOTS.glob("*.png")):
-        print(f"screenshot: {path.relative_to(ROOT)}")
+    shots = [f"  {p.relative_to(ROOT)}" for p in sorted(SCREENSHOTS.glob("*.png"))]
+    figures = [f"  {name}: {value}" for name, value in run["metrics"].items()]
+    report(pytestconfig, ["", "web IDE screenshots:", *shots, "web IDE figures (ms):", *figures])
     return {**run, "folder": folder}
 
 
@@ -247,7 +262,9 @@ def test_no_errors_in_the_browser_console(browser_run: dict[str, Any]) -> None:
     assert browser_run["metrics"].get("console_errors") == 0
 
 
-def test_without_ollama_the_page_opens_and_says_so(tmp_path: Path, browser_run: dict[str, Any]) -> None:
+def test_without_ollama_the_page_opens_and_says_so(
+    tmp_path: Path, browser_run: dict[str, Any], pytestconfig: pytest.Config
+) -> None:
     """Embedded defaults with no Ollama running: the IDE opens and the status bar says the
     completion backend is unavailable, naming it."""
     need_browser()
@@ -255,4 +272,5 @@ def test_without_ollama_the_page_opens_and_says_so(tmp_path: Path, browser_run: 
     env = {"OLLAMA_HOST": "127.0.0.1:9", "MIMI_SETTINGS": json.dumps({"index": {"enabled": False}})}
     with start_web(folder, None, env=env) as server:
         run = run_browser(server, scenario="no-backend", prefix="no-backend-")
-    _step(run, "no_backend_status")
+    step = _step(run, "no_backend_status")
+    report(pytestconfig, ["", f"web IDE without Ollama: {step.get('screenshot')}"])
