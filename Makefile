@@ -116,6 +116,7 @@ lint: setup-python
 bench: setup-python
 	$(BIN)/python benchmarks/completion_latency.py
 	$(BIN)/python benchmarks/postprocess_latency.py
+	$(MAKE) setup-triton && $(BIN)/python benchmarks/batching.py
 	$(MAKE) setup-vscode && cd $(VSCODE) && npm run -s bench
 
 # The agent on ten edit tasks, scored by the fixture's tests; needs a model (not in CI):
