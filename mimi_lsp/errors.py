@@ -10,12 +10,26 @@ class MimiError(Exception):
     """
 
     def __init__(self, message: str, *, fix: str = "") -> None:
+        # Messages reach the user, logs and mimi.status: never with a credential in them
+        # (a password in a backend URL, the value of a secret environment variable).
+        message, fix = _redact(message), _redact(fix)
         super().__init__(message)
         self.message = message
         self.fix = fix
 
     def user_message(self) -> str:
         return f"{self.message} {self.fix}".strip()
+
+
+def _redact(text: str) -> str:
+    if not text:
+        return text
+    from mimi_lsp.log import redact_urls, secret_env_values
+
+    for value in secret_env_values():
+        if value in text:
+            text = text.replace(value, "***")
+    return redact_urls(text)
 
 
 class BackendUnavailable(MimiError):

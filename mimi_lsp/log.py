@@ -15,6 +15,14 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@")
+
+
+def redact_urls(text: str) -> str:
+    """``scheme://user:password@host`` → ``scheme://user:***@host``."""
+    return _URL_USERINFO.sub(lambda m: m.group(1) + "***@", text)
+
+
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)[^\s\"',}]+"),
     re.compile(r"(?i)((?:api[_-]?key|token|secret|password)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}&]+"),
@@ -27,6 +35,7 @@ def scrub(text: str, secrets: list[str] | None = None) -> str:
     for value in secrets or ():
         if value and len(value) >= 4:
             text = text.replace(value, "***")
+    text = redact_urls(text)
     for pattern in _SECRET_PATTERNS:
         if pattern.groups:
             text = pattern.sub(lambda m: m.group(1) + "***", text)
