@@ -197,9 +197,10 @@ class ProgressReporter:
                 ),
             )
             return
-        token = self.tokens.get(event.task)
-        if token is None:
+        current = self.tokens.get(event.task)
+        if current is None:
             return
+        token = current
         if event.kind == "report":
             progress.report(
                 token,

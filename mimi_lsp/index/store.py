@@ -596,9 +596,9 @@ class IndexStore:
             if rows:
                 ids = [cid for cid, _ in rows]
                 for i in range(0, len(ids), 500):
-                    part = ids[i : i + 500]
+                    batch = ids[i : i + 500]
                     conn.execute(
-                        f"DELETE FROM vec_bits WHERE rowid IN ({','.join('?' * len(part))})", part
+                        f"DELETE FROM vec_bits WHERE rowid IN ({','.join('?' * len(batch))})", batch
                     )
                 conn.executemany("INSERT INTO vec_bits(rowid, embedding) VALUES (?, vec_bit(?))", rows)
             conn.execute("COMMIT")
