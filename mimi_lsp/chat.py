@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 FILE_BUDGET = 6_000
 HIT_LINES = 30
 MAX_HITS = 5
+HISTORY_CHARS = 24_000
+"""Older chat turns beyond this are left out of the prompt (the newest always stay)."""
 _CITE_RE = re.compile(r"\[(\d{1,2})\]")
 
 
@@ -168,7 +170,7 @@ class ChatService:
         prompt = query.message.strip()
         if blocks:
             prompt = "Context:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {prompt}"
-        messages = [*query.history, ChatMessage("user", prompt)]
+        messages = [*_recent(query.history), ChatMessage("user", prompt)]
         tools = workspace_tools(workspace, None)
         outcome = await self.agent.loop().run(
             ASK_SYSTEM, messages, tools, on_text=on_delta, text_tools=False
@@ -181,6 +183,18 @@ class ChatService:
             for i, (path, first, last) in enumerate(_unique(outcome.sources))
         ]
         return ChatAnswer(reply, _citations(reply, sources, read), sources + read)
+
+
+def _recent(history: tuple[ChatMessage, ...], budget: int = HISTORY_CHARS) -> list[ChatMessage]:
+    """The latest turns of the conversation that fit ``budget`` characters (whole turns)."""
+    kept: list[ChatMessage] = []
+    used = 0
+    for message in reversed(history):
+        used += len(message.content)
+        if used > budget and kept:
+            break
+        kept.append(message)
+    return list(reversed(kept))
 
 
 def _unique(items: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:

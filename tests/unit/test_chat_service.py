@@ -54,3 +54,16 @@ async def test_deltas_stream_the_reply(tmp_path: Path) -> None:
     answer = await chat.ask(ChatQuery("hi"), on_delta=pieces.append)
     assert "".join(pieces) == answer.reply == "streamed answer"
     await services.aclose()
+
+
+def test_long_history_keeps_the_latest_turns() -> None:
+    """A conversation longer than the budget loses its oldest turns, never the newest."""
+    from mimi_lsp.chat import _recent
+    from mimi_lsp.domain import ChatMessage
+
+    history = tuple(
+        ChatMessage("user" if i % 2 == 0 else "assistant", f"{i}:" + "x" * 100) for i in range(10)
+    )
+    kept = _recent(history, budget=350)
+    assert [m.content.split(":")[0] for m in kept] == ["7", "8", "9"]
+    assert _recent(history[:1], budget=10) == list(history[:1])
