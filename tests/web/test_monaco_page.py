@@ -97,6 +97,8 @@ def run_browser(server: Any, **config: Any) -> dict[str, Any]:
                 print(f"screenshot {item['step']}: {item['screenshot']}")
         elif "metric" in item:
             metrics[item["metric"]] = item["value"]
+            if item.get("detail"):
+                metrics[item["metric"] + "_detail"] = item["detail"]
             print(f"metric {item['metric']}: {item['value']} {item.get('detail') or ''}")
     return {
         "steps": steps,
@@ -138,7 +140,9 @@ def browser_run(
     with start_web(folder, settings) as server:
         run = run_browser(server)
     shots = [f"  {p.relative_to(ROOT)}" for p in sorted(SCREENSHOTS.glob("*.png"))]
-    figures = [f"  {name}: {value}" for name, value in run["metrics"].items()]
+    figures = [
+        f"  {name}: {value}" for name, value in run["metrics"].items() if not name.endswith("_detail")
+    ]
     report(pytestconfig, ["", "web IDE screenshots:", *shots, "web IDE figures (ms):", *figures])
     return {**run, "folder": folder}
 
@@ -186,6 +190,11 @@ def test_typing_shows_ghost_text(browser_run: dict[str, Any]) -> None:
 def test_tab_accepts_ghost_text(browser_run: dict[str, Any]) -> None:
     """Tab inserts the ghost text into the document."""
     _step(browser_run, "tab_accepts")
+
+
+def test_alt_backslash_asks_for_ghost_text(browser_run: dict[str, Any]) -> None:
+    """After Esc dismissed the suggestion, Alt+\\ asks for ghost text again."""
+    _step(browser_run, "alt_backslash_asks_for_ghost_text")
 
 
 def test_ctrl_s_saves_to_disk(browser_run: dict[str, Any]) -> None:
@@ -259,7 +268,8 @@ def test_first_ghost_text_timing_is_measured(browser_run: dict[str, Any]) -> Non
 
 def test_no_errors_in_the_browser_console(browser_run: dict[str, Any]) -> None:
     """The page logs no errors while going through every step."""
-    assert browser_run["metrics"].get("console_errors") == 0
+    metrics = browser_run["metrics"]
+    assert metrics.get("console_errors") == 0, metrics.get("console_errors_detail")
 
 
 def test_without_ollama_the_page_opens_and_says_so(

@@ -116,6 +116,11 @@ async function main(): Promise<void> {
     editor.trigger('keyboard', 'editor.action.quickCommand', null),
   );
   editor.addCommand(monaco.KeyCode.F1, () => showHelp());
+  // VS Code's "trigger inline suggestion" key; Monaco leaves it unbound.
+  editor.addCommand(monaco.KeyMod.Alt | monaco.KeyCode.Backslash, () => {
+    // run() rejects with "Canceled" when typing supersedes the request: not an error.
+    editor.getAction('editor.action.inlineSuggest.trigger')?.run().catch(() => undefined);
+  });
   window.addEventListener(
     'keydown',
     (event) => {
@@ -180,6 +185,17 @@ async function main(): Promise<void> {
   (window as unknown as { mimi: unknown }).mimi = { lsp, docs: documents, editor, monaco, inlineTiming, openAt };
   document.body.dataset.ready = 'true';
 }
+
+// A superseded request ends with Monaco's "Canceled" error; it is not a failure, so it is not
+// left to reach the console as an uncaught error.
+const isCancellation = (value: unknown) =>
+  value instanceof Error && value.name === 'Canceled' && value.message === 'Canceled';
+window.addEventListener('unhandledrejection', (event) => {
+  if (isCancellation(event.reason)) event.preventDefault();
+});
+window.addEventListener('error', (event) => {
+  if (isCancellation(event.error)) event.preventDefault();
+});
 
 main().catch((error) => {
   console.error(error);

@@ -42,8 +42,11 @@ function check(cond, message) {
   if (!cond) throw new StepError(message);
 }
 
+let currentStep = '';
+
 async function step(name, page, fn) {
   if (only && !only.has(name)) return;
+  currentStep = name;
   const started = Date.now();
   try {
     const detail = await fn();
@@ -132,7 +135,7 @@ async function timeFirstGhostText(browser, viewport) {
       editor.executeEdits('test', [{ range: new monaco.Range(l, 1, l, 1), text: `    ${typed}` }]);
       editor.setPosition({ lineNumber: l, column: 5 + typed.length });
       performance.mark('mimi:ask');
-      editor.trigger('test', 'editor.action.inlineSuggest.trigger', {});
+      editor.getAction('editor.action.inlineSuggest.trigger').run().catch(() => undefined);
     }, [expect.file, expect.timingLine, expect.typed]);
     await ghostText(p);
     const total = Date.now() - start;
@@ -231,9 +234,9 @@ async function main() {
     const consoleErrors = [];
     page.on('console', (msg) => {
       // The confinement step provokes 403s on purpose; the browser logs each one.
-      if (msg.type() === 'error' && !/status of 403/.test(msg.text())) consoleErrors.push(msg.text());
+      if (msg.type() === 'error' && !/status of 403/.test(msg.text())) consoleErrors.push(`${currentStep}: ${msg.text()}`);
     });
-    page.on('pageerror', (err) => consoleErrors.push(String(err)));
+    page.on('pageerror', (err) => consoleErrors.push(`${currentStep}: ${err?.stack ?? err}`));
     const t0 = Date.now();
 
     await step('page_loads', page, async () => {
@@ -279,6 +282,23 @@ async function main() {
       const line = await lineText(page, expect.typeLine);
       check(line === expect.accepted, `after Tab the line is "${line}"`);
       await page.waitForSelector('#tabs .tab.active.dirty');
+    });
+
+    await step('alt_backslash_asks_for_ghost_text', page, async () => {
+      const original = await page.evaluate(() => window.mimi.editor.getModel().getValue());
+      await typeAt(page, expect.typeLine + 1, 1, `\n    ${expect.typed}`);
+      await ghostText(page);
+      await page.keyboard.press('Escape');
+      await page.waitForFunction(() => !document.querySelector('.ghost-text-decoration, .ghost-text'), null, { timeout: 5000 });
+      await page.keyboard.press('Alt+Backslash');
+      const text = await ghostText(page);
+      check(text.includes(expect.ghost), `Alt+\\ ghost text "${text}"`);
+      await page.keyboard.press('Escape');
+      // Leave the document as the next steps expect it.
+      await page.evaluate((text) => {
+        const { editor } = window.mimi;
+        editor.executeEdits('test', [{ range: editor.getModel().getFullModelRange(), text }]);
+      }, original);
     });
 
     await step('save', page, async () => {
