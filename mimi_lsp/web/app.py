@@ -8,7 +8,8 @@ page is just another thin LSP client.
 
 Routes (JSON unless noted; paths are relative to the folder, with ``/``):
 ``GET /`` page · ``GET /api/info`` · ``GET /api/tree?path=`` one folder ·
-``GET /api/health`` backends · ``GET /api/files`` every file (quick open) · ``GET|PUT /api/file?path=`` read / save
+``GET /api/health`` backends · ``GET /api/files`` every file (quick open) · ``GET|PUT /api/file?path=`` read (``&missing=ok``:
+``{exists: false}`` instead of 404) / save
 (``{text, mtime?}``; 409 when the file changed on disk) · ``GET /lsp`` WebSocket ·
 ``GET /metrics`` Prometheus text (every session's server summed; ``metrics.py``).
 """
@@ -36,7 +37,7 @@ from mimi_lsp.metrics import MultiprocessMetrics
 from mimi_lsp.web.auth import Auth, new_token
 from mimi_lsp.web.bridge import ServerLauncher, bridge, server_command
 from mimi_lsp.web.bundle import STATIC_DIR, is_built
-from mimi_lsp.web.workspace_files import FileContent, WorkspaceFiles
+from mimi_lsp.web.workspace_files import FileContent, FileNotFound, WorkspaceFiles
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +155,14 @@ async def all_files(request: web.Request) -> web.Response:
 
 async def read_file(request: web.Request) -> web.Response:
     files = request.app[FILES]
+    path = request.query.get("path", "")
     try:
-        content = await asyncio.to_thread(files.read, request.query.get("path", ""))
+        content = await asyncio.to_thread(files.read, path)
+    except FileNotFound as exc:
+        # ?missing=ok: "not there yet" is an answer, not an error (files an edit creates).
+        if request.query.get("missing") == "ok":
+            return web.json_response({"path": path, "uri": files.uri(path), "exists": False})
+        return _problem(exc)
     except MimiError as exc:
         return _problem(exc)
     return web.json_response(_file_json(files, content, with_text=True))

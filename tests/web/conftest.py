@@ -157,13 +157,20 @@ IMPORT_EDIT = tool_call(
     path="pkg/geometry.py",
     edits=[{"search": "import math\n", "replace": "import math  # for pi\n"}],
 )
+CREATE_TEST = tool_call(
+    "create_file",
+    path="tests/test_geometry.py",
+    content="from pkg.geometry import rectangle_perimeter\n\n\n"
+    "def test_square() -> None:\n    assert rectangle_perimeter(1, 1) == 4\n",
+)
 CHAT_ANSWER = "The `add` function in calc.py returns the sum of its two arguments."
 
 
 def fake_web_settings(index_cache: Path | None = None, **overrides: Any) -> dict[str, Any]:
     """The fake backend: ghost text 'a * b'; the chat model's turns in order: an agent run for
-    a code action (edit + summary), one for Ctrl+I (edit + summary), then the chat answer,
-    streamed in pieces. With ``index_cache``, the index runs (fake embeddings)."""
+    a code action (edit + summary), one for Ctrl+I (edit + summary), one creating a test file,
+    then the chat answer, streamed in pieces. With ``index_cache``, the index runs (fake
+    embeddings)."""
     settings: dict[str, Any] = {
         "completion": {
             "backend": {
@@ -174,6 +181,8 @@ def fake_web_settings(index_cache: Path | None = None, **overrides: Any) -> dict
                     "Added a docstring.",
                     IMPORT_EDIT,
                     "Commented the import.",
+                    CREATE_TEST,
+                    "Wrote a test.",
                     CHAT_ANSWER,
                 ],
                 "chunkChars": 6,

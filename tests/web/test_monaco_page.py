@@ -38,6 +38,7 @@ EXPECT: dict[str, Any] = {
     "actionTitle": "Mimi: add docstrings",
     "actionResult": "The perimeter of a rectangle.",
     "agentInstruction": "comment the import",
+    "createdFile": "tests/test_geometry.py",
     "chatQuestion": "What does add do?",
     "chatAnswer": "returns the sum of its two arguments",
     "searchQuery": "circle area radius",
@@ -222,6 +223,14 @@ def test_code_action_diff_can_be_accepted(browser_run: dict[str, Any]) -> None:
 def test_agent_edit_diff_can_be_rejected(browser_run: dict[str, Any]) -> None:
     """Ctrl+I runs the agent; rejecting its diff leaves the file unchanged."""
     _step(browser_run, "agent_edit_reject")
+
+
+def test_agent_can_create_a_file(browser_run: dict[str, Any]) -> None:
+    """A new file from the agent is shown as new in the diff, opens on Accept, and Ctrl+S
+    writes it and adds it to the tree."""
+    _step(browser_run, "agent_creates_file")
+    created = browser_run["folder"] / "tests" / "test_geometry.py"
+    assert created.read_text(encoding="utf-8").startswith("from pkg.geometry import")
 
 
 def test_chat_streams_an_answer(browser_run: dict[str, Any]) -> None:

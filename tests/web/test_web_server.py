@@ -292,3 +292,16 @@ def test_bad_settings_json_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--settings" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_missing_ok_answers_for_files_not_on_disk_yet(server: WebServer) -> None:
+    """With missing=ok a file an edit will create reads as {exists: false}; outside stays 403."""
+    async with aiohttp.ClientSession(headers=auth(server)) as http:
+        params = {"path": "new/module.py", "missing": "ok"}
+        async with http.get(server.base + "api/file", params=params) as r:
+            assert r.status == 200
+            body = await r.json()
+        async with http.get(server.base + "api/file", params={"path": "../x", "missing": "ok"}) as r:
+            assert r.status == 403
+    assert body["exists"] is False
+    assert body["uri"].endswith("/new/module.py")

@@ -22,6 +22,8 @@ export interface FileData {
   mtime: string;
   size: number;
   text?: string;
+  /** false only from readIfExists, for a file not on disk. */
+  exists?: boolean;
 }
 
 export interface Health {
@@ -68,6 +70,9 @@ export const api = {
   tree: (path = '') => call<{ path: string; entries: Entry[] }>('GET', `api/tree?path=${q(path)}`),
   files: () => call<{ files: string[]; truncated: boolean }>('GET', 'api/files'),
   read: (path: string) => call<FileData>('GET', `api/file?path=${q(path)}`),
+  /** The file, or {exists: false} when it is not on disk (yet): no 404 for files edits create. */
+  readIfExists: (path: string) =>
+    call<FileData>('GET', `api/file?path=${q(path)}&missing=ok`),
   save: (path: string, text: string, mtime: string | null) =>
     call<FileData>('PUT', `api/file?path=${q(path)}`, { text, mtime }),
 };

@@ -20,6 +20,8 @@ export class Documents {
   order: string[] = [];
   active: string | null = null;
   private listeners: Array<() => void> = [];
+  /** Called after a file that was not on disk yet has been saved (the tree must show it). */
+  onCreated: (path: string) => void = () => undefined;
   private opening = new Map<string, Promise<Doc>>();
 
   constructor(
@@ -94,14 +96,12 @@ export class Documents {
       let text = '';
       let mtime: string | null = null;
       let uri = this.uriOf(path);
-      try {
-        const data = await api.read(path);
+      const data = options.create ? await api.readIfExists(path) : await api.read(path);
+      if (data.exists !== false) {
         text = data.text ?? '';
         mtime = data.mtime;
-        uri = data.uri;
-      } catch (error) {
-        if (!(options.create && error instanceof ApiError && error.status === 404)) throw error;
       }
+      uri = data.uri ?? uri;
       const again = this.docs.get(path);
       if (again) return again;
       const model = monaco.editor.createModel(text, languageFor(path), monaco.Uri.parse(uri));
@@ -223,8 +223,10 @@ export class Documents {
     const text = doc.model.getValue();
     const altVersion = doc.model.getAlternativeVersionId();
     try {
+      const created = doc.mtime === null;
       const saved = await api.save(doc.path, text, overwrite ? null : doc.mtime);
       doc.mtime = saved.mtime;
+      if (created) this.onCreated(doc.path);
       doc.savedAltVersion = altVersion;
       this.lsp.didSave(doc.uri, text);
       this.emit();

@@ -55,6 +55,7 @@ async function main(): Promise<void> {
   const documents = docs;
 
   const tree = new FileTree(byId('tree'), (path) => void openAt(path));
+  documents.onCreated = (path) => void tree.refresh().then(() => tree.reveal(path));
   const openAt = async (path: string, range?: Range) => {
     const doc = await documents.open(path, range);
     if (doc) void tree.reveal(path);

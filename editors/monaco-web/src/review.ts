@@ -2,7 +2,7 @@
 // request). Nothing touches a buffer before the user has seen it: each changed file is shown in a
 // Monaco diff editor; Accept applies every file (undoable, left unsaved like any edit), Reject
 // applies nothing. Edits computed for an older version of a document are refused.
-import { ApiError, api } from './api';
+import { api } from './api';
 import { type Doc, type Documents } from './documents';
 import { type Json } from './lsp';
 import { monaco } from './monaco';
@@ -58,10 +58,11 @@ export async function planEdit(edit: Json, docs: Documents): Promise<FileChange[
     if (doc) original = doc.model.getValue();
     else {
       try {
-        original = (await api.read(path)).text ?? '';
+        const data = created.has(path) ? await api.readIfExists(path) : await api.read(path);
+        if (data.exists === false) isNew = true;
+        else original = data.text ?? '';
       } catch (error) {
-        if (error instanceof ApiError && error.status === 404 && created.has(path)) isNew = true;
-        else throw new EditRejected(`cannot read ${path}: ${(error as Error).message}`);
+        throw new EditRejected(`cannot read ${path}: ${(error as Error).message}`);
       }
     }
     change = { path, uri, isNew, original, modified: original, edits: [], version, labels: [] };

@@ -372,6 +372,23 @@ async function main() {
       check(after === before, 'rejecting the diff still changed the file');
     });
 
+    await step('agent_creates_file', page, async () => {
+      await openFromTree(page, expect.actionFile);
+      await page.evaluate(() => window.mimi.editor.focus());
+      await page.keyboard.press('Control+i');
+      await page.waitForSelector('#agent-instruction');
+      await page.keyboard.type('write a test');
+      await page.keyboard.press('Enter');
+      await page.waitForSelector('.review .review-files .badge', { timeout: 20000 });
+      await screenshot(page, 'agent_new_file_diff');
+      await page.keyboard.press('Control+Enter');
+      await page.waitForSelector('.review', { state: 'detached' });
+      await page.locator(`#tabs .tab[data-path="${expect.createdFile}"]`).click();
+      await page.waitForSelector(`#tabs .tab.active.dirty[data-path="${expect.createdFile}"]`);
+      await page.keyboard.press('Control+s');
+      await page.waitForSelector(`#tree .row.file[data-path="${expect.createdFile}"]`, { timeout: 10000 });
+    });
+
     // ------------------------------------------------------------ chat
     await step('chat_streams', page, async () => {
       const has = await page.evaluate(() => window.mimi.lsp.hasCommand('mimi.chat'));
