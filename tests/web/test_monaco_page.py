@@ -139,7 +139,7 @@ def browser_run(
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     settings = fake_web_settings(index_cache=folder.parent / "index-cache")
     with start_web(folder, settings) as server:
-        run = run_browser(server)
+        run = run_browser(server, folder=str(folder))
     shots = [f"  {p.relative_to(ROOT)}" for p in sorted(SCREENSHOTS.glob("*.png"))]
     figures = [
         f"  {name}: {value}" for name, value in run["metrics"].items() if not name.endswith("_detail")
@@ -203,6 +203,11 @@ def test_ctrl_s_saves_to_disk(browser_run: dict[str, Any]) -> None:
     _step(browser_run, "save")
     text = (browser_run["folder"] / "calc.py").read_text(encoding="utf-8")
     assert EXPECT["accepted"] in text
+
+
+def test_file_changed_on_disk_is_reloaded(browser_run: dict[str, Any]) -> None:
+    """A clean buffer follows a change another program made on disk."""
+    _step(browser_run, "external_change_reloads")
 
 
 def test_help_overlay_lists_shortcuts(browser_run: dict[str, Any]) -> None:

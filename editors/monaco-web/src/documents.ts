@@ -248,6 +248,35 @@ export class Documents {
     for (const doc of this.docs.values()) if (this.isDirty(doc)) await this.save(doc.path);
   }
 
+  /** Pick up changes made on disk by other programs (on window focus): a clean buffer is
+   * reloaded (undoably), a modified one keeps its text and the next save asks first. */
+  async syncFromDisk(): Promise<void> {
+    for (const doc of [...this.docs.values()]) {
+      if (doc.mtime === null) continue;
+      let data;
+      try {
+        data = await api.readIfExists(doc.path);
+      } catch {
+        continue;
+      }
+      if (data.exists === false || data.mtime === doc.mtime || !this.docs.has(doc.path)) continue;
+      if (this.isDirty(doc)) {
+        toast(`${doc.path} changed on disk; your unsaved edits are kept (saving will ask).`, 'warning');
+        continue;
+      }
+      const text = data.text ?? '';
+      if (text !== doc.model.getValue()) {
+        doc.model.pushStackElement();
+        doc.model.pushEditOperations([], [{ range: doc.model.getFullModelRange(), text }], () => null);
+        doc.model.pushStackElement();
+        toast(`Reloaded ${doc.path} (changed on disk)`, 'info');
+      }
+      doc.mtime = data.mtime;
+      doc.savedAltVersion = doc.model.getAlternativeVersionId();
+      this.emit();
+    }
+  }
+
   // ------------------------------------------------------------------ tabs
 
   renderTabs(): void {

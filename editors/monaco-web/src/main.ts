@@ -146,6 +146,14 @@ async function main(): Promise<void> {
     },
     true,
   );
+  let syncing = false;
+  window.addEventListener('focus', () => {
+    if (syncing) return;
+    syncing = true;
+    void Promise.all([documents.syncFromDisk(), tree.refresh()]).finally(() => {
+      syncing = false;
+    });
+  });
   window.addEventListener('beforeunload', (event) => {
     if ([...documents.docs.values()].some((d) => documents.isDirty(d))) event.preventDefault();
   });

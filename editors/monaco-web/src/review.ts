@@ -5,7 +5,7 @@
 import { api } from './api';
 import { type Doc, type Documents } from './documents';
 import { type Json } from './lsp';
-import { monaco } from './monaco';
+import { languageFor, monaco } from './monaco';
 import { h, overlay } from './ui';
 
 export interface FileChange {
@@ -173,7 +173,7 @@ function showReview(changes: FileChange[], title: string): Promise<boolean> {
     const layer = overlay(panel, { className: 'review-layer', onClose: () => finish(false) });
     const show = (index: number) => {
       const change = changes[index];
-      const language = monaco.editor.getModel(monaco.Uri.parse(change.uri))?.getLanguageId();
+      const language = languageFor(change.path);
       const original = monaco.editor.createModel(change.original, language);
       const modified = monaco.editor.createModel(change.modified, language);
       models.push(original, modified);

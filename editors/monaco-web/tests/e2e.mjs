@@ -4,7 +4,7 @@
 //   { url, screenshots, chromium, steps?: [names], project: {...expectations} }
 // Prints one JSON object per line: {"step", "ok", "ms", "screenshot", "error"?} and
 // {"metric", "value"}. Exit code 0 even when steps fail (pytest judges each step).
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -306,6 +306,15 @@ async function main() {
       await page.waitForSelector('#tabs .tab.active:not(.dirty)', { timeout: 5000 });
       const disk = await page.evaluate(async (p) => (await (await fetch(`api/file?path=${p}`)).json()).text, expect.file);
       check(disk.includes(expect.accepted), 'the saved file lacks the accepted text');
+    });
+
+    await step('external_change_reloads', page, async () => {
+      // Another program changes the (clean) file; back in the page, the buffer follows.
+      const file = path.join(config.folder, expect.file);
+      writeFileSync(file, `${readFileSync(file, 'utf8')}# changed elsewhere\n`);
+      await page.evaluate(() => window.dispatchEvent(new Event('focus')));
+      await page.waitForFunction(() => window.mimi.editor.getModel().getValue().includes('# changed elsewhere'), null, { timeout: 10000 });
+      await page.waitForSelector('#tabs .tab.active:not(.dirty)');
     });
 
     await step('help_overlay', page, async () => {
