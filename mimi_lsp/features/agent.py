@@ -358,7 +358,10 @@ async def apply_outcome(
     edit, skipped = workspace_edit(outcome, support, server.services.session.codec, label)
     summary = outcome.summary
     if skipped:
-        summary += f" (this editor cannot create files: skipped {', '.join(skipped)})"
+        note = f"this editor cannot create files: skipped {', '.join(skipped)}"
+        if len(skipped) == len(outcome.plan.changes_list):
+            return result(outcome, False, f"Not applied: {note}. {summary}")
+        summary += f" ({note})"
     answer = await server.workspace_apply_edit_async(
         types.ApplyWorkspaceEditParams(edit=edit, label=label)
     )
