@@ -284,6 +284,23 @@ async def test_new_file_is_a_create_plus_insert(tmp_path: Path, model: OllamaSta
     assert not (root / "tests" / "test_tax.py").exists()
 
 
+async def test_editor_without_file_creation_is_told_not_faked(
+    tmp_path: Path, model: OllamaStandin
+) -> None:
+    """Emacs declares no resource operations: a create-only plan is refused, not 'applied'."""
+    root = copy_repo(tmp_path)
+    turns = [call("create_file", path="notes.txt", content="hello\n"), "Created notes."]
+    async with start_session(editor="emacs", root=root, settings=scripted(model, *turns)) as client:
+
+        @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+        def answer(params: types.ShowMessageRequestParams) -> types.MessageActionItem:
+            return types.MessageActionItem(title="Apply")
+
+        result = await agent_edit(client, instruction="write notes")
+        assert client.applied_edits == []
+    assert result["applied"] is False and "cannot create files" in result["summary"]
+
+
 async def test_document_edited_during_the_run_is_refused(
     tmp_path: Path, model: OllamaStandin
 ) -> None:
