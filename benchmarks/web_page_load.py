@@ -106,7 +106,7 @@ def main() -> int:
     if not runs:
         print(proc.stdout[-2000:], proc.stderr[-2000:])
         return 1
-    phases = ["domContentLoaded", "script", "ws-open", "lsp-ready", "ask", "first-ghost-text"]
+    phases = ["script", "domContentLoaded", "ws-open", "lsp-ready", "ask", "first-ghost-text"]
     print(
         f"\npage load → first ghost text, {len(runs)} fresh page loads, {args.gap:g} s apart "
         "(ms since navigation start, instant model)"
