@@ -210,6 +210,11 @@ def test_file_changed_on_disk_is_reloaded(browser_run: dict[str, Any]) -> None:
     _step(browser_run, "external_change_reloads")
 
 
+def test_ctrl_p_opens_a_file_by_name(browser_run: dict[str, Any]) -> None:
+    """Ctrl+P, a few letters of the name, Enter: the file opens."""
+    _step(browser_run, "quick_open")
+
+
 def test_help_overlay_lists_shortcuts(browser_run: dict[str, Any]) -> None:
     """F1 shows the keyboard shortcuts."""
     _step(browser_run, "help_overlay")

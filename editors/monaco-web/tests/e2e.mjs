@@ -317,6 +317,17 @@ async function main() {
       await page.waitForSelector('#tabs .tab.active:not(.dirty)');
     });
 
+    await step('quick_open', page, async () => {
+      await page.keyboard.press('Control+p');
+      await page.waitForSelector('#quickopen-input');
+      await page.keyboard.type('geom');
+      await page.waitForSelector('.quickopen-list li.active');
+      await screenshot(page, 'quick_open_list');
+      await page.keyboard.press('Enter');
+      await page.waitForSelector(`#tabs .tab.active[data-path="${expect.actionFile}"]`);
+      await openFromTree(page, expect.file);
+    });
+
     await step('help_overlay', page, async () => {
       await page.keyboard.press('F1');
       await page.waitForSelector('#help');
