@@ -130,13 +130,18 @@ def report(config: pytest.Config, lines: list[str]) -> None:
             reporter.write_line(line)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def fresh_screenshots() -> None:
+    """Each run's screenshots only (the folder is what CI keeps)."""
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def browser_run(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> dict[str, Any]:
     need_browser()
     folder = make_project(tmp_path_factory.mktemp("web") / "proj")
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     settings = fake_web_settings(index_cache=folder.parent / "index-cache")
     with start_web(folder, settings) as server:
         run = run_browser(server, folder=str(folder))
@@ -292,7 +297,7 @@ def test_no_errors_in_the_browser_console(browser_run: dict[str, Any]) -> None:
 
 
 def test_without_ollama_the_page_opens_and_says_so(
-    tmp_path: Path, browser_run: dict[str, Any], pytestconfig: pytest.Config
+    tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
     """Embedded defaults with no Ollama running: the IDE opens and the status bar says the
     completion backend is unavailable, naming it."""
