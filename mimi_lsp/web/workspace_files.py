@@ -227,10 +227,16 @@ class WorkspaceFiles:
 
     def read(self, rel: str) -> FileContent:
         """A UTF-8 text file's content; refuses folders, binaries and very large files."""
+        try:
+            return self._read(rel)
+        except OSError as exc:  # a file used as a folder, a name too long, no permission
+            raise _os_problem(rel, exc) from None
+
+    def _read(self, rel: str) -> FileContent:
         path = self.resolve(rel)
         try:
             st = path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise FileNotFound(f"{rel} does not exist") from None
         if stat.S_ISDIR(st.st_mode):
             raise FileProblem(f"{rel} is a folder")
@@ -251,6 +257,12 @@ class WorkspaceFiles:
     def write(self, rel: str, text: str, *, expected_mtime_ns: int | None = None) -> FileContent:
         """Save ``text`` atomically (creating folders as needed); ``SaveConflict`` if the file
         changed on disk since ``expected_mtime_ns``."""
+        try:
+            return self._write(rel, text, expected_mtime_ns)
+        except OSError as exc:
+            raise _os_problem(rel, exc) from None
+
+    def _write(self, rel: str, text: str, expected_mtime_ns: int | None) -> FileContent:
         parts = self.check_relative(rel)
         if not parts:
             raise FileProblem("cannot write the folder itself")
@@ -260,7 +272,7 @@ class WorkspaceFiles:
             raise FileProblem(f"{rel} would be larger than {self.max_file_bytes // 1_000_000} MB")
         try:
             st: os.stat_result | None = path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             st = None
         if st is not None and stat.S_ISDIR(st.st_mode):
             raise FileProblem(f"{rel} is a folder")
@@ -290,3 +302,9 @@ class WorkspaceFiles:
         new = path.stat()
         return FileContent(path=rel, text=text, mtime_ns=new.st_mtime_ns, size=len(data))
 
+
+def _os_problem(rel: str, exc: OSError) -> MimiError:
+    """An operating-system refusal as an answer the page can show (never an HTTP 500)."""
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+        return FileNotFound(f"{rel} does not exist (a part of the path is not a folder)")
+    return FileProblem(f"{rel}: {exc.strerror or type(exc).__name__}")

@@ -44,6 +44,8 @@ EXPECT: dict[str, Any] = {
     "searchQuery": "circle area radius",
     "searchFile": "pkg/geometry.py",
     "searchLine": 6,
+    "symbol": "circle_area",
+    "symbolLine": 6,
     "traversals": [
         "../outside.txt",
         "/etc/passwd",
@@ -253,6 +255,11 @@ def test_chat_streams_an_answer(browser_run: dict[str, Any]) -> None:
     _step(browser_run, "chat_streams")
 
 
+def test_explain_action_answers_in_the_chat(browser_run: dict[str, Any]) -> None:
+    """The "Mimi: explain" code action streams its answer into the chat panel."""
+    _step(browser_run, "explain_streams_into_chat")
+
+
 def test_chat_citation_opens_the_file(browser_run: dict[str, Any]) -> None:
     """Clicking a citation opens the cited file."""
     _step(browser_run, "chat_citation_opens_file")
@@ -261,6 +268,11 @@ def test_chat_citation_opens_the_file(browser_run: dict[str, Any]) -> None:
 def test_search_result_opens_at_its_line(browser_run: dict[str, Any]) -> None:
     """Clicking a search hit opens its file with the cursor on the hit's line."""
     _step(browser_run, "search_opens_result")
+
+
+def test_symbol_search_opens_the_definition(browser_run: dict[str, Any]) -> None:
+    """Ctrl+P then #name lists the index's symbols; Enter opens the definition."""
+    _step(browser_run, "symbol_search")
 
 
 def test_reload_reconnects(browser_run: dict[str, Any]) -> None:

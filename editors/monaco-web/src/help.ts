@@ -13,6 +13,7 @@ export const SHORTCUTS: Array<[string, string]> = [
   ['Ctrl+Shift+L', 'Chat'],
   ['Ctrl+Shift+F', 'Search the codebase'],
   ['Ctrl+P', 'Go to file'],
+  ['Ctrl+P #', 'Go to symbol (from the index): type # and a name'],
   ['Ctrl+S', 'Save'],
   ['Ctrl+Shift+S', 'Save all'],
   ['Alt+W', 'Close the tab'],

@@ -15,11 +15,11 @@ import {
   setCommandHooks,
 } from './features';
 import { showHelp } from './help';
-import { LspClient, type Range } from './lsp';
+import { type Json, LspClient, type Range } from './lsp';
 import { monaco } from './monaco';
 import { SearchPanel } from './search';
 import { checkHealth, setupStatus, showCursor } from './status';
-import { FileTree, quickOpen } from './tree';
+import { FileTree, type SymbolHit, quickOpen } from './tree';
 import { byId, toast } from './ui';
 
 type PanelName = 'search' | 'chat';
@@ -108,8 +108,23 @@ async function main(): Promise<void> {
   byId('btn-search').addEventListener('click', () => openPanel('search'));
   byId('btn-chat').addEventListener('click', () => openPanel('chat'));
   byId('btn-help').addEventListener('click', () => showHelp());
-  byId('btn-quickopen').addEventListener('click', () => void quickOpen((p) => void openAt(p)));
+  byId('btn-quickopen').addEventListener('click', () => goTo());
   byId('btn-refresh-tree').addEventListener('click', () => void tree.refresh());
+
+  const findSymbols = async (query: string): Promise<SymbolHit[]> => {
+    if (!lsp.capabilities.workspaceSymbolProvider) return [];
+    const found: Json[] = (await lsp.request('workspace/symbol', { query })) ?? [];
+    return found
+      .map((s) => ({
+        name: String(s.name),
+        detail: String(s.containerName ?? ''),
+        path: documents.pathOf(s.location?.uri ?? '') ?? '',
+        range: s.location?.range,
+      }))
+      .filter((s) => s.path && s.range);
+  };
+  const goTo = (initial = '') =>
+    void quickOpen((p, r) => void openAt(p, r), findSymbols, initial);
 
   // ---------------------------------------------------------------- keys
   editor.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.KeyI, () => void askAgent(lsp, documents, editor));
@@ -130,7 +145,7 @@ async function main(): Promise<void> {
       let handled = true;
       if (ctrl && event.shiftKey && key === 's') void documents.saveAll();
       else if (ctrl && !event.shiftKey && key === 's') void documents.save();
-      else if (ctrl && !event.shiftKey && key === 'p') void quickOpen((p) => void openAt(p));
+      else if (ctrl && !event.shiftKey && key === 'p') goTo();
       else if (ctrl && event.shiftKey && key === 'f') openPanel('search');
       else if (ctrl && event.shiftKey && key === 'l') openPanel('chat');
       else if (ctrl && !event.shiftKey && key === 'i' && !editor.hasTextFocus()) void askAgent(lsp, documents, editor);

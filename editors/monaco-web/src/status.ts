@@ -41,18 +41,30 @@ function applyHealth(result: Health): void {
 }
 
 /** Ask the web server to probe the configured backends now (and again while unhealthy). */
-export async function checkHealth(): Promise<void> {
+export async function checkHealth(repeat = true): Promise<void> {
   try {
     applyHealth(await api.health());
   } catch {
     /* the server is gone; the connection item says so */
   }
+  if (!repeat) return;
   const bad = Object.values(health).some((h) => h && h.state !== 'ok');
   window.setTimeout(() => void checkHealth(), bad ? 15000 : 60000);
 }
 
 export function setupStatus(lsp: LspClient): void {
   showHealth('completion', 'checking');
+  // Click a backend item: probe again and say what it is.
+  for (const feature of ['completion', 'chat'] as const) {
+    const el = byId(feature === 'completion' ? 'st-completion' : 'st-chat');
+    el.style.cursor = 'pointer';
+    el.addEventListener('click', () => {
+      void checkHealth(false).then(() => {
+        const item = health[feature];
+        toast(el.title, item && item.state !== 'ok' ? 'warning' : 'info', 6000);
+      });
+    });
+  }
   const conn = byId('st-conn');
   lsp.onState((state: ConnectionState, detail?: string) => {
     conn.dataset.state = state;

@@ -107,16 +107,63 @@ export class FileTree {
   }
 }
 
-/** Ctrl+P: fuzzy file finder over api/files. */
-export async function quickOpen(openFile: (path: string) => void): Promise<void> {
+export interface SymbolHit {
+  name: string;
+  detail: string;
+  path: string;
+  range: { start: { line: number; character: number }; end: { line: number; character: number } };
+}
+
+/** Ctrl+P: fuzzy file finder over api/files; with a leading '#', symbols from the index
+ * (workspace/symbol). */
+export async function quickOpen(
+  openFile: (path: string, range?: SymbolHit['range']) => void,
+  findSymbols?: (query: string) => Promise<SymbolHit[]>,
+  initial = '',
+): Promise<void> {
   let files: string[] = [];
-  const input = h('input', { type: 'text', id: 'quickopen-input', placeholder: 'Go to file…', autocomplete: 'off' });
+  const input = h('input', {
+    type: 'text',
+    id: 'quickopen-input',
+    placeholder: 'Go to file… (# for symbols)',
+    autocomplete: 'off',
+  });
   const list = h('ol', { class: 'quickopen-list' });
   const box = h('div', { class: 'quickopen', role: 'dialog', 'aria-label': 'Go to file' }, input, list);
   const layer = overlay(box);
+  input.value = initial;
   let selected = 0;
   let shown: string[] = [];
+  let symbols: SymbolHit[] = [];
+  let symbolSeq = 0;
+  const renderSymbols = async () => {
+    const seq = ++symbolSeq;
+    const query = input.value.slice(1).trim();
+    const found = findSymbols && query ? await findSymbols(query).catch(() => []) : [];
+    if (seq !== symbolSeq) return;
+    symbols = found.slice(0, 50);
+    selected = Math.min(selected, Math.max(symbols.length - 1, 0));
+    list.replaceChildren(
+      ...(symbols.length
+        ? symbols.map((sym, i) => {
+            const li = h('li', { class: i === selected ? 'active' : '' },
+              h('span', { class: 'name' }, sym.name),
+              h('span', { class: 'muted' }, ` ${sym.detail} ${sym.path}:${sym.range.start.line + 1}`));
+            li.addEventListener('mousedown', (e) => {
+              e.preventDefault();
+              layer.close();
+              openFile(sym.path, sym.range);
+            });
+            return li;
+          })
+        : [h('li', { class: 'muted' }, findSymbols ? (query ? 'No symbols.' : 'Type a symbol name.') : 'No index.')]),
+    );
+  };
   const render = () => {
+    if (input.value.startsWith('#')) {
+      void renderSymbols();
+      return;
+    }
     const query = input.value.toLowerCase().replace(/\s+/g, '');
     shown = files
       .map((f) => ({ f, score: fuzzy(f.toLowerCase(), query) }))
@@ -142,10 +189,19 @@ export async function quickOpen(openFile: (path: string) => void): Promise<void>
     render();
   });
   input.addEventListener('keydown', (event) => {
-    if (event.key === 'ArrowDown') selected = Math.min(selected + 1, shown.length - 1);
+    const symbolMode = input.value.startsWith('#');
+    const count = symbolMode ? symbols.length : shown.length;
+    if (event.key === 'ArrowDown') selected = Math.min(selected + 1, count - 1);
     else if (event.key === 'ArrowUp') selected = Math.max(selected - 1, 0);
     else if (event.key === 'Enter') {
       event.preventDefault();
+      if (symbolMode) {
+        const sym = symbols[selected];
+        if (!sym) return;
+        layer.close();
+        openFile(sym.path, sym.range);
+        return;
+      }
       const f = shown[selected];
       layer.close();
       if (f) openFile(f);

@@ -427,6 +427,23 @@ async function main() {
       return { deltas };
     });
 
+    await step('explain_streams_into_chat', page, async () => {
+      // "Mimi: explain" is a code action whose answer belongs in the chat panel.
+      await openFromTree(page, expect.actionFile);
+      await page.evaluate(([l, c]) => {
+        window.mimi.editor.setPosition({ lineNumber: l, column: c });
+        window.mimi.editor.focus();
+      }, [expect.actionLine, expect.actionColumn]);
+      const before = await page.locator('.msg.assistant.done').count();
+      await page.keyboard.press('Control+.');
+      const item = page.locator('.action-widget .action-label, .action-widget [role="option"]').filter({ hasText: 'Mimi: explain' }).first();
+      await item.waitFor({ timeout: 10000 });
+      await item.click();
+      await page.waitForFunction((n) => document.querySelectorAll('.msg.assistant.done').length > n, before, { timeout: 20000 });
+      const question = await page.locator('.msg.user .body').last().textContent();
+      check(question.includes(expect.actionFile), `the chat shows "${question}"`);
+    });
+
     await step('chat_citation_opens_file', page, async () => {
       const link = page.locator('.citation').first();
       check((await link.count()) > 0, 'SKIP: the chat answer carried no citations');
@@ -452,6 +469,20 @@ async function main() {
       check(cursor === line, `the cursor is on line ${cursor}, the hit on ${line}`);
       check(line === expect.searchLine, `the hit is on line ${line}, expected ${expect.searchLine}`);
       await page.keyboard.press('Escape');
+    });
+
+    await step('symbol_search', page, async () => {
+      const has = await page.evaluate(() => Boolean(window.mimi.lsp.capabilities.workspaceSymbolProvider));
+      check(has, 'SKIP: the server answers no workspace/symbol');
+      await page.keyboard.press('Control+p');
+      await page.waitForSelector('#quickopen-input');
+      await page.keyboard.type(`#${expect.symbol}`);
+      await page.waitForSelector('.quickopen-list li.active', { timeout: 10000 });
+      await screenshot(page, 'symbol_list');
+      await page.keyboard.press('Enter');
+      await page.waitForSelector(`#tabs .tab.active[data-path="${expect.searchFile}"]`);
+      const line = await page.evaluate(() => window.mimi.editor.getPosition().lineNumber);
+      check(line === expect.symbolLine, `the cursor is on line ${line}`);
     });
 
     // ------------------------------------------------------------ reload
