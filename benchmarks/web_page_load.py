@@ -76,8 +76,12 @@ def main() -> int:
     args = parser.parse_args()
     sizes = bundle_sizes()
     print("bundle (mimi_lsp/web/static)")
-    print(f"  everything         {sizes['total'] / 1e6:6.2f} MB raw  {sizes['total_gz'] / 1e6:6.2f} MB gzipped")
-    print(f"  first load (.py)   {sizes['first'] / 1e6:6.2f} MB raw  {sizes['first_gz'] / 1e6:6.2f} MB gzipped")
+    print(
+        f"  everything         {sizes['total'] / 1e6:6.2f} MB raw  {sizes['total_gz'] / 1e6:6.2f} MB gzipped"
+    )
+    print(
+        f"  first load (.py)   {sizes['first'] / 1e6:6.2f} MB raw  {sizes['first_gz'] / 1e6:6.2f} MB gzipped"
+    )
 
     chromium = shutil.which("chromium")
     if chromium is None or not (WEB_DIR / "node_modules" / "playwright-core").is_dir():
@@ -129,8 +133,10 @@ def main() -> int:
         if "ask" in r["marks"] and "first-ghost-text" in r["marks"]
     ]
     if ask_to_ghost:
-        print(f"  {'(ask → ghost text)':28} {statistics.median(ask_to_ghost):8.0f} "
-              f"{percentile(ask_to_ghost, 95):8.0f} {min(ask_to_ghost):8.0f}")
+        print(
+            f"  {'(ask → ghost text)':28} {statistics.median(ask_to_ghost):8.0f} "
+            f"{percentile(ask_to_ghost, 95):8.0f} {min(ask_to_ghost):8.0f}"
+        )
     try:
         import matplotlib
 
@@ -143,8 +149,12 @@ def main() -> int:
         previous = [0.0] * len(runs)
         for phase in phases:
             values = [float(r["marks"].get(phase, 0)) for r in runs]
-            ax.bar(range(len(runs)), [v - p for v, p in zip(values, previous, strict=True)], bottom=previous,
-                   label=phase)
+            ax.bar(
+                range(len(runs)),
+                [v - p for v, p in zip(values, previous, strict=True)],
+                bottom=previous,
+                label=phase,
+            )
             previous = values
         ax.set_xlabel("page load")
         ax.set_ylabel("ms since navigation start")

@@ -180,7 +180,9 @@ async def save_file(request: web.Request) -> web.Response:
     try:
         expected = int(mtime) if mtime not in (None, "") else None
     except (TypeError, ValueError):
-        return web.json_response({"error": "mtime must be the string the read returned"}, status=400)
+        return web.json_response(
+            {"error": "mtime must be the string the read returned"}, status=400
+        )
     try:
         content = await asyncio.to_thread(
             files.write, request.query.get("path", ""), body["text"], expected_mtime_ns=expected
@@ -319,7 +321,9 @@ def child_environment(settings: Mapping[str, Any] | None) -> dict[str, str]:
 
 def create_app(config: WebConfig, auth: Auth) -> web.Application:
     """The aiohttp application for one folder."""
-    app = web.Application(middlewares=[security_headers, auth.middleware()], client_max_size=16 * 1024**2)
+    app = web.Application(
+        middlewares=[security_headers, auth.middleware()], client_max_size=16 * 1024**2
+    )
     app[FILES] = WorkspaceFiles(config.root)
     app[METRICS] = MultiprocessMetrics()
     app[LAUNCHER] = ServerLauncher(
@@ -362,7 +366,9 @@ def _can_open_browser() -> bool:
     # On a Linux console webbrowser may pick a text browser and take over the terminal.
     if sys.platform in ("darwin", "win32"):
         return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("BROWSER"))
+    return bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("BROWSER")
+    )
 
 
 async def _bind(runner: web.AppRunner, config: WebConfig) -> int:

@@ -74,8 +74,10 @@ class Auth:
         """When bound to loopback, the Host header must be a loopback name (no DNS rebinding)."""
         if not is_loopback(self.bound_host):
             return True
-        host = request.host.rsplit(":", 1)[0] if not request.host.startswith("[") else (
-            request.host.split("]")[0] + "]"
+        host = (
+            request.host.rsplit(":", 1)[0]
+            if not request.host.startswith("[")
+            else (request.host.split("]")[0] + "]")
         )
         return is_loopback(host)
 
@@ -105,6 +107,7 @@ class Auth:
 
     def middleware(self) -> Any:
         """The aiohttp middleware enforcing this policy."""
+
         @web.middleware
         async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
             if not self.host_ok(request):

@@ -19,7 +19,13 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 BUILD_INFO = STATIC_DIR / "build-info.json"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIR = REPO_ROOT / "editors" / "monaco-web"
-SOURCE_FILES = ("package.json", "package-lock.json", "vite.config.ts", "index.html", "tsconfig.json")
+SOURCE_FILES = (
+    "package.json",
+    "package-lock.json",
+    "vite.config.ts",
+    "index.html",
+    "tsconfig.json",
+)
 SOURCE_DIRS = ("src", "public")
 
 

@@ -88,7 +88,9 @@ class FileContent:
 class WorkspaceFiles:
     """List, read and save files under one root folder, refusing anything outside it."""
 
-    def __init__(self, root: str | os.PathLike[str], *, max_file_bytes: int = MAX_FILE_BYTES) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, max_file_bytes: int = MAX_FILE_BYTES
+    ) -> None:
         self.root = Path(root).resolve(strict=True)
         if not self.root.is_dir():
             raise NotADirectoryError(str(root))

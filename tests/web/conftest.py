@@ -37,15 +37,7 @@ def make_project(root: Path) -> Path:
     """A small project: Python files, a nested package, a .gitignore'd folder, a link out."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "calc.py").write_text(
-        "def add(a, b):\n"
-        "    return a + b\n"
-        "\n"
-        "\n"
-        "def mul(a, b):\n"
-        "    \n"
-        "\n"
-        "\n"
-        "\n",
+        "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    \n\n\n\n",
         encoding="utf-8",
     )
     pkg = root / "pkg"

@@ -112,7 +112,9 @@ def run_browser(server: Any, **config: Any) -> dict[str, Any]:
 
 
 def need_browser() -> None:
-    _need(shutil.which("chromium") is not None, "Debian chromium is not installed (make setup-system)")
+    _need(
+        shutil.which("chromium") is not None, "Debian chromium is not installed (make setup-system)"
+    )
     _need(shutil.which("node") is not None, "node is not installed")
     _need(
         (WEB_DIR / "node_modules" / "playwright-core").is_dir(),
@@ -149,7 +151,9 @@ def browser_run(
         run = run_browser(server, folder=str(folder))
     shots = [f"  {p.relative_to(ROOT)}" for p in sorted(SCREENSHOTS.glob("*.png"))]
     figures = [
-        f"  {name}: {value}" for name, value in run["metrics"].items() if not name.endswith("_detail")
+        f"  {name}: {value}"
+        for name, value in run["metrics"].items()
+        if not name.endswith("_detail")
     ]
     report(pytestconfig, ["", "web IDE screenshots:", *shots, "web IDE figures (ms):", *figures])
     return {**run, "folder": folder}

@@ -34,9 +34,13 @@ def ws_url(server: WebServer) -> str:
     return server.base.replace("http://", "ws://") + "lsp"
 
 
-async def lsp_request(ws: aiohttp.ClientWebSocketResponse, msg_id: int, method: str, params: Any) -> Any:
+async def lsp_request(
+    ws: aiohttp.ClientWebSocketResponse, msg_id: int, method: str, params: Any
+) -> Any:
     """Send a request over the socket; skip notifications until its answer arrives."""
-    await ws.send_str(json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}))
+    await ws.send_str(
+        json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+    )
     while True:
         msg = await asyncio.wait_for(ws.receive(), 20)
         assert msg.type == aiohttp.WSMsgType.TEXT, msg
@@ -63,7 +67,9 @@ async def ghost_text(ws: aiohttp.ClientWebSocketResponse, uri: str) -> list[str]
             {
                 "jsonrpc": "2.0",
                 "method": "textDocument/didOpen",
-                "params": {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}},
+                "params": {
+                    "textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}
+                },
             }
         )
     )
@@ -238,7 +244,8 @@ async def test_tree_read_and_save(server: WebServer, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["../outside.txt", "/etc/passwd", "%2e%2e/outside.txt", "..\\outside.txt", "secret-link.txt"]
+    "path",
+    ["../outside.txt", "/etc/passwd", "%2e%2e/outside.txt", "..\\outside.txt", "secret-link.txt"],
 )
 async def test_file_endpoints_refuse_paths_outside(server: WebServer, path: str) -> None:
     """Read and save both answer 403 for paths that leave the folder."""
@@ -246,7 +253,9 @@ async def test_file_endpoints_refuse_paths_outside(server: WebServer, path: str)
         async with http.get(server.base + "api/file", params={"path": path}) as r:
             assert r.status == 403
             assert "error" in await r.json()
-        async with http.put(server.base + "api/file", params={"path": path}, json={"text": "x"}) as r:
+        async with http.put(
+            server.base + "api/file", params={"path": path}, json={"text": "x"}
+        ) as r:
             assert r.status == 403
 
 
@@ -283,7 +292,16 @@ def test_bad_settings_json_is_a_clear_error(tmp_path: Path) -> None:
     from tests.lsp_harness import ROOT
 
     result = subprocess.run(
-        [sys.executable, "-m", "mimi_lsp", "web", str(tmp_path), "--no-browser", "--settings", "{nope"],
+        [
+            sys.executable,
+            "-m",
+            "mimi_lsp",
+            "web",
+            str(tmp_path),
+            "--no-browser",
+            "--settings",
+            "{nope",
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -301,7 +319,9 @@ async def test_missing_ok_answers_for_files_not_on_disk_yet(server: WebServer) -
         async with http.get(server.base + "api/file", params=params) as r:
             assert r.status == 200
             body = await r.json()
-        async with http.get(server.base + "api/file", params={"path": "../x", "missing": "ok"}) as r:
+        async with http.get(
+            server.base + "api/file", params={"path": "../x", "missing": "ok"}
+        ) as r:
             assert r.status == 403
     assert body["exists"] is False
     assert body["uri"].endswith("/new/module.py")

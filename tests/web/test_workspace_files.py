@@ -121,4 +121,3 @@ def test_save_keeps_the_mode_and_creates_folders(files: WorkspaceFiles) -> None:
     assert stat.S_IMODE(script.stat().st_mode) == 0o755
     files.write("new/dir/mod.py", "x = 1\n")
     assert (files.root / "new" / "dir" / "mod.py").read_text() == "x = 1\n"
-
