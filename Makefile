@@ -7,7 +7,7 @@ DIR     ?= .
 STAMPS  := .artifacts/stamps
 
 .PHONY: run test bench-ci setup setup-python setup-system setup-web web-bundle setup-vscode setup-neovim setup-triton \
-        lint bench bench-agent clean
+        lint bench bench-agent bench-reliability clean
 
 $(STAMPS):
 	mkdir -p $(STAMPS)
@@ -124,11 +124,16 @@ bench: setup-python
 bench-agent: setup-python
 	$(BIN)/python benchmarks/agent_eval.py $(AGENT_EVAL_ARGS)
 
+# Fuzzing, faults, kill -9 during indexing, 50 tabs typing and a 10-minute soak (~25 min).
+bench-reliability: setup-python setup-triton
+	$(BIN)/python benchmarks/reliability.py
+
 # Small versions of the benchmarks for the CI log (figures only).
 bench-ci: setup-python
 	$(BIN)/python benchmarks/completion_latency.py --quick
 	$(BIN)/python benchmarks/postprocess_latency.py --quick
 	$(BIN)/python benchmarks/backend_overhead.py --quick
+	$(MAKE) setup-triton && $(BIN)/python benchmarks/reliability.py --quick
 	$(MAKE) setup-neovim && $(BIN)/python benchmarks/neovim_ghost_latency.py --quick
 	$(MAKE) setup-vscode && cd $(VSCODE) && npm run -s bench -- --runs 2 --requests 100
 
