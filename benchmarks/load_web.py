@@ -68,6 +68,8 @@ def describe(name: str, result: LoadResult, seconds: float) -> dict[str, object]
         "answer_p50_ms": round(percentile(lat, 50), 1),
         "answer_p95_ms": round(percentile(lat, 95), 1),
         "answer_p99_ms": round(percentile(lat, 99), 1),
+        "connect_p50_ms": round(percentile(result.connect_ms, 50), 0),
+        "connect_max_ms": round(max(result.connect_ms, default=0.0), 0),
         "pauses_with_ghost": len(result.pause_ms),
         "ghost_p50_ms": round(percentile(result.pause_ms, 50), 1),
         "ghost_p95_ms": round(percentile(result.pause_ms, 95), 1),
@@ -202,7 +204,7 @@ async def main() -> None:
 
     print(f"\nLoad on one mimi-lsp web ({args.keys_per_s:g} keys/s per tab, {args.model_ms:g} ms model, adaptive debounce)")
     print(f"  web server idle RSS            {idle / MB:.1f} MB")
-    for key in ("sessions", "held", "keys", "keys_per_s", "answered", "errors", "ghost_pct",
+    for key in ("sessions", "held", "connect_p50_ms", "connect_max_ms", "keys", "keys_per_s", "answered", "errors", "ghost_pct",
                 "answer_p50_ms", "answer_p95_ms", "answer_p99_ms", "pauses_with_ghost",
                 "ghost_p50_ms", "ghost_p95_ms", "ghost_p99_ms",
                 "peak_rss_mb", "processes", "rss_per_session_mb"):  # fmt: skip

@@ -24,6 +24,8 @@ from mimi_lsp.metrics import process_tree_rss
 
 WORD = "total_price_with_tax "
 LINE_KEYS = 40
+CONNECT_LIMIT_S = 180.0
+"""Many tabs opening at once start many Python processes on few cores: be patient."""
 
 
 @dataclass
@@ -38,6 +40,8 @@ class SessionFigures:
     pause_ms: list[float] = field(default_factory=list)
     """Ghost-text answers to the last key before a pause: what the user waits for."""
     connected: bool = False
+    connect_ms: float = 0.0
+    """From the WebSocket upgrade to the answer of ``initialize`` (server process start-up)."""
     failure: str | None = None
 
 
@@ -59,22 +63,31 @@ class TypingSession:
         self.line, self.col, self.version = 2, 4, 1
 
     async def __aenter__(self) -> TypingSession:
+        try:
+            await self._connect()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def _connect(self) -> None:
         self.http = aiohttp.ClientSession()
         self.ws = await self.http.ws_connect(
             self.url, headers={"Authorization": f"token {self.token}", "Origin": self.origin}, max_msg_size=0
         )
         self.reader = asyncio.ensure_future(self._read())
+        started = time.perf_counter()
         await self.request("initialize", {
             "processId": None, "rootUri": self.root_uri,
             "capabilities": {"textDocument": {"inlineCompletion": {}}, "window": {"workDoneProgress": False}},
-        }, limit_s=60)  # fmt: skip
+        }, limit_s=CONNECT_LIMIT_S)  # fmt: skip
+        self.figures.connect_ms = (time.perf_counter() - started) * 1000
         await self.notify("initialized", {})
         await self.notify("textDocument/didOpen", {"textDocument": {
             "uri": self.uri, "languageId": "python", "version": 1,
             "text": "def compute(values):\n    result = 0\n    \n    return result\n",
         }})  # fmt: skip
         self.figures.connected = True
-        return self
 
     async def __aexit__(self, *exc: Any) -> None:
         if self.reader is not None:
@@ -228,6 +241,8 @@ class LoadResult:
     ghost: int
     errors: int
     latencies_ms: list[float]
+    connect_ms: list[float]
+    """Time for each tab's language server to answer ``initialize``."""
     pause_ms: list[float]
     """Latency of the ghost text shown when the user pauses."""
     rss_samples: list[tuple[float, int, int]]
@@ -253,11 +268,23 @@ async def run_load(
             except TimeoutError:
                 pass
 
+    everyone_connected = asyncio.Event()
+    waiting = [sessions]
+
     async def one(i: int) -> SessionFigures:
         session = TypingSession(base, token, root_uri, f"{tag}{i}")
         try:
-            async with session:
+            try:
+                await session.__aenter__()
+            finally:
+                waiting[0] -= 1
+                if waiting[0] == 0:
+                    everyone_connected.set()
+            await everyone_connected.wait()  # all tabs type at the same time
+            try:
                 await session.type_for(seconds, keys_per_s)
+            finally:
+                await session.__aexit__(None, None, None)
         except Exception as exc:
             session.figures.failure = session.figures.failure or f"{type(exc).__name__}: {exc}"
         return session.figures
@@ -275,6 +302,7 @@ async def run_load(
         errors=sum(f.errors for f in figures),
         latencies_ms=[x for f in figures for x in f.latencies_ms],
         pause_ms=[x for f in figures for x in f.pause_ms],
+        connect_ms=[f.connect_ms for f in figures if f.connected],
         rss_samples=samples,
         failures=[f.failure for f in figures if f.failure],
     )
