@@ -37,16 +37,23 @@ _LEVELS = {
 class ClientLogHandler(logging.Handler):
     """Sends log records to the client as ``window/logMessage`` (from any thread)."""
 
-    def __init__(self, server: Any, loop: asyncio.AbstractEventLoop, level: int = logging.WARNING) -> None:
+    def __init__(self, server: Any, level: int = logging.WARNING) -> None:
         super().__init__(level)
         self.server = server
-        self.loop = loop
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The server's loop, learnt from the first record logged on it (threads post there)."""
         self._busy = threading.local()
         self.addFilter(SecretScrubber(secret_env_values))
 
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(self._busy, "on", False) or record.name.startswith("pygls"):
             return  # never log about logging (a failing send would recurse)
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # another thread: post to the server's loop if it is known
+        if self.loop is None or self.loop.is_closed():
+            return
         try:
             message = scrub(f"{record.name}: {record.getMessage()}", secret_env_values())
             kind = _LEVELS.get(record.levelno, types.MessageType.Log)
@@ -76,6 +83,9 @@ def register(server: Any) -> None:
             log.debug("could not show the rate-limit message", exc_info=True)
 
     services.limiter.on_limited.append(limited)
+    root = logging.getLogger()
+    if not any(isinstance(h, ClientLogHandler) for h in root.handlers):
+        root.addHandler(ClientLogHandler(server))
 
     async def refresh_loop() -> None:
         while True:
@@ -83,9 +93,6 @@ def register(server: Any) -> None:
             metrics.refresh(services)
 
     async def start() -> None:
-        root = logging.getLogger()
-        if not any(isinstance(h, ClientLogHandler) for h in root.handlers):
-            root.addHandler(ClientLogHandler(server, asyncio.get_running_loop()))
         await asyncio.to_thread(metrics.load)
         if os.environ.get(metrics.MULTIPROC_ENV):
             metrics.refresh(services)
