@@ -324,3 +324,33 @@ def test_without_ollama_the_page_opens_and_says_so(
         run = run_browser(server, scenario="no-backend", prefix="no-backend-")
     step = _step(run, "no_backend_status")
     report(pytestconfig, ["", f"web IDE without Ollama: {step.get('screenshot')}"])
+
+
+def test_ghost_text_and_chat_through_an_ollama_standin(
+    tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    """The real stack end to end: the page's ghost text and chat come from an Ollama stand-in
+    through the real `ollama` client (FIM with a native suffix, streamed chat)."""
+    from tests.standins.ollama import OllamaStandin
+
+    need_browser()
+    folder = make_project(tmp_path / "proj")
+    answer = "It adds a and b."
+    with OllamaStandin(replies=["a * b"], chat=[answer]) as ollama:
+        settings = {
+            "completion": {"backend": {"kind": "ollama", "host": ollama.url}, "debounceMs": 0},
+            "index": {"enabled": False},
+        }
+        with start_web(folder, settings) as server:
+            run = run_browser(
+                server,
+                scenario="standin",
+                prefix="standin-",
+                project={**EXPECT, "standinChat": answer},
+            )
+        generate = ollama.calls("/api/generate")
+        chats = ollama.calls("/api/chat")
+    _step(run, "standin_ghost_text")
+    _step(run, "standin_chat")
+    assert generate and generate[-1].body.get("suffix") is not None
+    assert chats

@@ -2,7 +2,7 @@
 // chat and search panels, and a status bar, all over one LSP connection to `mimi-lsp web`.
 import './style.css';
 
-import { api } from './api';
+import { ApiError, api } from './api';
 import { ChatPanel } from './chat';
 import { Documents } from './documents';
 import {
@@ -62,6 +62,18 @@ async function main(): Promise<void> {
   };
 
   setupStatus(lsp);
+  // A server restarted with a new token refuses this page for good: say so instead of
+  // reconnecting silently forever.
+  let tokenWarned = false;
+  lsp.onState((state) => {
+    if (state !== 'reconnecting' || tokenWarned) return;
+    api.info().catch((error) => {
+      if (error instanceof ApiError && error.status === 401 && !tokenWarned) {
+        tokenWarned = true;
+        toast('The mimi-lsp web server no longer accepts this page (it was restarted). Open the new link it printed.', 'error', 600000);
+      }
+    });
+  });
   registerInlineCompletions(lsp, documents);
   registerCodeActions(lsp, documents);
   registerApplyEdit(lsp, documents);

@@ -193,6 +193,34 @@ async function main() {
     }
     return;
   }
+  if (config.scenario === 'standin') {
+    // The whole real stack: page → WebSocket → server → ollama client → an Ollama stand-in.
+    try {
+      const page = await browser.newPage({ viewport });
+      await page.goto(config.url);
+      await waitReady(page);
+      await step('standin_ghost_text', page, async () => {
+        await openFromTree(page, expect.file);
+        await typeAt(page, expect.typeLine, expect.typeColumn, expect.typed);
+        const text = await ghostText(page, 20000);
+        check(text.includes(expect.ghost), `ghost text "${text}"`);
+        await page.keyboard.press('Tab');
+        const line = await lineText(page, expect.typeLine);
+        check(line === expect.accepted, `after Tab the line is "${line}"`);
+      });
+      await step('standin_chat', page, async () => {
+        await page.click('#btn-chat');
+        await page.fill('#chat-input', expect.chatQuestion);
+        await page.keyboard.press('Enter');
+        await page.waitForSelector('.msg.assistant.done', { timeout: 30000 });
+        const answer = await page.locator('.msg.assistant .body').last().textContent();
+        check(answer.includes(expect.standinChat), `chat answer: ${answer}`);
+      });
+    } finally {
+      await browser.close();
+    }
+    return;
+  }
   if (config.bench) {
     try {
       await bench(browser, config.bench);
