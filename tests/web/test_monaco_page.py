@@ -354,3 +354,16 @@ def test_ghost_text_and_chat_through_an_ollama_standin(
     _step(run, "standin_chat")
     assert generate and generate[-1].body.get("suffix") is not None
     assert chats
+
+
+def test_stop_cancels_a_chat_answer(tmp_path: Path) -> None:
+    """Stop cancels the chat request ($/cancelRequest): the answer ends as "(stopped)" at once,
+    not after the slow model."""
+    need_browser()
+    folder = make_project(tmp_path / "proj")
+    settings = fake_web_settings()
+    settings["completion"]["backend"].update(chatReplies=["never shown"], delayMs=20_000)
+    with start_web(folder, settings) as server:
+        run = run_browser(server, scenario="chat-stop", prefix="chat-stop-")
+    step = _step(run, "chat_stop")
+    assert step["detail"]["ms"] < 5_000

@@ -221,6 +221,29 @@ async function main() {
     }
     return;
   }
+  if (config.scenario === 'chat-stop') {
+    try {
+      const page = await browser.newPage({ viewport });
+      await page.goto(config.url);
+      await waitReady(page);
+      await step('chat_stop', page, async () => {
+        await page.click('#btn-chat');
+        await page.fill('#chat-input', expect.chatQuestion);
+        await page.keyboard.press('Enter');
+        await page.waitForSelector('#chat-stop:not([hidden])');
+        const started = Date.now();
+        await page.click('#chat-stop');
+        await page.waitForSelector('.msg.assistant.done', { timeout: 5000 });
+        const note = await page.locator('.msg.assistant').last().textContent();
+        check(note.includes('(stopped)'), `after Stop the bubble says "${note}"`);
+        check(await page.locator('#chat-send').isVisible(), 'Send is not back');
+        return { ms: Date.now() - started };
+      });
+    } finally {
+      await browser.close();
+    }
+    return;
+  }
   if (config.bench) {
     try {
       await bench(browser, config.bench);
