@@ -116,8 +116,8 @@ def make_formatter(log_format: str = "text") -> logging.Formatter:
 def setup_logging(level: str = "info", log_file: str | None = None, log_format: str = "text") -> None:
     """Configure the root logger for a server process (stderr or a file, never stdout)."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in list(root.handlers):
+        root.removeHandler(old)
     handler: logging.Handler = (
         logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
     )
