@@ -287,11 +287,11 @@ class LimitSettings(_Model):
         description="Model calls for ghost text (typed-through cache hits are never limited).",
     )
     chat: RateLimitSettings = Field(
-        default_factory=lambda: RateLimitSettings(per_minute=30),
+        default_factory=lambda: RateLimitSettings(per_minute=60),
         description="mimi.chat and mimi.explain.",
     )
     agent: RateLimitSettings = Field(
-        default_factory=lambda: RateLimitSettings(per_minute=10),
+        default_factory=lambda: RateLimitSettings(per_minute=20),
         description="Agent runs (mimi.agent.edit, code action resolve).",
     )
     search: RateLimitSettings = Field(

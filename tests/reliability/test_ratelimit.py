@@ -107,11 +107,11 @@ def test_default_burst_is_twelve_seconds_of_rate() -> None:
     settings, problems = resolve_settings({"limits": {"chat": {"perMinute": 100}}})
     assert not problems
     assert settings.limits.chat.capacity() == 20
-    assert settings.limits.agent.capacity() == 3
+    assert settings.limits.agent.capacity() == 4
 
 
 def test_invalid_limits_are_rejected_not_fatal() -> None:
     """A negative rate is a settings problem shown to the user; defaults stay."""
     settings, problems = resolve_settings({"limits": {"chat": {"perMinute": -1}}})
     assert problems and "limits.chat.perMinute" in problems[0]
-    assert settings.limits.chat.per_minute == 30
+    assert settings.limits.chat.per_minute == 60
