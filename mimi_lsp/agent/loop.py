@@ -75,8 +75,11 @@ def _estimate(messages: list[ChatMessage]) -> int:
 
 
 def _no_tools_error(exc: Exception) -> bool:
+    # Ollama: "… does not support tools"; vLLM: "auto tool choice requires
+    # --enable-auto-tool-choice …"; llama.cpp server: "tools param requires --jinja flag".
     text = str(getattr(exc, "message", exc)).lower()
-    return "tool" in text and ("support" in text or "not allowed" in text or "unknown" in text)
+    hints = ("support", "not allowed", "unknown", "requires", "enable", "jinja")
+    return "tool" in text and any(h in text for h in hints)
 
 
 class AgentLoop:

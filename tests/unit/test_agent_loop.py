@@ -155,3 +155,19 @@ def test_prose_json_is_not_a_tool_call() -> None:
     """A JSON example in prose that is not shaped like a call stays prose."""
     text = 'Use this config:\n```json\n{"name": "x", "version": 2}\n```'
     assert parse_tool_calls(text, {"read_file"}) == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "registry.ollama.ai/library/gemma3:270m does not support tools",
+        '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set',
+        "tools param requires --jinja flag",
+    ],
+)
+def test_servers_refusing_tools_are_recognised(message: str) -> None:
+    """The refusals of Ollama, vLLM and llama.cpp all switch to the text protocol."""
+    from mimi_lsp.agent.loop import _no_tools_error
+
+    assert _no_tools_error(BackendError(message))
+    assert not _no_tools_error(BackendError("model not found"))
