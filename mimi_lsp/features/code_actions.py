@@ -98,7 +98,7 @@ def enclosing_function(snapshot: DocumentSnapshot, line: int) -> tuple[str, int,
     return None
 
 
-def tests_path_for(path: str, language: str, folders: list[str]) -> str:
+def where_tests_go(path: str, language: str, folders: list[str]) -> str:
     """Where tests for ``path`` live by the usual convention of its language."""
     folder = next(
         (f for f in folders if path.startswith(f.rstrip(os.sep) + os.sep)), os.path.dirname(path)
@@ -205,7 +205,7 @@ def register(server: Any) -> None:
             name = function[0]
             path = os.path.realpath(uri_to_path(uri))
             ws = agent.workspace(uri)
-            test_path = tests_path_for(path, snapshot.language_id, ws.folders)
+            test_path = where_tests_go(path, snapshot.language_id, ws.folders)
             instruction = tests_instruction(
                 name, ws.relative(path), ws.relative(test_path), os.path.exists(test_path)
             )
