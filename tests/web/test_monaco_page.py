@@ -294,6 +294,11 @@ def test_two_tabs_at_once(browser_run: dict[str, Any]) -> None:
     _step(browser_run, "two_tabs")
 
 
+def test_layout_fits_a_small_window(browser_run: dict[str, Any]) -> None:
+    """In a short window the tree scrolls and the status bar stays visible."""
+    _step(browser_run, "layout_fits_the_window")
+
+
 def test_path_traversal_is_refused(browser_run: dict[str, Any]) -> None:
     """The file endpoints refuse .., absolute, encoded, Windows-style paths and links out."""
     _step(browser_run, "path_traversal_refused")

@@ -589,6 +589,22 @@ async function main() {
       }
     });
 
+    await step('layout_fits_the_window', page, async () => {
+      // A long tree scrolls inside the sidebar; the status bar stays on screen.
+      for (const dir of ['pkg', 'tests']) {
+        const row = page.locator(`#tree .row.dir[data-path="${dir}"]`);
+        if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+      }
+      await page.waitForSelector(`#tree .row[data-path="${expect.createdFile}"]`);
+      await page.setViewportSize({ width: 1280, height: 200 });
+      try {
+        const box = await page.locator('#statusbar').boundingBox();
+        check(box && box.y + box.height <= 200 + 1, `the status bar ends at ${box && box.y + box.height}px`);
+      } finally {
+        await page.setViewportSize(viewport);
+      }
+    });
+
     // ------------------------------------------------------------ confinement
     await step('path_traversal_refused', page, async () => {
       const results = await page.evaluate(async (paths) => {
