@@ -7,11 +7,13 @@ settings through ``MIMI_SETTINGS`` and see the folder as their only workspace fo
 page is just another thin LSP client.
 
 Routes (JSON unless noted; paths are relative to the folder, with ``/``):
-``GET /`` page · ``GET /api/info`` · ``GET /api/tree?path=`` one folder ·
-``GET /api/health`` backends · ``GET /api/files`` every file (quick open) · ``GET|PUT /api/file?path=`` read (``&missing=ok``:
-``{exists: false}`` instead of 404) / save
-(``{text, mtime?}``; 409 when the file changed on disk) · ``GET /lsp`` WebSocket ·
-``GET /metrics`` Prometheus text (every session's server summed; ``metrics.py``).
+
+- ``GET /`` the page; ``GET /api/info``; ``GET /api/health`` a probe of the backends;
+- ``GET /api/tree?path=`` one folder; ``GET /api/files`` every file (quick open);
+- ``GET /api/file?path=`` read (``&missing=ok``: ``{exists: false}`` instead of a 404);
+- ``PUT /api/file?path=`` save ``{text, mtime?}`` (409 when the file changed on disk);
+- ``GET /lsp`` the WebSocket; ``GET /metrics`` Prometheus text (every session's server
+  summed; ``metrics.py``).
 """
 
 from __future__ import annotations
