@@ -25,13 +25,24 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
 export type ToastKind = 'info' | 'warning' | 'error';
 
 /** A message in the corner; errors and warnings stay until clicked or replaced. */
+/** What a message says, without the prefixes different channels add ("mimi: ", "chat: "). */
+function gist(message: string): string {
+  return message.replace(/^mimi:\s*/i, '').replace(/^(completion|chat):\s*/i, '').trim();
+}
+
 export function toast(message: string, kind: ToastKind = 'info', ms?: number): void {
   const root = byId('toasts');
+  // The same problem can arrive by several channels (the page's health probe, mimi/status,
+  // window/showMessage): say it once, keeping the most detailed wording.
+  const said = gist(message);
   for (const old of Array.from(root.children)) {
-    if ((old as HTMLElement).dataset.message === message) old.remove();
+    const other = (old as HTMLElement).dataset.gist ?? '';
+    if (other === said || (said.length > 20 && other.includes(said))) return;
+    if (other.length > 20 && said.includes(other)) old.remove();
   }
   const el = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, message);
   el.dataset.message = message;
+  el.dataset.gist = said;
   el.addEventListener('click', () => el.remove());
   root.append(el);
   const life = ms ?? (kind === 'info' ? 3000 : 12000);
