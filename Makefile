@@ -107,7 +107,8 @@ run: setup-python web-bundle
 
 test: setup
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	# Three workers, one test file each at a time: most tests wait on server processes, not CPU.
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile
 
 lint: setup-python
 	$(BIN)/ruff check mimi_lsp tests benchmarks
