@@ -36,6 +36,8 @@ class DocumentSnapshot:
     lines: tuple[str, ...]
     """Each line with its own line ending (the last line has none)."""
     eol: str = "\n"
+    length: int = -1
+    """Total characters when the producer already knows it (-1: count on demand)."""
 
     @property
     def text(self) -> str:
@@ -43,7 +45,9 @@ class DocumentSnapshot:
 
     @property
     def size(self) -> int:
-        return sum(len(line) for line in self.lines)
+        if self.length >= 0:
+            return self.length
+        return sum(map(len, self.lines))
 
     def line_text(self, line: int) -> str:
         """The line without its line ending ('' past the end)."""

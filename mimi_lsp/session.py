@@ -94,13 +94,14 @@ class PositionCodec:
 class TextBuffer:
     """A mutable document: a list of lines, each with its own line ending."""
 
-    __slots__ = ("uri", "language_id", "version", "lines")
+    __slots__ = ("uri", "language_id", "version", "lines", "length")
 
     def __init__(self, uri: str, language_id: str, version: int, text: str) -> None:
         self.uri = uri
         self.language_id = language_id
         self.version = version
         self.lines = split_lines(text)
+        self.length = len(text)
 
     @property
     def text(self) -> str:
@@ -108,6 +109,7 @@ class TextBuffer:
 
     def replace_all(self, text: str) -> None:
         self.lines = split_lines(text)
+        self.length = len(text)
 
     def apply(
         self, start: tuple[int, int], end: tuple[int, int], new_text: str, codec: PositionCodec
@@ -138,6 +140,7 @@ class TextBuffer:
         replacement = split_lines(text)
         if el < n - 1 and len(replacement) > 1:
             replacement.pop()  # the "" after the last replaced line's own ending
+        self.length += sum(map(len, replacement)) - sum(map(len, self.lines[sl : el + 1]))
         self.lines[sl : el + 1] = replacement
 
     def snapshot(self) -> DocumentSnapshot:
@@ -147,6 +150,7 @@ class TextBuffer:
             language_id=self.language_id,
             lines=tuple(self.lines),
             eol=detect_eol(self.lines),
+            length=self.length,
         )
 
 

@@ -37,6 +37,7 @@ def test_incremental_edit_matches_full_rewrite(text: str, new: str, data: st.Dat
     )
     assert buf.text == expected
     assert buf.lines == split_lines(expected)
+    assert buf.snapshot().size == len(expected)
 
 
 def test_positions_past_the_end_are_clamped() -> None:
