@@ -103,13 +103,6 @@ class MimiProtocol(LanguageServerProtocol):
 
     def _execute_handler(self, msg_id: Any, handler: Any, callback: Any, args: Any = None, kwargs: Any = None) -> None:
         super()._execute_handler(msg_id, handler, callback, args, kwargs)
-        # pygls 2.1.1 files the future of every notification handler and of every step of a
-        # generator handler under a fresh id in _request_futures and never removes it (only
-        # answered requests are popped): ~650 bytes per keystroke, forever. Forget them when done.
-        future = self._request_futures.get(msg_id)
-        if future is not None:
-            futures = self._request_futures
-            future.add_done_callback(lambda f: futures.pop(msg_id, None) if futures.get(msg_id) is f else None)
         # pygls 2.1.1 runs an async command under a fresh id inside the executeCommand
         # generator, so $/cancelRequest (which names the request id) never reached it: link
         # the command's task to its request so cancelling the request cancels the command.
