@@ -376,10 +376,6 @@ class IndexService:
         self._emit(IndexEvent(self.status(), "end", "index", title, 100, message))
         if message:
             self._notice = message
-        # Load the in-memory search structures now rather than on the first query (~0.2 s at
-        # 100k chunks).
-        warm = asyncio.ensure_future(self._read(folder.store.warm))
-        warm.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _handle_store_error(self, folder: FolderIndex, exc: BaseException) -> None:
         if is_corruption(exc):

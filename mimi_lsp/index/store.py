@@ -497,9 +497,6 @@ class IndexStore:
             raise
         self._writer = conn
         self._generation += 1
-        # A rebuilt or reopened file starts its sequence numbers afresh.
-        self._coarse = CoarseIndex()
-        self._stats = None
 
     def _schema_version(self, conn: Any) -> int | None:
         has_meta = conn.execute(
@@ -862,13 +859,6 @@ class IndexStore:
         chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
         embedded = conn.execute("SELECT count(*) FROM vec_bits").fetchone()[0]
         return files, chunks, embedded
-
-    def warm(self) -> None:
-        """Load the coarse vector index and the common-term table (a reader thread)."""
-        conn = self.reader()
-        with self._coarse.lock:
-            self._coarse.refresh(conn)
-        self._common_terms(conn)
 
     def _common_terms(self, conn: Any) -> dict[str, int]:
         """Stemmed term -> document frequency of the common terms (cached per stats epoch)."""
