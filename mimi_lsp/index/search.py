@@ -10,12 +10,8 @@ crowd out code.
 The default, 'linear', adds the raw dense score (cosines, not rescaled: their absolute level
 says how good a match is) to a fraction of the BM25 score divided by the best BM25 score of the
 query, over the union of both candidate pools, with every candidate's dense score filled in.
-Min-max rescaled convex fusion and RRF (options here) lost to it on the eval's dev split.
-
-Measured (``benchmarks/search_eval.py --sweep``: 40 stdlib modules with docstrings blanked,
-1,989 chunks, 500 queries, MiniLM): MRR@10 BM25 0.449, vector 0.556, hybrid 0.607 (dev half
-0.612, held-out half 0.603); on the held-out half linear 0.05/0.1/0.2/0.3 gave 0.595/0.603/
-0.588/0.579, convex 0.6/0.7 0.564/0.573, RRF k=10 0.567, k=60 0.511. Hence linear, 0.1.
+Min-max rescaled convex fusion and RRF (options here) lost to it on the eval's dev split; the
+weights and the figures are in ``benchmarks/search_eval.py``'s output (``--sweep``).
 """
 
 from __future__ import annotations

@@ -486,10 +486,9 @@ class IndexService:
     ) -> list[SearchHit]:
         """The ``k`` chunks best matching ``query`` across all folders.
 
-        The query is embedded first, alone: BM25 on a reader thread next to MiniLM's two
-        threads slowed both on two cores (p95 of the embedding 30 -> 500 ms). Then BM25 and
-        the vector search run side by side on the reader threads, and the dense scores of
-        BM25's candidates are filled in so fusion compares every candidate on both signals.
+        BM25 runs on the reader threads while the query is embedded; the vector search then
+        re-ranks its coarse candidates, and the dense scores of BM25's candidates are filled
+        in so fusion compares every candidate on both signals.
         """
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}")
@@ -508,44 +507,36 @@ class IndexService:
             match = folder.store.fts_match(query)
             return folder.store.bm25(match, pool_size * 4, where, params) if match else []
 
-        def dense_in(folder: FolderIndex, qvec: np.ndarray) -> dict[int, float]:
+        def dense_in(folder: FolderIndex, qvec: np.ndarray, sparse: list[tuple[int, float]]) -> dict[int, float]:
             where, params = filters[folder.root]
             if where is None:
                 return {}
-            return dict(folder.store.knn(qvec, pool_size, where, params))
+            dense = dict(folder.store.knn(qvec, pool_size, where, params))
+            if mode == "hybrid":
+                missing = [cid for cid, _ in sparse[:pool_size] if cid not in dense]
+                dense.update(folder.store.dense_scores(qvec, missing))
+            return dense
 
+        sparse_task = None
+        if mode != "vector":
+            sparse_task = asyncio.gather(
+                *(self._read(sparse_in, f) for f in folders), return_exceptions=True
+            )
         qvec = None
         if mode != "bm25":
             qvec = await self._query_vector(query, wait=mode == "vector")
-            if qvec is None and mode == "vector":
-                return []
-        jobs: list[Any] = []
-        if mode != "vector":
-            jobs += [self._read(sparse_in, f) for f in folders]
+        sparse_results: list[Any] = list(await sparse_task) if sparse_task is not None else [[] for _ in folders]
+        if mode == "vector" and qvec is None:
+            return []
+        dense_results: list[Any] = [{} for _ in folders]
         if qvec is not None:
-            jobs += [self._read(dense_in, f, qvec) for f in folders]
-        done = list(await asyncio.gather(*jobs, return_exceptions=True))
-        sparse_results: list[Any] = done[: len(folders)] if mode != "vector" else [[] for _ in folders]
-        dense_results: list[Any] = done[-len(folders) :] if qvec is not None else [{} for _ in folders]
-        if mode == "hybrid" and qvec is not None:
-
-            def fill(folder: FolderIndex, sparse: list[tuple[int, float]], dense: dict[int, float]) -> dict[int, float]:
-                missing = [cid for cid, _ in sparse[:pool_size] if cid not in dense]
-                return {**dense, **folder.store.dense_scores(qvec, missing)}
-
-            filled = await asyncio.gather(
+            dense_results = list(await asyncio.gather(
                 *(
-                    self._read(fill, f, s, d)
-                    for f, s, d in zip(folders, sparse_results, dense_results, strict=True)
-                    if isinstance(s, list) and isinstance(d, dict)
+                    self._read(dense_in, f, qvec, s if isinstance(s, list) else [])
+                    for f, s in zip(folders, sparse_results, strict=True)
                 ),
                 return_exceptions=True,
-            )
-            it = iter(filled)
-            dense_results = [
-                next(it) if isinstance(s, list) and isinstance(d, dict) else d
-                for s, d in zip(sparse_results, dense_results, strict=True)
-            ]
+            ))  # fmt: skip
         sparse_all: list[tuple[tuple[str, int], float]] = []
         dense_all: dict[tuple[str, int], float] = {}
         for folder, sparse, dense in zip(folders, sparse_results, dense_results, strict=True):
@@ -608,14 +599,14 @@ class IndexService:
             texts: dict[tuple[str, int], ChunkRow] = {}
             for root in {key[0] for key, _ in chosen}:
                 ids = [key[1] for key, _ in chosen if key[0] == root]
-                for cid, found in self.folders[root].store.chunk_rows(ids).items():
-                    texts[(root, cid)] = found
+                for cid, row in self.folders[root].store.chunk_rows(ids).items():
+                    texts[(root, cid)] = row
             out = []
             for key, score in chosen:
                 folder = rows_all[key][0]
-                if key not in texts:
+                row = texts.get(key)
+                if row is None:
                     continue  # deleted since it was ranked
-                row = texts[key]
                 if row.focus_start is not None:
                     # Merged small neighbours. With one definition among them (imports glued
                     # to a function) the hit is that definition. With several, it spans the
