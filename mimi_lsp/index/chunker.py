@@ -27,7 +27,7 @@ from typing import Any
 
 from mimi_lsp.index.languages import GRAMMARS, PROSE, parser_for
 
-CHUNKER_VERSION = "4"
+CHUNKER_VERSION = "3"
 """Bumped whenever chunk boundaries change: indexes made by another version are re-chunked."""
 
 MAX_CHARS = 3_000
@@ -100,13 +100,6 @@ class _Seg:
     size: int = 0
     focus: tuple[int, int] | None = None
     sigs: list[str] = field(default_factory=list)
-    group: str | None = None
-    """Merge key: the container, or for a split class's head, the class itself (so a tiny
-    head joins its first members, never the function before the class)."""
-
-    def __post_init__(self) -> None:
-        if self.group is None:
-            self.group = self.container
 
 
 # Node types below which no definition is worth looking for (keeps the walk cheap).
@@ -277,34 +270,13 @@ def _signature(target: Any, kind: str) -> str:
     return text or kind
 
 
-_LEAF_TYPES: dict[str, bool] = {}
-# Simple statements that can never hold a definition, per language: the walk skips them (most
-# of a file's nodes), which halves chunking time on Python. Other languages nest declarations
-# in expressions (a JS module pattern's function expression), so nothing is skipped there.
-_OPAQUE: dict[str, frozenset[str]] = {
-    "python": frozenset(
-        {
-            "expression_statement", "return_statement", "import_statement",
-            "import_from_statement", "future_import_statement", "raise_statement",
-            "assert_statement", "pass_statement", "delete_statement", "global_statement",
-            "nonlocal_statement", "print_statement", "exec_statement", "break_statement",
-            "continue_statement", "type_alias_statement",
-        }
-    ),
-}  # fmt: skip
-
-
 def _is_leaf(node_type: str) -> bool:
-    leaf = _LEAF_TYPES.get(node_type)
-    if leaf is None:
-        leaf = _LEAF_TYPES[node_type] = any(hint in node_type for hint in _LEAF_HINTS)
-    return leaf
+    return any(hint in node_type for hint in _LEAF_HINTS)
 
 
 def _collect_definitions(root: Any, language: str) -> list[_Def]:
     """Definitions as a tree (members nested under their class), in source order."""
     grammar = GRAMMARS[language]
-    opaque = _OPAQUE.get(language, frozenset())
     top: list[_Def] = []
     # Explicit stack: (node, list the definitions found under it go into, container name).
     stack: list[tuple[Any, list[_Def], _Def | None]] = [
@@ -323,7 +295,7 @@ def _collect_definitions(root: Any, language: str) -> list[_Def]:
         kind = grammar.definitions.get(target.type)
         name_node = _name_node(target, language) if kind is not None else None
         if kind is None or name_node is None:
-            if t not in opaque and not _is_leaf(t):
+            if not _is_leaf(t):
                 stack.extend((c, into, parent) for c in reversed(node.named_children))
             continue
         name = _node_text(name_node).strip()
@@ -453,8 +425,6 @@ def _definition_segments(
             head = _windows(start, first - 1, d.name, d.kind, container, lines, sizes, max_chars)
             if head:
                 head[0].sigs = [d.signature]
-            for seg in head:
-                seg.group = d.name
             out += head
         inner = _segment(first, d.end, members, d.name, lines, sizes, max_chars)
         # A member of a split class keeps its class as container; the closing lines of the
@@ -544,7 +514,7 @@ def _merge(segments: list[_Seg], min_chars: int, merge_chars: int) -> list[_Seg]
             size = sum(s.size for s in group)
             prev = group[-1]
             small = prev.size < min_chars or seg.size < min_chars
-            if small and prev.group == seg.group and size + seg.size <= merge_chars:
+            if small and prev.container == seg.container and size + seg.size <= merge_chars:
                 group.append(seg)
                 continue
         groups.append([seg])
@@ -561,7 +531,7 @@ def _merge(segments: list[_Seg], min_chars: int, merge_chars: int) -> list[_Seg]
                 group[-1].end,
                 main.symbol,
                 main.kind,
-                main.container,
+                group[0].container,
                 [n for s in group for n in s.names],
                 sum(s.size for s in group),
                 (main.start, main.end) if named else None,

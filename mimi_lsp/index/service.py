@@ -578,8 +578,6 @@ class IndexService:
             row = rows_all[key][1]
             if row.language in PROSE:
                 score *= self.fusion.prose_penalty
-            elif row.symbol is None:
-                score *= self.fusion.code_penalty
             scored.append((key, score))
         scored.sort(key=lambda kv: kv[1], reverse=True)
         chosen: list[tuple[tuple[str, int], float]] = []
@@ -608,17 +606,15 @@ class IndexService:
                 if row is None:
                     continue  # deleted since it was ranked
                 if row.focus_start is not None:
-                    # Merged small neighbours. With one definition among them (imports glued
-                    # to a function) the hit is that definition. With several, it spans the
-                    # whole (small) group, named after the one the query names if one stands
-                    # out: narrowing to a guess lost 0.016 MRR@10 in the eval, because a wrong
-                    # guess hides the right function and a whole group never does.
-                    outer = _outermost(folder.store.definitions_in(row.path, row.start_line, row.end_line))
-                    best = outer[0] if len(outer) == 1 else _best_definition(outer, row, terms)
+                    # Merged small neighbours: point at the definition the query names, else
+                    # at the whole (small) group.
+                    defs = folder.store.definitions_in(row.path, row.start_line, row.end_line)
+                    best = _best_definition(defs, row, terms)
                     if best is not None:
-                        row = replace(row, symbol=best[0], kind=best[1], container=best[2])
-                    if len(outer) == 1:
-                        row = replace(row, focus_start=outer[0][3], focus_end=outer[0][4])
+                        row = replace(
+                            row, symbol=best[0], kind=best[1], container=best[2],
+                            focus_start=best[3], focus_end=best[4],
+                        )  # fmt: skip
                     else:
                         row = replace(row, focus_start=None, focus_end=None)
                 out.append(_hit(folder.abs(row.path), row, score))
@@ -892,13 +888,6 @@ def _stem(word: str) -> str:
     return word[:5]
 
 
-def _outermost(
-    defs: list[tuple[str, str, str | None, int, int]],
-) -> list[tuple[str, str, str | None, int, int]]:
-    """The definitions not nested in another one of the list."""
-    return [d for d in defs if not any(o is not d and o[3] <= d[3] and d[4] <= o[4] for o in defs)]
-
-
 def _best_definition(
     defs: list[tuple[str, str, str | None, int, int]], row: ChunkRow, terms: list[str]
 ) -> tuple[str, str, str | None, int, int] | None:
@@ -907,7 +896,7 @@ def _best_definition(
     A definition stands out when its name shares a word with the query and it shares more
     words than any other; otherwise the hit keeps the whole (small) merged range.
     """
-    outer = _outermost(defs)
+    outer = [d for d in defs if not any(o is not d and o[3] <= d[3] and d[4] <= o[4] for o in defs)]
     if len(outer) < 2 or not terms:
         return None
     wanted = {_stem(t) for t in terms}

@@ -26,7 +26,6 @@ float vectors.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import logging
 import os
@@ -43,7 +42,7 @@ from mimi_lsp.index.chunker import Chunk, Definition
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 2
 ALWAYS_CHECK_BYTES = 128 * 1024 * 1024
 """Databases up to this size get ``PRAGMA quick_check`` at every open (~12 ms per MB)."""
 
@@ -86,25 +85,21 @@ STOPWORDS = frozenset(
 
 def split_identifier(token: str) -> list[str]:
     """``getHTTPResponse_code`` -> ``['get', 'http', 'response', 'code']``."""
-    return list(_split_cached(token))
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _split_cached(token: str) -> tuple[str, ...]:
     parts: list[str] = []
     for piece in token.split("_"):
         if piece:
             parts += [p.lower() for p in _CAMEL.findall(piece)]
-    return tuple(parts)
+    return parts
 
 
 def fts_text(text: str) -> str:
     """``text`` plus the parts of its compound identifiers, for the FTS5 index."""
     extra: dict[str, None] = {}
     for token in set(_IDENT.findall(text)):
-        parts = _split_cached(token)
+        parts = split_identifier(token)
         if len(parts) > 1:
-            extra.update(dict.fromkeys(parts))
+            for part in parts:
+                extra[part] = None
     return text + "\n" + " ".join(extra) if extra else text
 
 
@@ -210,16 +205,12 @@ def embed_texts(
 ) -> list[str]:
     """The texts a chunk is embedded as; its dense score is the max and mean of their cosines.
 
-    The header plus the name's words and the definitions' signatures (a short, name-heavy text
-    that matches "what does this do" questions well), and the header plus the head of the code.
-    In the eval this pair beat one vector of the whole chunk by ~0.05 MRR@10.
+    The header plus the definitions' signatures (a short, name-heavy text that matches "what
+    does this do" questions well), and the header plus the head of the code. In the eval this
+    pair beat one vector of the whole chunk by ~0.05 MRR@10.
     """
     header = embed_header(rel, symbol, kind, container)
-    texts = []
-    if signature:
-        # The name's words as well ("get member" for getmember): +0.014 dense MRR@10.
-        words = " ".join(split_identifier(symbol or ""))
-        texts.append(f"{header} ({words})\n{signature}" if words else f"{header}\n{signature}")
+    texts = [f"{header}\n{signature}"] if signature else []
     texts.append(f"{header}\n{_head(text)}")
     return texts
 
@@ -392,7 +383,7 @@ CREATE TABLE IF NOT EXISTS symbols (
 CREATE INDEX IF NOT EXISTS symbols_file ON symbols(file_id);
 CREATE INDEX IF NOT EXISTS symbols_name ON symbols(name_lower);
 CREATE INDEX IF NOT EXISTS files_skipped ON files(skipped);
-CREATE TABLE IF NOT EXISTS vectors (hash TEXT PRIMARY KEY, vecs BLOB NOT NULL, bits BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS vectors (hash TEXT PRIMARY KEY, vecs BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS vec_bits (
     chunk_id INTEGER PRIMARY KEY,
     bits BLOB NOT NULL,
@@ -687,25 +678,20 @@ class IndexStore:
             )
             file_id = cur.lastrowid
         fts_rows = []
-        chunk_rows = []
         reuse: list[tuple[int, str]] = []
         path_text = fts_text(_path_words(data.rel))
-        # Ids assigned here so every table is written with one executemany.
-        next_id = (conn.execute("SELECT max(id) FROM chunks").fetchone()[0] or 0) + 1
-        for chunk_id, chunk in enumerate(data.chunks, next_id):
+        for chunk in data.chunks:
             h = content_hash(embed_text(data.rel, chunk))
-            chunk_rows.append(
-                (chunk_id, file_id, chunk.start_line, chunk.end_line, chunk.symbol, chunk.kind,
-                 chunk.container, chunk.focus_start, chunk.focus_end, chunk.signature, h, chunk.text)
+            cur = conn.execute(
+                "INSERT INTO chunks(file_id, start_line, end_line, symbol, kind, container,"
+                " focus_start, focus_end, signature, hash, text) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (file_id, chunk.start_line, chunk.end_line, chunk.symbol, chunk.kind,
+                 chunk.container, chunk.focus_start, chunk.focus_end, chunk.signature, h, chunk.text),
             )  # fmt: skip
+            chunk_id = cur.lastrowid
             names = " ".join(dict.fromkeys((chunk.container or "", *chunk.names))).strip()
             fts_rows.append((chunk_id, fts_text(names) if names else "", path_text, fts_text(chunk.text)))
             reuse.append((chunk_id, h))
-        conn.executemany(
-            "INSERT INTO chunks(id, file_id, start_line, end_line, symbol, kind, container,"
-            " focus_start, focus_end, signature, hash, text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            chunk_rows,
-        )
         conn.executemany(
             "INSERT INTO chunks_fts(rowid, symbol, path, body) VALUES (?,?,?,?)", fts_rows
         )
@@ -732,10 +718,10 @@ class IndexStore:
         for i in range(0, len(hashes), 500):
             part = hashes[i : i + 500]
             marks = ",".join("?" * len(part))
-            for h, bits in conn.execute(
-                f"SELECT hash, bits FROM vectors WHERE hash IN ({marks})", part
+            for h, blob in conn.execute(
+                f"SELECT hash, vecs FROM vectors WHERE hash IN ({marks})", part
             ):
-                out[h] = bits
+                out[h] = coarse_bits(self._parts(blob))
         return out
 
     def _parts(self, blob: bytes) -> np.ndarray:
@@ -793,11 +779,11 @@ class IndexStore:
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('dim', ?)", (str(dim),))
             elif dim != self.dim:
                 raise ValueError(f"embedding dimension changed from {self.dim} to {dim}")
-            by_hash = {h: coarse_bits(m) for (h, _), m in zip(items, mats, strict=True)}
             conn.executemany(
-                "INSERT OR REPLACE INTO vectors(hash, vecs, bits) VALUES (?, ?, ?)",
-                [(h, m.tobytes(), by_hash[h]) for (h, _), m in zip(items, mats, strict=True)],
+                "INSERT OR REPLACE INTO vectors(hash, vecs) VALUES (?, ?)",
+                [(h, m.tobytes()) for (h, _), m in zip(items, mats, strict=True)],
             )
+            by_hash = {h: coarse_bits(m) for (h, _), m in zip(items, mats, strict=True)}
             rows: list[tuple[int, bytes]] = []
             hashes = list(by_hash)
             for i in range(0, len(hashes), 500):
@@ -954,28 +940,19 @@ class IndexStore:
         if not ids or self.dim is None or query.shape[0] != self.dim:
             return {}
         conn = self.reader()
+        out: dict[int, float] = {}
         ids = list(ids)
-        chunk_ids: list[int] = []
-        blobs: list[bytes] = []
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
-            for cid, blob in conn.execute(
+            rows = conn.execute(
                 "SELECT c.id, v.vecs FROM chunks c JOIN vectors v ON v.hash = c.hash"
                 f" WHERE c.id IN ({','.join('?' * len(part))})",
                 part,
-            ):
-                chunk_ids.append(cid)
-                blobs.append(blob)
-        if not blobs:
-            return {}
-        # One matrix product for every part of every chunk, then a max and a mean per chunk.
-        counts = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs)) // (4 * self.dim)
-        sims = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, self.dim) @ query
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        best = np.maximum.reduceat(sims, starts)
-        mean = np.add.reduceat(sims, starts) / counts
-        scores = (best + mean) / 2
-        return dict(zip(chunk_ids, scores.tolist(), strict=True))
+            ).fetchall()
+            for cid, blob in rows:
+                sims = self._parts(blob) @ query
+                out[cid] = float(sims.max() + sims.mean()) / 2
+        return out
 
     def chunk_rows(self, ids: Sequence[int], text: bool = True) -> dict[int, ChunkRow]:
         """Rows of these chunks (``text=False``: without their text, for ranking)."""
