@@ -8,15 +8,8 @@ module-level statements) becomes its own chunks. Languages without a grammar get
 split at blank lines; Markdown gets one chunk per section. Every definition, nested or not, is
 also returned as a symbol for ``workspace/symbol`` and completion context.
 
-A class (struct, impl, ...) with members is always cut into a head chunk plus one chunk per
-member, so search points at the method a query is about rather than at its class: in the
-retrieval eval (``benchmarks/search_eval.py``) whole-class chunks and merged groups sent ~40%
-of the answers to a range that did not start at the right definition. Each chunk carries the
-signatures of its definitions (``def f(x) -> int``, ``fn f(&self)``...), embedded on their own
-next to the chunk's head (see ``store.embed_texts``).
-
 Sizes are in characters (~4 per token): chunks stay under ``max_chars`` (~800 tokens) and
-neighbours under ``min_chars`` (one-liners, imports) are merged up to ``merge_chars``.
+neighbours under ``min_chars`` are merged up to ``merge_chars``.
 """
 
 from __future__ import annotations
@@ -27,7 +20,7 @@ from typing import Any
 
 from mimi_lsp.index.languages import GRAMMARS, PROSE, parser_for
 
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "2"
 """Bumped whenever chunk boundaries change: indexes made by another version are re-chunked."""
 
 MAX_CHARS = 3_000
@@ -66,8 +59,6 @@ class Chunk:
     focus_start: int | None = None
     focus_end: int | None = None
     """Lines of ``symbol``'s own definition when neighbours were merged into the chunk."""
-    signature: str | None = None
-    """Signatures of the definitions that start in the chunk (``; ``-separated), if any."""
 
 
 @dataclass(slots=True)
@@ -86,7 +77,6 @@ class _Def:
     name_node: Any
     children: list[_Def] = field(default_factory=list)
     container: str | None = None
-    signature: str = ""
 
 
 @dataclass(slots=True)
@@ -99,7 +89,6 @@ class _Seg:
     names: list[str]
     size: int = 0
     focus: tuple[int, int] | None = None
-    sigs: list[str] = field(default_factory=list)
 
 
 # Node types below which no definition is worth looking for (keeps the walk cheap).
@@ -172,7 +161,6 @@ def chunk_file(
                 names=tuple(dict.fromkeys(seg.names)),
                 focus_start=seg.focus[0] if seg.focus else None,
                 focus_end=seg.focus[1] if seg.focus else None,
-                signature="; ".join(dict.fromkeys(seg.sigs)) or None,
             )
         )
     return result
@@ -253,23 +241,6 @@ def _name_node(node: Any, language: str) -> Any | None:
     return None
 
 
-SIGNATURE_CHARS = 240
-
-
-def _signature(target: Any, kind: str) -> str:
-    """A definition's head without its body (``def f(x) -> int``), whitespace collapsed."""
-    body = target.child_by_field_name("body")
-    data = target.text or b""
-    if body is not None and body.start_byte > target.start_byte:
-        data = data[: body.start_byte - target.start_byte]
-    else:
-        data = data.split(b"\n", 1)[0]
-    text = " ".join(data.decode("utf-8", "replace").split()).rstrip(" {:=")
-    if len(text) > SIGNATURE_CHARS:
-        text = text[:SIGNATURE_CHARS].rstrip() + "…"
-    return text or kind
-
-
 def _is_leaf(node_type: str) -> bool:
     return any(hint in node_type for hint in _LEAF_HINTS)
 
@@ -310,12 +281,10 @@ def _collect_definitions(root: Any, language: str) -> list[_Def]:
                 parent_name = rtype[-1] if rtype else None
                 d = _Def(name, "method", node.start_point[0], node.end_point[0], node, name_node)
                 d.container = parent_name
-                d.signature = _signature(target, "method")
                 into.append(d)
                 continue
         d = _Def(name, kind, node.start_point[0], node.end_point[0], node, name_node)
         d.container = parent.name if parent is not None else None
-        d.signature = _signature(target, kind)
         into.append(d)
         stack.extend((c, d.children, d) for c in reversed(target.named_children))
     return top
@@ -399,10 +368,6 @@ def _all_names(d: _Def) -> list[str]:
     return names
 
 
-def _own_segment(d: _Def, start: int, end: int, container: str | None, size: int) -> _Seg:
-    return _Seg(start, end, d.name, d.kind, container, _all_names(d), size, sigs=[d.signature])
-
-
 def _definition_segments(
     d: _Def,
     start: int,
@@ -412,28 +377,20 @@ def _definition_segments(
     max_chars: int,
 ) -> list[_Seg]:
     size = _size(start, d.end, sizes)
+    if size <= max_chars:
+        return [_Seg(start, d.end, d.name, d.kind, container, _all_names(d), size)]
     members = [c for c in d.children if c.start > start]
-    if d.kind not in _CONTAINER_KINDS:
-        # Nested functions stay inside their function unless it is too big.
-        members = members if size > max_chars else []
-    if not members and size <= max_chars:
-        return [_own_segment(d, start, d.end, container, size)]
     if members:
         first = _extend_up(members[0].start, start, lines)
         out: list[_Seg] = []
         if first > start:
             head = _windows(start, first - 1, d.name, d.kind, container, lines, sizes, max_chars)
-            if head:
-                head[0].sigs = [d.signature]
             out += head
         inner = _segment(first, d.end, members, d.name, lines, sizes, max_chars)
         # A member of a split class keeps its class as container; the closing lines of the
         # class join the last member.
         return out + inner
-    windows = _windows(start, d.end, d.name, d.kind, container, lines, sizes, max_chars)
-    for window in windows:
-        window.sigs = [d.signature]
-    return windows
+    return _windows(start, d.end, d.name, d.kind, container, lines, sizes, max_chars)
 
 
 def _windows(
@@ -535,7 +492,6 @@ def _merge(segments: list[_Seg], min_chars: int, merge_chars: int) -> list[_Seg]
                 [n for s in group for n in s.names],
                 sum(s.size for s in group),
                 (main.start, main.end) if named else None,
-                [sig for s in group for sig in s.sigs],
             )
         )
     return out
