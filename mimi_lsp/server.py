@@ -103,6 +103,14 @@ class MimiProtocol(LanguageServerProtocol):
 
     def _execute_handler(self, msg_id: Any, handler: Any, callback: Any, args: Any = None, kwargs: Any = None) -> None:
         super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        # pygls 2.1.1 files the future of every notification handler and of every step of a
+        # generator handler under a fresh id in _request_futures and never removes it (only
+        # answered requests are popped): ~650 bytes per keystroke, forever. Forget them when done.
+        # The removal is deferred to the loop: a future can finish while pygls iterates the
+        # dict (shutdown cancels every future in it, and cancelling runs callbacks at once).
+        future = self._request_futures.get(msg_id)
+        if future is not None:
+            self._forget_when_done(msg_id, future)
         # pygls 2.1.1 runs an async command under a fresh id inside the executeCommand
         # generator, so $/cancelRequest (which names the request id) never reached it: link
         # the command's task to its request so cancelling the request cancels the command.
@@ -116,6 +124,25 @@ class MimiProtocol(LanguageServerProtocol):
             nested = self.__dict__.setdefault("_nested_commands", {})
             nested[request_id] = task
             task.add_done_callback(lambda _t: nested.pop(request_id, None))
+
+    def _forget_when_done(self, msg_id: Any, future: Any) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        futures = self._request_futures
+
+        def forget(f: Any) -> None:
+            if futures.get(msg_id) is f:
+                del futures[msg_id]
+
+        def done(f: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(forget, f)
+            except RuntimeError:
+                pass  # the loop is closed: the server is gone
+
+        future.add_done_callback(done)
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         task = self.__dict__.get("_nested_commands", {}).pop(msg_id, None)
