@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from mimi_lsp.domain import (
     BackendHealth,
@@ -41,6 +42,16 @@ def _scripted_tool_calls(text: str) -> tuple[str, tuple[ToolCall, ...]] | None:
     return str(obj.get("content") or ""), calls
 
 
+KEEP_CALLS = 1_000
+"""Recorded calls kept for tests (a long benchmark or soak must not grow without end)."""
+
+
+def _record(calls: list[Any], request: Any) -> None:
+    calls.append(request)
+    if len(calls) > KEEP_CALLS:
+        del calls[: len(calls) - KEEP_CALLS // 2]
+
+
 class FakeBackend:
     name = "fake"
 
@@ -69,14 +80,14 @@ class FakeBackend:
             raise
 
     async def generate(self, request: GenerateRequest) -> AsyncIterator[str]:
-        self.calls.append(request)
+        _record(self.calls, request)
         text = self._next(self.settings.replies, self._turn)
         self._turn += 1
         async for piece in self._stream(text):
             yield piece
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
-        self.chat_calls.append(request)
+        _record(self.chat_calls, request)
         text = self._next(self.settings.chat_replies, self._chat_turn)
         self._chat_turn += 1
         calls = _scripted_tool_calls(text)
