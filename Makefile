@@ -117,6 +117,8 @@ lint: setup-python
 bench: setup-python
 	$(BIN)/python benchmarks/completion_latency.py
 	$(BIN)/python benchmarks/postprocess_latency.py
+	$(BIN)/python benchmarks/search_eval.py --sweep
+	$(BIN)/python benchmarks/search_latency.py
 	$(MAKE) setup-triton && $(BIN)/python benchmarks/batching.py
 	$(MAKE) setup-vscode && cd $(VSCODE) && npm run -s bench
 
@@ -134,6 +136,8 @@ bench-ci: setup-python
 	$(BIN)/python benchmarks/completion_latency.py --quick
 	$(BIN)/python benchmarks/postprocess_latency.py --quick
 	$(BIN)/python benchmarks/backend_overhead.py --quick
+	$(BIN)/python benchmarks/search_eval.py --files 8 --queries 100
+	$(BIN)/python benchmarks/search_latency.py --quick
 	$(MAKE) setup-triton && $(BIN)/python benchmarks/reliability.py --quick
 	$(MAKE) setup-neovim && $(BIN)/python benchmarks/neovim_ghost_latency.py --quick
 	$(MAKE) setup-vscode && cd $(VSCODE) && npm run -s bench -- --runs 2 --requests 100

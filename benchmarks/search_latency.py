@@ -1,15 +1,17 @@
 """Search latency at 10k and 100k chunks, indexing throughput, and single-file re-index time.
 
 Corpus: this machine's Python standard library (copied as often as needed to reach the chunk
-count). BM25 runs on the real text; vectors for the stored chunks are random unit vectors
-(embedding 100k chunks with MiniLM on 2 CPU cores would take hours), but every query is
-embedded for real with the local MiniLM model, inside the timed search (the query cache is
-off). Prints p50/p95/p99 of hybrid search per size, indexing files/s and chunks/s without
-embeddings and with MiniLM embeddings (on a sample), and the re-index time of one changed file
-(excluding embedding). Writes a latency histogram to benchmarks/out/search_latency.png.
+count). BM25 runs on the real text; vectors for the stored chunks are random unit vectors, as
+many per chunk as the index embeds (embedding 100k chunks with MiniLM on 2 CPU cores would take
+hours), but every query is embedded for real with the local MiniLM model, inside the timed
+search (the query cache is off). Prints p50/p95/p99 of each mode per size, how much of exact
+BM25's top 10 the pruned BM25 query keeps, indexing files/s and chunks/s without embeddings and
+with MiniLM embeddings (on a sample), and the re-index time of one changed file (excluding
+embedding). Writes a latency histogram to benchmarks/out/search_latency.png. The machine's
+load average is printed next to the figures: other processes skew them.
 
     .venv/bin/python benchmarks/search_latency.py                    # 10k and 100k chunks
-    .venv/bin/python benchmarks/search_latency.py --sizes 5000 --queries 50
+    .venv/bin/python benchmarks/search_latency.py --quick            # 5k chunks, 30 queries
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from benchmarks.search_eval import blank_docstrings, first_sentence  # noqa: E40
 from mimi_lsp.index.embedder import LocalEmbedder  # noqa: E402
 from mimi_lsp.index.indexer import FolderIndex  # noqa: E402
 from mimi_lsp.index.service import IndexService  # noqa: E402
-from mimi_lsp.index.store import embed_text  # noqa: E402
+from mimi_lsp.index.store import embed_texts, query_terms  # noqa: E402
 from mimi_lsp.settings import resolve_settings  # noqa: E402
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -80,20 +82,44 @@ def build_corpus(dest: Path, files: list[Path], copies: int) -> None:
 
 
 def fill_random_vectors(folder: FolderIndex, dim: int = 384, seed: int = 1) -> None:
+    """Random unit vectors for every chunk content: two per chunk with a signature, else one."""
     rng = np.random.default_rng(seed)
     folder.store.set_embedder("local:all-MiniLM-L6-v2")
-    hashes = [r[0] for r in folder.store.writer.execute("SELECT DISTINCT hash FROM chunks")]
-    for i in range(0, len(hashes), 5_000):
-        part = hashes[i : i + 5_000]
-        vecs = rng.standard_normal((len(part), dim)).astype(np.float32)
-        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        folder.store.add_vectors(list(zip(part, vecs, strict=True)))
+    rows = folder.store.writer.execute(
+        "SELECT hash, max(signature IS NOT NULL) FROM chunks GROUP BY hash"
+    ).fetchall()
+    for i in range(0, len(rows), 5_000):
+        part = rows[i : i + 5_000]
+        items = []
+        for h, signed in part:
+            vecs = rng.standard_normal((2 if signed else 1, dim)).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            items.append((h, vecs))
+        folder.store.add_vectors(items)
+
+
+def bm25_overlap(folder: FolderIndex, queries: list[str]) -> float:
+    """Share of exact (unpruned OR) BM25's top 10 that the pruned query also returns."""
+    kept = total = 0
+    for q in queries:
+        terms = query_terms(q)[:32]
+        if not terms:
+            continue
+        exact = " OR ".join('"' + t + '"' for t in terms)
+        match = folder.store.fts_match(q) or exact
+        want = {cid for cid, _ in folder.store.bm25(exact, 10)}
+        got = {cid for cid, _ in folder.store.bm25(match, 10)}
+        kept += len(want & got)
+        total += len(want)
+    return kept / max(1, total)
 
 
 async def measure_size(target: int, base: Path, files: list[Path], per_copy: int, queries: list[str],
                        embedder: LocalEmbedder) -> dict[str, object]:  # fmt: skip
     copies = max(1, -(-target // per_copy))
     root = base / f"corpus-{target}"
+    if target < per_copy:  # a slice of the stdlib is enough
+        files = files[: max(1, len(files) * target // per_copy)]
     build_corpus(root, files, copies)
     settings, _ = resolve_settings({"index": {"cacheDir": str(base / f"cache-{target}"), "embeddings": False}})
     folder = FolderIndex(str(root), settings.index)
@@ -103,6 +129,7 @@ async def measure_size(target: int, base: Path, files: list[Path], per_copy: int
     scan_s = time.perf_counter() - started
     chunks = folder.store.writer.execute("SELECT count(*) FROM chunks").fetchone()[0]
     fill_random_vectors(folder)
+    overlap = bm25_overlap(folder, queries)
     # One changed file, re-indexed (chunking + FTS + symbols, no embedding).
     victim = next(p for p in sorted(root.rglob("*.py")) if 20_000 < p.stat().st_size < 60_000)
     rel = victim.relative_to(root).as_posix()
@@ -139,24 +166,26 @@ async def measure_size(target: int, base: Path, files: list[Path], per_copy: int
         "chunks_per_s": chunks / scan_s,
         "reindex_ms": reindex_ms,
         "latency": lat,
+        "overlap": overlap,
+        "load": os.getloadavg()[0],
     }
 
 
 async def embedding_throughput(files: list[Path], embedder: LocalEmbedder, sample: int) -> tuple[float, int]:
     from mimi_lsp.index.chunker import chunk_file
 
-    texts: list[str] = []
+    chunks: list[list[str]] = []
     for path in files:
-        for chunk in chunk_file(path.read_text(encoding="utf-8"), "python").chunks:
-            texts.append(embed_text(path.name, chunk))
-        if len(texts) >= sample:
+        for c in chunk_file(path.read_text(encoding="utf-8"), "python").chunks:
+            chunks.append(embed_texts(path.name, c.text, c.symbol, c.kind, c.container, c.signature))
+        if len(chunks) >= sample:
             break
-    texts = texts[:sample]
-    await embedder.embed(texts[:8])
+    chunks = chunks[:sample]
+    await embedder.embed(chunks[0][:1])
     t = time.perf_counter()
-    for i in range(0, len(texts), 32):
-        await embedder.embed(texts[i : i + 32])
-    return len(texts) / (time.perf_counter() - t), len(texts)
+    for i in range(0, len(chunks), 32):
+        await embedder.embed([text for texts in chunks[i : i + 32] for text in texts])
+    return len(chunks) / (time.perf_counter() - t), len(chunks)
 
 
 def plot(results: list[dict[str, object]]) -> None:
@@ -188,11 +217,9 @@ async def main_async(args: argparse.Namespace) -> None:
     files = stdlib_files()
     base = Path(tempfile.mkdtemp(prefix="mimi-latency-"))
     # Chunks per copy of the stdlib.
-    probe = FolderIndex(str(STDLIB), resolve_settings({"index": {"cacheDir": str(base / "probe")}})[0].index)
     from mimi_lsp.index.chunker import chunk_file
 
     per_copy = sum(len(chunk_file(p.read_text(encoding="utf-8", errors="replace"), "python").chunks) for p in files)
-    del probe
     queries = queries_from(files, args.queries)
     embedder = LocalEmbedder()
     await embedder.load()
@@ -208,11 +235,15 @@ async def main_async(args: argparse.Namespace) -> None:
     shutil.rmtree(base, ignore_errors=True)
 
     print(f"stdlib: {len(files)} files, {per_copy} chunks per copy; {len(queries)} queries")
+    print("load average (1 min) when each size was measured: " + ", ".join(
+        f"{r['chunks']} chunks {r['load']:.1f}" for r in results))  # type: ignore[str-format]
     print(f"query embedding (MiniLM, CPU): {query_embed_ms:.1f} ms mean")
     print(f"{'chunks':>8} {'mode':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}")
     for r in results:
         for mode, values in r["latency"].items():  # type: ignore[union-attr]
             print(f"{r['chunks']:>8} {mode:>7} {pct(values, 50):7.1f} {pct(values, 95):7.1f} {pct(values, 99):7.1f}")
+    for r in results:
+        print(f"{r['chunks']:>8} pruned BM25 keeps {r['overlap']:.0%} of exact BM25's top 10")
     for r in results:
         re_ms = r["reindex_ms"]
         print(
@@ -229,7 +260,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--embed-sample", type=int, default=256)
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--quick", action="store_true", help="CI size: 5k chunks, 30 queries, 64 embeddings")
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.queries, args.embed_sample = [5_000], 30, 64
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

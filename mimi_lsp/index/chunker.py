@@ -8,8 +8,15 @@ module-level statements) becomes its own chunks. Languages without a grammar get
 split at blank lines; Markdown gets one chunk per section. Every definition, nested or not, is
 also returned as a symbol for ``workspace/symbol`` and completion context.
 
+A class (struct, impl, ...) with members is always cut into a head chunk plus one chunk per
+member, so search points at the method a query is about rather than at its class: in the
+retrieval eval (``benchmarks/search_eval.py``) whole-class chunks and merged groups sent ~40%
+of the answers to a range that did not start at the right definition. Each chunk carries the
+signatures of its definitions (``def f(x) -> int``, ``fn f(&self)``...), embedded on their own
+next to the chunk's head (see ``store.embed_texts``).
+
 Sizes are in characters (~4 per token): chunks stay under ``max_chars`` (~800 tokens) and
-neighbours under ``min_chars`` are merged up to ``merge_chars``.
+neighbours under ``min_chars`` (one-liners, imports) are merged up to ``merge_chars``.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Any
 
 from mimi_lsp.index.languages import GRAMMARS, PROSE, parser_for
 
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "4"
 """Bumped whenever chunk boundaries change: indexes made by another version are re-chunked."""
 
 MAX_CHARS = 3_000
@@ -59,6 +66,8 @@ class Chunk:
     focus_start: int | None = None
     focus_end: int | None = None
     """Lines of ``symbol``'s own definition when neighbours were merged into the chunk."""
+    signature: str | None = None
+    """Signatures of the definitions that start in the chunk (``; ``-separated), if any."""
 
 
 @dataclass(slots=True)
@@ -77,6 +86,7 @@ class _Def:
     name_node: Any
     children: list[_Def] = field(default_factory=list)
     container: str | None = None
+    signature: str = ""
 
 
 @dataclass(slots=True)
@@ -89,6 +99,14 @@ class _Seg:
     names: list[str]
     size: int = 0
     focus: tuple[int, int] | None = None
+    sigs: list[str] = field(default_factory=list)
+    group: str | None = None
+    """Merge key: the container, or for a split class's head, the class itself (so a tiny
+    head joins its first members, never the function before the class)."""
+
+    def __post_init__(self) -> None:
+        if self.group is None:
+            self.group = self.container
 
 
 # Node types below which no definition is worth looking for (keeps the walk cheap).
@@ -161,6 +179,7 @@ def chunk_file(
                 names=tuple(dict.fromkeys(seg.names)),
                 focus_start=seg.focus[0] if seg.focus else None,
                 focus_end=seg.focus[1] if seg.focus else None,
+                signature="; ".join(dict.fromkeys(seg.sigs)) or None,
             )
         )
     return result
@@ -241,13 +260,51 @@ def _name_node(node: Any, language: str) -> Any | None:
     return None
 
 
+SIGNATURE_CHARS = 240
+
+
+def _signature(target: Any, kind: str) -> str:
+    """A definition's head without its body (``def f(x) -> int``), whitespace collapsed."""
+    body = target.child_by_field_name("body")
+    data = target.text or b""
+    if body is not None and body.start_byte > target.start_byte:
+        data = data[: body.start_byte - target.start_byte]
+    else:
+        data = data.split(b"\n", 1)[0]
+    text = " ".join(data.decode("utf-8", "replace").split()).rstrip(" {:=")
+    if len(text) > SIGNATURE_CHARS:
+        text = text[:SIGNATURE_CHARS].rstrip() + "…"
+    return text or kind
+
+
+_LEAF_TYPES: dict[str, bool] = {}
+# Simple statements that can never hold a definition, per language: the walk skips them (most
+# of a file's nodes), which halves chunking time on Python. Other languages nest declarations
+# in expressions (a JS module pattern's function expression), so nothing is skipped there.
+_OPAQUE: dict[str, frozenset[str]] = {
+    "python": frozenset(
+        {
+            "expression_statement", "return_statement", "import_statement",
+            "import_from_statement", "future_import_statement", "raise_statement",
+            "assert_statement", "pass_statement", "delete_statement", "global_statement",
+            "nonlocal_statement", "print_statement", "exec_statement", "break_statement",
+            "continue_statement", "type_alias_statement",
+        }
+    ),
+}  # fmt: skip
+
+
 def _is_leaf(node_type: str) -> bool:
-    return any(hint in node_type for hint in _LEAF_HINTS)
+    leaf = _LEAF_TYPES.get(node_type)
+    if leaf is None:
+        leaf = _LEAF_TYPES[node_type] = any(hint in node_type for hint in _LEAF_HINTS)
+    return leaf
 
 
 def _collect_definitions(root: Any, language: str) -> list[_Def]:
     """Definitions as a tree (members nested under their class), in source order."""
     grammar = GRAMMARS[language]
+    opaque = _OPAQUE.get(language, frozenset())
     top: list[_Def] = []
     # Explicit stack: (node, list the definitions found under it go into, container name).
     stack: list[tuple[Any, list[_Def], _Def | None]] = [
@@ -266,7 +323,7 @@ def _collect_definitions(root: Any, language: str) -> list[_Def]:
         kind = grammar.definitions.get(target.type)
         name_node = _name_node(target, language) if kind is not None else None
         if kind is None or name_node is None:
-            if not _is_leaf(t):
+            if t not in opaque and not _is_leaf(t):
                 stack.extend((c, into, parent) for c in reversed(node.named_children))
             continue
         name = _node_text(name_node).strip()
@@ -281,10 +338,12 @@ def _collect_definitions(root: Any, language: str) -> list[_Def]:
                 parent_name = rtype[-1] if rtype else None
                 d = _Def(name, "method", node.start_point[0], node.end_point[0], node, name_node)
                 d.container = parent_name
+                d.signature = _signature(target, "method")
                 into.append(d)
                 continue
         d = _Def(name, kind, node.start_point[0], node.end_point[0], node, name_node)
         d.container = parent.name if parent is not None else None
+        d.signature = _signature(target, kind)
         into.append(d)
         stack.extend((c, d.children, d) for c in reversed(target.named_children))
     return top
@@ -368,6 +427,10 @@ def _all_names(d: _Def) -> list[str]:
     return names
 
 
+def _own_segment(d: _Def, start: int, end: int, container: str | None, size: int) -> _Seg:
+    return _Seg(start, end, d.name, d.kind, container, _all_names(d), size, sigs=[d.signature])
+
+
 def _definition_segments(
     d: _Def,
     start: int,
@@ -377,20 +440,30 @@ def _definition_segments(
     max_chars: int,
 ) -> list[_Seg]:
     size = _size(start, d.end, sizes)
-    if size <= max_chars:
-        return [_Seg(start, d.end, d.name, d.kind, container, _all_names(d), size)]
     members = [c for c in d.children if c.start > start]
+    if d.kind not in _CONTAINER_KINDS:
+        # Nested functions stay inside their function unless it is too big.
+        members = members if size > max_chars else []
+    if not members and size <= max_chars:
+        return [_own_segment(d, start, d.end, container, size)]
     if members:
         first = _extend_up(members[0].start, start, lines)
         out: list[_Seg] = []
         if first > start:
             head = _windows(start, first - 1, d.name, d.kind, container, lines, sizes, max_chars)
+            if head:
+                head[0].sigs = [d.signature]
+            for seg in head:
+                seg.group = d.name
             out += head
         inner = _segment(first, d.end, members, d.name, lines, sizes, max_chars)
         # A member of a split class keeps its class as container; the closing lines of the
         # class join the last member.
         return out + inner
-    return _windows(start, d.end, d.name, d.kind, container, lines, sizes, max_chars)
+    windows = _windows(start, d.end, d.name, d.kind, container, lines, sizes, max_chars)
+    for window in windows:
+        window.sigs = [d.signature]
+    return windows
 
 
 def _windows(
@@ -471,7 +544,7 @@ def _merge(segments: list[_Seg], min_chars: int, merge_chars: int) -> list[_Seg]
             size = sum(s.size for s in group)
             prev = group[-1]
             small = prev.size < min_chars or seg.size < min_chars
-            if small and prev.container == seg.container and size + seg.size <= merge_chars:
+            if small and prev.group == seg.group and size + seg.size <= merge_chars:
                 group.append(seg)
                 continue
         groups.append([seg])
@@ -488,10 +561,11 @@ def _merge(segments: list[_Seg], min_chars: int, merge_chars: int) -> list[_Seg]
                 group[-1].end,
                 main.symbol,
                 main.kind,
-                group[0].container,
+                main.container,
                 [n for s in group for n in s.names],
                 sum(s.size for s in group),
                 (main.start, main.end) if named else None,
+                [sig for s in group for sig in s.sigs],
             )
         )
     return out

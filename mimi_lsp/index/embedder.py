@@ -82,6 +82,9 @@ class LocalEmbedder:
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            # Idle OpenMP threads sleep instead of spinning: with spinning, a query embedded
+            # while another thread works (SQLite, the editor) took 500 ms at p95 on 2 cores.
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             try:
                 from sentence_transformers import SentenceTransformer
 

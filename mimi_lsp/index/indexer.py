@@ -149,9 +149,22 @@ class FolderIndex:
         if batch:
             self.store.write_files(batch)
             result.changed += len(batch)
+        if result.changed or result.deleted:
+            self.refresh_stats()
         if progress:
             progress(done, total)
         return result
+
+    def refresh_stats(self) -> None:
+        """Recount common terms when the index grew or shrank by a tenth since the last count."""
+        conn = self.store.writer
+        chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        row = conn.execute("SELECT value FROM meta WHERE key='stats_chunks'").fetchone()
+        counted = int(row[0]) if row and row[0] else 0
+        if chunks < 5_000 or abs(chunks - counted) < 0.1 * max(counted, 1):
+            return
+        self.store.refresh_term_stats()
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('stats_chunks', ?)", (str(chunks),))
 
     def _prepare_current(self, rel: str, state: tuple[str, float, int, bool] | None) -> FileData | None:
         """What ``rel`` should hold now: the unsaved buffer if open, else the disk."""
@@ -180,35 +193,38 @@ class FolderIndex:
     # -------------------------------------------------------------- single files
 
     def update(self, rels: Iterable[str]) -> int:
-        """Re-index these files from their buffer or the disk (deleted ones are dropped)."""
-        states = self.store.file_states()
+        """Re-index these files from their buffer or the disk (deleted ones are dropped).
+
+        Looks files up one by one through the path index (never a scan of every file's state)
+        and writes all of them in one transaction.
+        """
         write: list[FileData] = []
         deleted: list[str] = []
         for rel in dict.fromkeys(rels):
             if any(rel.endswith(name) and (rel == name or rel.endswith("/" + name)) for name in IGNORE_FILES):
                 self.rules.invalidate()
                 continue
+            state = self.store.file_state(rel)
             if rel in self.overlays:
                 text = self.overlays[rel]
                 data = text.encode("utf-8", "surrogatepass")
-                state = states.get(rel)
                 if state is not None and state[0] == bytes_hash(data):
                     continue
                 write.append(self.prepare(rel, data, 0.0, overlay=True))
                 continue
-            if rel not in states and not os.path.lexists(self.abs(rel)):
+            if state is None and not os.path.lexists(self.abs(rel)):
                 self.store.delete_prefix(rel)  # maybe a deleted directory
                 continue
             if not self.wanted(rel):
-                if rel in states:
+                if state is not None:
                     deleted.append(rel)
                 continue
             read = self._read(rel)
             if read is None:
-                if rel in states:
+                if state is not None:
                     deleted.append(rel)
                 continue
-            fd = self.prepare_if_changed(rel, read[0], read[1], states.get(rel))
+            fd = self.prepare_if_changed(rel, read[0], read[1], state)
             if fd is not None:
                 write.append(fd)
         if write or deleted:

@@ -91,15 +91,16 @@ async def test_unchanged_chunks_are_never_embedded_twice(tmp_path: Path) -> None
     embedder = CountingEmbedder()
     service = IndexService(settings(tmp_path / "c"), embedder=embedder)
     await service.set_folders([str(root)])
-    first = (await service.wait_embedded()).chunks
-    assert embedder.texts == first
+    chunks = (await service.wait_embedded()).chunks
+    first = embedder.texts
+    assert chunks <= first <= 2 * chunks  # a signature and a head per chunk, at most
     (root / "app" / "geometry.py").write_text(GEOMETRY + "\n\ndef perimeter(r):\n    return 2 * (r.width + r.height)\n")
     service.files_changed([str(root / "app" / "geometry.py")])
     await service.wait_embedded()
     await service.reindex()
     await service.wait_embedded()
     await service.aclose()
-    assert embedder.texts <= first + 2  # only the geometry chunk(s) that changed
+    assert embedder.texts <= first + 2 * 2  # only the geometry chunk(s) that changed
 
 
 async def test_restart_reuses_the_index(tmp_path: Path) -> None:
@@ -150,6 +151,25 @@ async def test_prose_is_weighed_down(tmp_path: Path) -> None:
     await service.aclose()
     assert hits[0].path.endswith("upload.py")
     assert any(h.path.endswith("notes.md") for h in hits)
+
+
+async def test_a_hit_starts_at_its_definitions_not_the_imports_above(tmp_path: Path) -> None:
+    """Tiny imports and functions share a chunk; the hit starts at the first def and names the one asked for."""
+    root = tmp_path / "ws"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "geometry.py").write_text(
+        '"""Shapes."""\n\nimport math\n\n\ndef circle_area(radius):\n    return math.pi * radius * radius\n'
+        "\n\ndef rectangle_perimeter(width, height):\n    return 2 * (width + height)\n"
+    )
+    service = IndexService(settings(tmp_path / "c"))
+    await service.set_folders([str(root)])
+    await service.wait_embedded()
+    hits = [(await service.search("circle area radius", mode=mode))[0] for mode in ("hybrid", "bm25")]
+    other = (await service.search("rectangle perimeter"))[0]
+    await service.aclose()
+    for hit in hits:
+        assert (hit.symbol, hit.span.start_line, hit.span.end_line) == ("circle_area", 5, 10)
+    assert (other.symbol, other.span.start_line, other.span.end_line) == ("rectangle_perimeter", 5, 10)
 
 
 async def test_filters_by_language_and_path(tmp_path: Path) -> None:

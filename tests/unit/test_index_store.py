@@ -6,7 +6,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from mimi_lsp.index import store as store_module
+from mimi_lsp.index.embedder import FakeEmbedder
 from mimi_lsp.index.ignore import IgnoreRules, skip_reason, walk_folder
 from mimi_lsp.index.indexer import FolderIndex
 from mimi_lsp.index.store import IndexStore, connect, fts_query, fts_text, split_identifier
@@ -209,3 +214,83 @@ def test_unchanged_files_are_not_rewritten(tmp_path: Path) -> None:
     after = folder.store.writer.execute("SELECT id FROM chunks ORDER BY id").fetchall()
     folder.close()
     assert result.changed == 0 and ids == after
+
+
+def test_an_old_schema_is_rebuilt_with_the_new_tables(tmp_path: Path) -> None:
+    """A version-1 database (sqlite-vec vec_bits) reopens as an empty current-schema index."""
+    db = tmp_path / "old.sqlite"
+    conn = connect(str(db))
+    conn.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT); INSERT INTO meta VALUES ('schema', '1');"
+        "CREATE TABLE files (id INTEGER PRIMARY KEY, path TEXT); INSERT INTO files VALUES (1, 'a.py');"
+        "CREATE VIRTUAL TABLE vec_bits USING vec0(embedding bit[16]);"
+    )
+    conn.close()
+    store = IndexStore(str(db), str(tmp_path))
+    store.open()
+    columns = {r[1] for r in store.writer.execute("PRAGMA table_info(vec_bits)")}
+    assert store.file_states() == {} and columns == {"chunk_id", "bits", "seq"}
+    store.close()
+
+
+def test_reindexing_one_file_never_reads_every_file(tmp_path: Path) -> None:
+    """A single-file update looks its file up by path, in one transaction."""
+    root = tmp_path / "ws"
+    for i in range(20):
+        write(root, f"m{i}.py", f"def payload_{i}():\n    return {i}\n")
+    folder = _index(root, tmp_path / "cache")
+    write(root, "m3.py", "def payload_three():\n    return 3\n")
+    statements: list[str] = []
+    folder.store.writer.set_trace_callback(statements.append)
+    assert folder.update(["m3.py"]) == 1
+    folder.store.writer.set_trace_callback(None)
+    rows = folder.store.bm25(fts_query("three") or "", 5)
+    folder.close()
+    assert not [s for s in statements if "FROM files" in s and "WHERE" not in s]
+    assert statements.count("BEGIN IMMEDIATE") == 1 and len(rows) == 1
+
+
+def test_common_terms_only_score_rows_matched_by_rare_ones(tmp_path: Path, monkeypatch: Any) -> None:
+    """On a big index a query matches by its rare terms; common terms still weigh in the score."""
+    root = tmp_path / "ws"
+    for i in range(30):
+        write(root, f"h{i}.py", f"def handler_{i}(payload):\n    return payload + {i}\n")
+    write(root, "up.py", "def send_upload(payload):\n    return payload\n")
+    write(root, "up2.py", "def upload_twice(x):\n    return x\n")
+    folder = _index(root, tmp_path / "cache")
+    monkeypatch.setattr(store_module, "STATS_MIN_DF", 10)
+    monkeypatch.setattr(store_module, "POSTINGS_BUDGET", 5)
+    folder.store.refresh_term_stats()
+    match = folder.store.fts_match("upload the payload")
+    rows = folder.store.bm25(match or "", 10)
+    exact = folder.store.bm25('"upload" OR "payload"', 3)
+    folder.close()
+    assert match == '("upload") AND ("upload" OR "payload")'
+    assert len(rows) == 2 and rows[0][0] == exact[0][0]  # both upload chunks; payload ranks first
+
+
+def test_vector_search_follows_new_and_deleted_chunks(tmp_path: Path) -> None:
+    """The in-memory coarse index catches up with vectors added and files deleted since."""
+    root = tmp_path / "ws"
+    write(root, "a.py", "def parse_payload(x):\n    return x\n")
+    folder = _index(root, tmp_path / "cache")
+    embedder = FakeEmbedder(dim=64)
+
+    def embed_pending() -> None:
+        for h, texts, _ in folder.store.pending_embeddings(100):
+            folder.store.add_vectors([(h, [embedder.vector(t) for t in texts])])
+
+    embed_pending()
+    query = np.asarray(embedder.vector("upload retry"), dtype=np.float32)
+    before = folder.store.knn(query, 5)
+    write(root, "b.py", "def retry_upload(item):\n    return item.upload()\n")
+    folder.update(["b.py"])
+    embed_pending()
+    after = folder.store.knn(query, 5)
+    new_id = after[0][0]
+    (root / "b.py").unlink()
+    folder.update(["b.py"])
+    gone = folder.store.knn(query, 5)
+    folder.close()
+    assert len(before) == 1 and len(after) == 2 and after[0][1] > before[0][1]
+    assert new_id not in {cid for cid, _ in gone} and len(gone) == 1
