@@ -7,7 +7,7 @@ hours), but every query is embedded for real with the local MiniLM model, inside
 search (the query cache is off). Prints p50/p95/p99 of each mode per size, how much of exact
 BM25's top 10 the pruned BM25 query keeps, indexing files/s and chunks/s without embeddings and
 with MiniLM embeddings (on a sample), and the re-index time of one changed file (excluding
-embedding). Writes a latency histogram to benchmarks/out/search_latency.png. The machine's
+embedding). Writes a latency histogram to .artifacts/bench/search_latency.png. The machine's
 load average is printed next to the figures: other processes skew them.
 
     .venv/bin/python benchmarks/search_latency.py                    # 10k and 100k chunks
@@ -196,8 +196,8 @@ def plot(results: list[dict[str, object]]) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        out = Path(__file__).resolve().parent / "out"
-        out.mkdir(exist_ok=True)
+        out = Path(__file__).resolve().parents[1] / ".artifacts" / "bench"
+        out.mkdir(parents=True, exist_ok=True)
         fig, ax = plt.subplots(figsize=(7, 4))
         for r in results:
             ax.hist(r["latency"]["hybrid"], bins=40, alpha=0.6, label=f"hybrid, {r['chunks']} chunks")  # type: ignore[index]
