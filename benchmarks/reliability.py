@@ -14,6 +14,8 @@ Runs (or, with ``--quick``, reuses what the test suite just measured) each part:
 
     python benchmarks/reliability.py           # full: 1000 fuzz cases, 60 kills, 50 tabs, 10-min soak
     python benchmarks/reliability.py --quick   # CI: reuse the test run's figures, small load
+    python benchmarks/load_web.py && python benchmarks/reliability.py --reuse-load
+                                               # full, with the load measured on its own
 
 Crashes and lost or corrupt index entries must be 0; the exit code is 1 otherwise.
 """
@@ -107,7 +109,10 @@ def crashes(kills: int, server_kills: int, reuse: bool) -> dict[str, Any]:
     }
 
 
-def load(quick: bool, extra: list[str]) -> dict[str, Any]:
+def load(quick: bool, extra: list[str], reuse: bool = False) -> dict[str, Any]:
+    if reuse and (data := fresh("load.json")) is not None:
+        print("  load_web.py: reusing .artifacts/reliability/load.json", flush=True)
+        return data
     (ART / "load.json").unlink(missing_ok=True)
     cmd = [sys.executable, str(ROOT / "benchmarks" / "load_web.py"), *(["--quick"] if quick else []), *extra]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -122,6 +127,8 @@ def main() -> int:
     parser.add_argument("--fuzz-cases", type=int, default=None)
     parser.add_argument("--kills", type=int, default=None)
     parser.add_argument("--load-args", default="", help="extra arguments for load_web.py")
+    parser.add_argument("--reuse-load", action="store_true",
+                        help="take load and soak from a load_web.py run of the last 3 hours")
     args = parser.parse_args()
     cases = args.fuzz_cases or (100 if args.quick else 1000)
     kills = args.kills or (12 if args.quick else 60)
@@ -130,7 +137,7 @@ def main() -> int:
     fz = fuzzing(cases, reuse=args.quick)
     ft = faults(reuse=args.quick)
     cr = crashes(kills, max(2, kills // 5), reuse=args.quick)
-    ld = load(args.quick, args.load_args.split())
+    ld = load(args.quick, args.load_args.split(), reuse=args.reuse_load)
     lo, so = ld.get("load", {}), ld.get("soak", {})
 
     total_fuzz = fz["lsp_cases"] + fz["web_cases"] + fz["mcp_cases"]
