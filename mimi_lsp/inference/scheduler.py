@@ -12,7 +12,11 @@ A waiting higher class is always served first, and ``reservedInline`` slots are 
 other classes, so a running re-index cannot starve completions. Concurrent embedding calls (and
 concurrent completions, for backends that take batches) are merged into one backend call: a batch
 stays open for ``batchWindowMs`` and for as long as it waits for a slot, up to ``maxBatch``
-items, so batches grow exactly when the backend is busy. Cancelling a caller removes its items;
+items, so batches grow exactly when the backend is busy. The window is skipped when nobody else
+is expected: a lone caller on an idle backend, a full batch, or a batch that already holds as
+many callers as the last one of its kind (the known callers are all back). At most two batches
+per model are in flight (one running, the next queued behind it); the rest wait here and grow
+rather than pile up in the model server's own queue. Cancelling a caller removes its items;
 cancelling every caller of a running batch cancels the backend call. Queues are bounded: a full
 queue raises ``errors.Busy``.
 
@@ -215,10 +219,16 @@ class _Batch(Generic[T, R]):
     parts: list[_Part[T, R]] = field(default_factory=list)
     closed: bool = False
     task: asyncio.Task[None] | None = None
+    complete: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when nobody else is expected: the batch goes out without waiting the window."""
 
     @property
     def size(self) -> int:
         return sum(len(p.items) for p in self.parts if not p.cancelled)
+
+    @property
+    def callers(self) -> int:
+        return sum(1 for p in self.parts if not p.cancelled)
 
 
 class Batcher(Generic[T, R]):
@@ -242,6 +252,8 @@ class Batcher(Generic[T, R]):
         self.max_inflight = max_inflight
         self._inflight: dict[str, asyncio.Semaphore] = {}
         self._open: dict[str, _Batch[T, R]] = {}
+        # Callers of the last batch answered per key: the callers known to come back.
+        self._returning: dict[str, int] = {}
         self.batch_sizes: deque[int] = deque(maxlen=1_000)
         self.batch_callers: deque[int] = deque(maxlen=1_000)
         self.batches = 0
@@ -262,6 +274,9 @@ class Batcher(Generic[T, R]):
         batch.parts.append(part)
         if batch.size >= self.max_items:
             self._close(batch)
+            batch.complete.set()
+        elif batch.callers >= self._returning.get(key, self.max_items + 1):
+            batch.complete.set()
         try:
             return await asyncio.shield(part.future)
         except asyncio.CancelledError:
@@ -289,10 +304,11 @@ class Batcher(Generic[T, R]):
                 )
                 busy = busy or semaphore.locked() or semaphore._value < self.max_inflight  # noqa: SLF001
                 gate = semaphore
-            if self.window_s > 0 and busy:
-                # Company is likely (a burst, or batches already running): wait for stragglers.
-                # A lone caller on an idle backend goes at once.
-                await asyncio.sleep(self.window_s)
+            if self.window_s > 0 and busy and not batch.complete.is_set():
+                # Company is likely (a burst, or batches already running): wait for stragglers,
+                # but no longer than it takes the known callers to come back.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(batch.complete.wait(), self.window_s)
             async with gate:
                 await self._execute_open(batch)
         except asyncio.CancelledError:
@@ -330,6 +346,7 @@ class Batcher(Generic[T, R]):
                 )
         finally:
             self._slots.release(level)
+        self._returning[batch.key] = len(live)
         start = 0
         for part in live:
             end = start + len(part.items)
@@ -367,8 +384,14 @@ class ScheduledBackend:
             max_inflight=2,
         )
         # Completions never wait for company on purpose: they only merge when queued anyway.
+        # Two batches in flight per model: more would queue inside Triton, whose dynamic batcher
+        # then stalls ~500 ms now and then (seen with four full batches of 16 queued on CPU).
         self.generate_batcher: Batcher[GenerateRequest, str] = Batcher(
-            self._generate_batch, self.slots, window_s=0.0, max_items=self.settings.max_batch
+            self._generate_batch,
+            self.slots,
+            window_s=0.0,
+            max_items=self.settings.max_batch,
+            max_inflight=2,
         )
         self._batch_capacity: dict[str, int] = {}
         self._embed_models: dict[str, str | None] = {}

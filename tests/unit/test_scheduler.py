@@ -167,6 +167,84 @@ async def test_concurrent_embeddings_merge_into_one_call() -> None:
     assert b.metrics()["embedBatches"]["recentSizes"] == [8]
 
 
+async def test_a_lone_caller_pays_no_window() -> None:
+    """One embedding call on an idle backend starts at once, whatever the window."""
+    inner = GatedBackend()
+    b = scheduled(inner, batch_window_ms=100)
+    call = asyncio.create_task(b.embed(["alone"]))
+    await settle()
+    assert inner.embed_calls == [["alone"]]  # no timer ran: the loop only turned a few times
+    inner.gate.set()
+    await call
+
+
+async def test_a_full_batch_goes_out_without_waiting_the_window() -> None:
+    """maxBatch texts arriving together start at once instead of waiting for more company."""
+    inner = GatedBackend()
+    b = scheduled(inner, batch_window_ms=100, max_batch=4)
+    calls = [asyncio.create_task(b.embed([f"t{i}"])) for i in range(4)]
+    await settle()
+    assert inner.embed_calls == [["t0", "t1", "t2", "t3"]]
+    inner.gate.set()
+    await asyncio.gather(*calls)
+
+
+async def test_a_batch_goes_once_the_known_callers_are_back() -> None:
+    """When as many callers as the last batch had are in, nobody else is expected: no window."""
+    inner = GatedBackend()
+    inner.gate.set()
+    b = scheduled(inner, batch_window_ms=5)
+    await asyncio.gather(*(b.embed([f"a{i}"]) for i in range(3)))  # waits the window once
+    inner.gate.clear()
+    b.embed_batcher.window_s = 100.0
+    again = [asyncio.create_task(b.embed([f"b{i}"])) for i in range(3)]
+    await settle()
+    assert inner.embed_calls[-1] == ["b0", "b1", "b2"]
+    inner.gate.set()
+    await asyncio.gather(*again)
+
+
+class BatchingBackend(GatedBackend):
+    """A gated backend that takes up to four prompts per call, like a batched Triton model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+        self.inflight = 0
+        self.max_inflight = 0
+
+    async def batch_capacity(self, model: str) -> int:
+        return 4
+
+    async def generate_batch(self, requests: Sequence[GenerateRequest]) -> list[str]:
+        self.batches.append([r.prompt for r in requests])
+        self.inflight += 1
+        self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            await self.gate.wait()
+        finally:
+            self.inflight -= 1
+        return [r.prompt.upper() for r in requests]
+
+
+async def test_completion_batches_stay_two_in_flight_per_model() -> None:
+    """Completions beyond two full batches wait in the scheduler, not in the model's queue."""
+    inner = BatchingBackend()
+    b = scheduled(inner, max_concurrency=8, reserved_inline=0)
+
+    async def complete(prompt: str) -> str:
+        request = GenerateRequest(prompt, raw=True, model="fim")
+        return "".join([p async for p in b.generate(request)])
+
+    calls = [asyncio.create_task(complete(f"p{i}")) for i in range(16)]
+    await settle()
+    assert len(inner.batches) == 2 and inner.inflight == 2
+    inner.gate.set()
+    assert await asyncio.gather(*calls) == [f"P{i}" for i in range(16)]
+    assert [len(batch) for batch in inner.batches] == [4, 4, 4, 4]
+    assert inner.max_inflight == 2
+
+
 async def test_batches_grow_while_waiting_for_a_slot() -> None:
     """Calls arriving while the backend is busy join the waiting batch (up to maxBatch)."""
     inner = GatedBackend()
