@@ -14,9 +14,10 @@ concurrent completions, for backends that take batches) are merged into one back
 stays open for ``batchWindowMs`` and for as long as it waits for a slot, up to ``maxBatch``
 items, so batches grow exactly when the backend is busy. The window is skipped when nobody else
 is expected: a lone caller on an idle backend, a full batch, or a batch that already holds as
-many callers as the last one of its kind (the known callers are all back). At most two batches
-per model are in flight (one running, the next queued behind it); the rest wait here and grow
-rather than pile up in the model server's own queue. Cancelling a caller removes its items;
+many callers as the last one of its kind (the known callers are all back). Batches do not pile
+up in the model server's own queue: one embedding batch per model and class is in flight, and
+two completion batches per model (one running, the next queued behind it); the rest wait here
+and grow. Cancelling a caller removes its items;
 cancelling every caller of a running batch cancels the backend call. Queues are bounded: a full
 queue raises ``errors.Busy``.
 
@@ -257,6 +258,8 @@ class Batcher(Generic[T, R]):
         self.batch_sizes: deque[int] = deque(maxlen=1_000)
         self.batch_callers: deque[int] = deque(maxlen=1_000)
         self.batches = 0
+        self.windows = 0
+        """Batches that waited the window for company."""
 
     def pending(self) -> int:
         return sum(b.size for b in self._open.values())
@@ -275,8 +278,8 @@ class Batcher(Generic[T, R]):
         if batch.size >= self.max_items:
             self._close(batch)
             batch.complete.set()
-        elif batch.callers >= self._returning.get(key, self.max_items + 1):
-            batch.complete.set()
+        elif batch.callers >= self._returning.get(key, 0) > 1:
+            batch.complete.set()  # as many callers as last time: the known callers are back
         try:
             return await asyncio.shield(part.future)
         except asyncio.CancelledError:
@@ -307,6 +310,7 @@ class Batcher(Generic[T, R]):
             if self.window_s > 0 and busy and not batch.complete.is_set():
                 # Company is likely (a burst, or batches already running): wait for stragglers,
                 # but no longer than it takes the known callers to come back.
+                self.windows += 1
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(batch.complete.wait(), self.window_s)
             async with gate:
@@ -381,11 +385,13 @@ class ScheduledBackend:
             self.slots,
             window_s=window,
             max_items=self.settings.max_batch,
-            max_inflight=2,
+            max_inflight=1,
         )
         # Completions never wait for company on purpose: they only merge when queued anyway.
         # Two batches in flight per model: more would queue inside Triton, whose dynamic batcher
-        # then stalls ~500 ms now and then (seen with four full batches of 16 queued on CPU).
+        # then stalls ~500 ms now and then (Triton 2.51 on CPU: four full batches of 16 queued
+        # for fim; for MiniLM without queue delay, already one queued batch; so embeddings keep
+        # one batch in flight, which grows while it waits).
         self.generate_batcher: Batcher[GenerateRequest, str] = Batcher(
             self._generate_batch,
             self.slots,
@@ -565,6 +571,7 @@ class ScheduledBackend:
             sizes = list(batcher.batch_sizes)
             return {
                 "batches": batcher.batches,
+                "windowsWaited": batcher.windows,
                 "pending": batcher.pending(),
                 "meanSize": round(sum(sizes) / len(sizes), 2) if sizes else 0.0,
                 "maxSize": max(sizes, default=0),

@@ -256,9 +256,16 @@ def main() -> int:
             infer_func=lambda requests: embedder.batched("minilm", requests),
             inputs=[Tensor(name="text", dtype=bytes, shape=(1,))],
             outputs=[Tensor(name="embedding", dtype=np.float32, shape=(384,))],
+            # As deploy/triton's all-MiniLM-L6-v2: a short queue delay, as the scheduler already
+            # waits for company before it sends a batch.
             config=ModelConfig(
                 max_batch_size=64,
-                batcher=DynamicBatcher(max_queue_delay_microseconds=3_000),
+                batcher=DynamicBatcher(
+                    max_queue_delay_microseconds=500,
+                    preferred_batch_size=[16, 32, 64],
+                    priority_levels=3,
+                    default_priority_level=3,
+                ),
             ),
         )
         triton.bind(

@@ -55,6 +55,62 @@ async def test_concurrent_completions_share_one_model_call(fresh: TritonProcess)
     assert sum(seen) == 8 and len(seen) <= 3 and max(seen) >= 4
 
 
+async def test_embedding_callers_coming_back_skip_the_window(fresh: TritonProcess) -> None:
+    """16 callers looping over one text each: after the first round, every batch holds all 16
+    and goes out without waiting the (here very long) batch window."""
+    b = scheduled(fresh, batch_window_ms=100)
+
+    async def caller(i: int) -> None:
+        for round_ in range(3):
+            (vector,) = await b.embed([f"def f{i}_{round_}(): pass"], "minilm")
+            assert len(vector) == 384
+
+    try:
+        await b.embed(["warm up"], "minilm")
+        fresh.reset()
+        await asyncio.gather(*(caller(i) for i in range(16)))
+        waited = b.metrics()["embedBatches"]["windowsWaited"]
+    finally:
+        await b.aclose()
+    assert fresh.stats()["batches"]["minilm"] == [16, 16, 16]
+    assert waited == 1  # the first round waited for company; the next two did not
+
+
+async def test_many_completion_callers_keep_two_batches_in_flight(fresh: TritonProcess) -> None:
+    """64 completion callers: full batches of 16 reach the model, never more than two at a time
+    (more would queue inside Triton's dynamic batcher, which then stalls now and then)."""
+    b = scheduled(fresh, max_concurrency=8, reserved_inline=0)
+    inner = b.inner
+    generate_batch = inner.generate_batch
+    inflight = peak = 0
+
+    async def counted(requests: Any) -> list[str]:
+        nonlocal inflight, peak
+        inflight += 1
+        peak = max(peak, inflight)
+        try:
+            return await generate_batch(requests)
+        finally:
+            inflight -= 1
+
+    inner.generate_batch = counted
+
+    async def complete(i: int) -> str:
+        request = GenerateRequest(f"SLEEP=20 {FIM} #{i}", raw=True, model="fim")
+        return "".join([p async for p in b.generate(request)])
+
+    try:
+        await complete(-1)  # reads the model's batch capacity
+        fresh.reset()
+        peak = 0
+        answers = await asyncio.gather(*(complete(i) for i in range(64)))
+    finally:
+        await b.aclose()
+    assert answers == ["a + b\n"] * 64
+    assert fresh.stats()["batches"]["fim"] == [16, 16, 16, 16]
+    assert peak == 2
+
+
 async def test_completion_is_not_starved_by_a_reindex(fresh: TritonProcess) -> None:
     """During a re-index that fills the queue, a completion runs at once and finishes first."""
     b = scheduled(fresh, max_concurrency=2, reserved_inline=1, max_batch=32)

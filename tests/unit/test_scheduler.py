@@ -204,6 +204,23 @@ async def test_a_batch_goes_once_the_known_callers_are_back() -> None:
     await asyncio.gather(*again)
 
 
+async def test_one_embedding_batch_in_flight_the_next_one_grows() -> None:
+    """With slots to spare, embeddings still go one batch at a time: later callers wait in one
+    growing batch here instead of queueing as many small requests at the model server."""
+    inner = GatedBackend()
+    b = scheduled(inner, max_concurrency=16, reserved_inline=0, batch_window_ms=0)
+    first = asyncio.create_task(b.embed(["first"]))
+    await settle()
+    later = []
+    for i in range(6):
+        later.append(asyncio.create_task(b.embed([f"t{i}"])))
+        await settle()
+    assert inner.embed_calls == [["first"]]
+    inner.gate.set()
+    await asyncio.gather(first, *later)
+    assert [len(c) for c in inner.embed_calls] == [1, 6]
+
+
 class BatchingBackend(GatedBackend):
     """A gated backend that takes up to four prompts per call, like a batched Triton model."""
 
