@@ -151,6 +151,7 @@ class FolderIndex:
             result.changed += len(batch)
         if result.changed or result.deleted:
             self.refresh_stats()
+            self.store.checkpoint()
         if progress:
             progress(done, total)
         return result

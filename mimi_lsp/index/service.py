@@ -293,6 +293,7 @@ class IndexService:
                 log.exception("indexing failed")
                 self._set_state("error", f"Indexing failed: {exc}")
             if not self._scans and not self._updates:
+                await self._checkpoint()
                 await self._refresh_counts()
                 if self._state != "error" and self.folders:
                     # A one-off notice (e.g. a damaged index was rebuilt) rides on one status.
@@ -301,6 +302,15 @@ class IndexService:
                 self._idle.set()
                 if self._embed_wake is not None:
                     self._embed_wake.set()
+
+    async def _checkpoint(self) -> None:
+        """WAL maintenance once the queue is empty, off the path of each re-index."""
+        for folder in list(self.folders.values()):
+            if folder.opened:
+                try:
+                    await self._write(folder.store.checkpoint)
+                except Exception as exc:
+                    log.debug("checkpoint of %s failed: %s", folder.root, exc)
 
     async def _drain(self) -> None:
         while self._scans or self._updates:
@@ -448,6 +458,7 @@ class IndexService:
                                           f"{done}/{max(total_missing, done)} chunks"))  # fmt: skip
         finally:
             if began:
+                await self._checkpoint()
                 await self._refresh_counts()
                 self._emit(IndexEvent(self.status(), "end", "embed", "Embedding code", 100))
                 self._emit(IndexEvent(self.status()))

@@ -440,9 +440,16 @@ CREATE TABLE IF NOT EXISTS term_stats (term TEXT PRIMARY KEY, df INTEGER NOT NUL
 # dev split: 8/1/1 beat the 4/1.5/1 of the first version by ~0.01 MRR@10.
 BM25_WEIGHTS = (8.0, 1.0, 1.0)
 
-POSTINGS_BUDGET = 6_000
+POSTINGS_BUDGET = 4_000
 """Rows a BM25 query may score: terms join the match, rarest first, while their document
-frequencies add up to this; the rest only add to the score of rows already matched."""
+frequencies add up to this; the rest only add to the score of rows already matched. At 110k
+chunks 6,000 kept 91% of exact BM25's top 10 in 10.1/19.2 ms (p50/p95), 4,000 90% in
+8.5/16.0 ms, 3,000 89% in 7.8/15.3 ms."""
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+"""The writer checkpoints the WAL by itself only past ~40 MB (bulk writes). The index service
+checkpoints when its queue drains (``checkpoint``), so commits on the edit path do not pay for
+one: SQLite's default 1,000 pages put +15 ms on every fifth single-file re-index at 100k
+chunks (p95 46 -> 22 ms without)."""
 STATS_MIN_DF = 1_000
 """Terms in at least this many chunks are kept in ``term_stats`` (below it, pruning never
 triggers, so small indexes always run the exact OR query)."""
@@ -519,6 +526,7 @@ class IndexStore:
                     raise CorruptIndex(f"integrity check failed: {detail[:160]}")
             if version not in (None, SCHEMA_VERSION):
                 self._migrate(conn, version)
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             conn.executescript(_SCHEMA)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('root', ?)", (self.root,))
@@ -626,6 +634,10 @@ class IndexStore:
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
+
+    def checkpoint(self) -> None:
+        """Copy committed WAL pages into the database (when idle; never blocks readers)."""
+        self.writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -------------------------------------------------------------- writing
 
