@@ -73,9 +73,11 @@ async def run_clients(clients: int, total: int, call: Any) -> tuple[float, list[
 
 async def bench_embeddings(args: argparse.Namespace) -> dict[tuple[str, int], tuple[float, list[float]]]:
     results = {}
-    for mode in ("off", "on"):
-        model = args.embed_model if mode == "on" else args.embed_model_nobatch
-        for clients in CLIENTS:
+    # Off and on back to back per client count, so a change in machine load between the two
+    # runs skews their ratio as little as possible.
+    for clients in CLIENTS:
+        for mode in ("off", "on"):
+            model = args.embed_model if mode == "on" else args.embed_model_nobatch
             b = scheduled(args.url, batch_embeddings=mode == "on", max_concurrency=64,
                           reserved_inline=0)
             await b.embed(["warm up"], model)
@@ -91,8 +93,8 @@ async def bench_embeddings(args: argparse.Namespace) -> dict[tuple[str, int], tu
 async def bench_completions(args: argparse.Namespace) -> dict[tuple[str, int], tuple[float, list[float]]]:
     results = {}
     prompt = f"SLEEP={args.model_ms} {FIM}" if args.model_ms else FIM
-    for mode in ("off", "on"):
-        for clients in CLIENTS:
+    for clients in CLIENTS:
+        for mode in ("off", "on"):
             # One model instance: like a GPU, it runs one forward pass (of any batch) at a time.
             b = scheduled(args.url, batch_generation=mode == "on", max_concurrency=4,
                           reserved_inline=0)
@@ -190,12 +192,18 @@ def plot(emb: dict[Any, Any], comp: dict[Any, Any], idle: list[float], busy: lis
     return out
 
 
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 async def main_async(args: argparse.Namespace) -> None:
+    print(f"start: {load()}")
     emb = await bench_embeddings(args)
     table("Embeddings (one text per call)", "texts", "emb", emb)
     e16 = emb[("on", 16)][0] / emb[("off", 16)][0]
-    print(f"\n16 concurrent embedding callers: {e16:.1f}x the unbatched throughput (target >= 4x)")
+    print(f"\n16 concurrent embedding callers: {e16:.2f}x the unbatched throughput (target >= 4x)")
     if args.only == "embeddings":
+        print(f"end: {load()}")
         return
     comp = await bench_completions(args)
     table(f"Completions (simulated forward pass {args.model_ms} ms)", "calls", "gen", comp)
@@ -206,6 +214,7 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"  idle:        p50 {i50:7.1f} ms  p95 {i95:7.1f} ms")
     print(f"  re-indexing: p50 {b50:7.1f} ms  p95 {b95:7.1f} ms   ({embedded} chunks embedded)")
     print(f"  ratio p50 {b50 / i50:.2f}x, p95 {b95 / i95:.2f}x (target <= 1.5x)")
+    print(f"end: {load()}")
     print(f"plot: {plot(emb, comp, idle, busy)}")
 
 
