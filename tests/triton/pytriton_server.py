@@ -34,7 +34,12 @@ from typing import Any
 
 import numpy as np
 
-STATS: dict[str, Any] = {"batches": defaultdict(list), "stream_sent": 0, "stream_closed": 0}
+STATS: dict[str, Any] = {
+    "batches": defaultdict(list),
+    "model_ms": defaultdict(list),
+    "stream_sent": 0,
+    "stream_closed": 0,
+}
 LOCK = threading.Lock()
 FIM = re.compile(r"<\|fim_prefix\|>(.*)<\|fim_suffix\|>(.*)<\|fim_middle\|>", re.S)
 SLEEP = re.compile(r"SLEEP=(\d+)")
@@ -149,7 +154,10 @@ class Embedder:
         sizes = [int(r["text"].reshape(-1).shape[0]) for r in requests]
         texts = [t for r in requests for t in _texts(r["text"])]
         _record(name, len(texts))
+        started = time.perf_counter()
         vectors = self.encode(texts)
+        with LOCK:
+            STATS["model_ms"][name].append(round((time.perf_counter() - started) * 1000, 2))
         out, start = [], 0
         for size in sizes:
             out.append({"embedding": vectors[start : start + size]})
@@ -165,7 +173,10 @@ class Embedder:
             texts = _texts(request["text"])
             for _ in texts:
                 _record(name, 1)
+            started = time.perf_counter()
             out.append({"embedding": np.concatenate([self.encode([t]) for t in texts])})
+            with LOCK:
+                STATS["model_ms"][name].append(round((time.perf_counter() - started) * 1000, 2))
         return out
 
 
@@ -176,11 +187,13 @@ def stats_infer(requests: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndar
         with LOCK:
             if command == "reset":
                 STATS["batches"].clear()
+                STATS["model_ms"].clear()
                 STATS["stream_sent"] = 0
                 STATS["stream_closed"] = 0
             payload = json.dumps(
                 {
                     "batches": dict(STATS["batches"]),
+                    "model_ms": dict(STATS["model_ms"]),
                     "stream_sent": STATS["stream_sent"],
                     "stream_closed": STATS["stream_closed"],
                 }
@@ -251,6 +264,7 @@ def main() -> int:
         embedder.encode(["warm up"])  # so the first test call is not a cold start
         with LOCK:
             STATS["batches"].clear()
+            STATS["model_ms"].clear()
         triton.bind(
             model_name="minilm",
             infer_func=lambda requests: embedder.batched("minilm", requests),
