@@ -15,9 +15,8 @@ stays open for ``batchWindowMs`` and for as long as it waits for a slot, up to `
 items, so batches grow exactly when the backend is busy. The window is skipped when nobody else
 is expected: a lone caller on an idle backend, a full batch, or a batch that already holds as
 many callers as the last one of its kind (the known callers are all back). Batches do not pile
-up in the model server's own queue: one embedding batch per model and class is in flight, and
-two completion batches per model (one running, the next queued behind it); the rest wait here
-and grow. Cancelling a caller removes its items;
+up in the model server's own queue: one batch per model (and class) is in flight, and the next
+one waits here and grows. Cancelling a caller removes its items;
 cancelling every caller of a running batch cancels the backend call. Queues are bounded: a full
 queue raises ``errors.Busy``.
 
@@ -380,6 +379,9 @@ class ScheduledBackend:
         limit = self.settings.max_concurrency or DEFAULT_CONCURRENCY.get(backend.name, 8)
         self.slots = Slots(limit, self.settings.reserved_inline, self.settings.max_queue)
         window = self.settings.batch_window_ms / 1000
+        # One batch per key in flight: more would queue inside Triton, whose dynamic batcher then
+        # stalls ~500 ms now and then (Triton 2.51 on CPU, both with MiniLM and the fim model,
+        # even with a single batch queued behind a running one). Waiting here, it grows instead.
         self.embed_batcher: Batcher[str, list[float]] = Batcher(
             self._embed_batch,
             self.slots,
@@ -388,16 +390,12 @@ class ScheduledBackend:
             max_inflight=1,
         )
         # Completions never wait for company on purpose: they only merge when queued anyway.
-        # Two batches in flight per model: more would queue inside Triton, whose dynamic batcher
-        # then stalls ~500 ms now and then (Triton 2.51 on CPU: four full batches of 16 queued
-        # for fim; for MiniLM without queue delay, already one queued batch; so embeddings keep
-        # one batch in flight, which grows while it waits).
         self.generate_batcher: Batcher[GenerateRequest, str] = Batcher(
             self._generate_batch,
             self.slots,
             window_s=0.0,
             max_items=self.settings.max_batch,
-            max_inflight=2,
+            max_inflight=1,
         )
         self._batch_capacity: dict[str, int] = {}
         self._embed_models: dict[str, str | None] = {}

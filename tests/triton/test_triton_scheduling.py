@@ -76,9 +76,9 @@ async def test_embedding_callers_coming_back_skip_the_window(fresh: TritonProces
     assert waited == 1  # the first round waited for company; the next two did not
 
 
-async def test_many_completion_callers_keep_two_batches_in_flight(fresh: TritonProcess) -> None:
-    """64 completion callers: full batches of 16 reach the model, never more than two at a time
-    (more would queue inside Triton's dynamic batcher, which then stalls now and then)."""
+async def test_many_completion_callers_keep_one_batch_in_flight(fresh: TritonProcess) -> None:
+    """64 completion callers: full batches of 16 reach the model one at a time (a batch queued
+    inside Triton's dynamic batcher behind a running one stalls now and then)."""
     b = scheduled(fresh, max_concurrency=8, reserved_inline=0)
     inner = b.inner
     generate_batch = inner.generate_batch
@@ -108,7 +108,7 @@ async def test_many_completion_callers_keep_two_batches_in_flight(fresh: TritonP
         await b.aclose()
     assert answers == ["a + b\n"] * 64
     assert fresh.stats()["batches"]["fim"] == [16, 16, 16, 16]
-    assert peak == 2
+    assert peak == 1
 
 
 async def test_completion_is_not_starved_by_a_reindex(fresh: TritonProcess) -> None:

@@ -244,8 +244,8 @@ class BatchingBackend(GatedBackend):
         return [r.prompt.upper() for r in requests]
 
 
-async def test_completion_batches_stay_two_in_flight_per_model() -> None:
-    """Completions beyond two full batches wait in the scheduler, not in the model's queue."""
+async def test_one_completion_batch_in_flight_per_model() -> None:
+    """Completions beyond one full batch wait in the scheduler, not in the model's queue."""
     inner = BatchingBackend()
     b = scheduled(inner, max_concurrency=8, reserved_inline=0)
 
@@ -255,11 +255,11 @@ async def test_completion_batches_stay_two_in_flight_per_model() -> None:
 
     calls = [asyncio.create_task(complete(f"p{i}")) for i in range(16)]
     await settle()
-    assert len(inner.batches) == 2 and inner.inflight == 2
+    assert len(inner.batches) == 1 and inner.inflight == 1
     inner.gate.set()
     assert await asyncio.gather(*calls) == [f"P{i}" for i in range(16)]
     assert [len(batch) for batch in inner.batches] == [4, 4, 4, 4]
-    assert inner.max_inflight == 2
+    assert inner.max_inflight == 1
 
 
 async def test_batches_grow_while_waiting_for_a_slot() -> None:
