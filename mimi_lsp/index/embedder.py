@@ -162,7 +162,8 @@ def _limit_cpu_threads() -> None:
 
     A query embeds while BM25 runs next to it, and the editor and the event loop need a core
     too. On 2 loaded cores here one thread gave hybrid search p95 47-50 ms against 60-113 ms
-    with two (100k chunks), and batch embedding just as fast (26.7 vs 24.9 chunks/s).
+    with two (100k chunks). The price is background embedding: 9-12.7 against 13-14.1
+    chunks/s at load 1.5 (as fast as two threads when the other core is busy anyway).
     torch's setting is process-wide: nothing else in this process uses torch.
     """
     if os.environ.get("OMP_NUM_THREADS"):
