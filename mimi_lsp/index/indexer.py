@@ -150,22 +150,11 @@ class FolderIndex:
             self.store.write_files(batch)
             result.changed += len(batch)
         if result.changed or result.deleted:
-            self.refresh_stats()
+            self.store.refresh_term_stats(only_if_stale=True)
             self.store.checkpoint()
         if progress:
             progress(done, total)
         return result
-
-    def refresh_stats(self) -> None:
-        """Recount common terms when the index grew or shrank by a tenth since the last count."""
-        conn = self.store.writer
-        chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        row = conn.execute("SELECT value FROM meta WHERE key='stats_chunks'").fetchone()
-        counted = int(row[0]) if row and row[0] else 0
-        if chunks < 5_000 or abs(chunks - counted) < 0.1 * max(counted, 1):
-            return
-        self.store.refresh_term_stats()
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('stats_chunks', ?)", (str(chunks),))
 
     def _prepare_current(self, rel: str, state: tuple[str, float, int, bool] | None) -> FileData | None:
         """What ``rel`` should hold now: the unsaved buffer if open, else the disk."""

@@ -915,14 +915,14 @@ def _outermost(
 
 
 def _best_definition(
-    defs: list[tuple[str, str, str | None, int, int]], row: ChunkRow, terms: list[str]
+    outer: list[tuple[str, str, str | None, int, int]], row: ChunkRow, terms: list[str]
 ) -> tuple[str, str, str | None, int, int] | None:
-    """The outermost definition of a merged chunk that the query names, if exactly one stands out.
+    """Among a merged chunk's outermost definitions (``_outermost``), the one the query names,
+    if exactly one stands out.
 
     A definition stands out when its name shares a word with the query and it shares more
     words than any other; otherwise the hit keeps the whole (small) merged range.
     """
-    outer = _outermost(defs)
     if len(outer) < 2 or not terms:
         return None
     wanted = {_stem(t) for t in terms}

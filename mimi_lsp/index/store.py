@@ -125,12 +125,14 @@ def query_terms(query: str) -> list[str]:
     return list(terms)
 
 
+def _quoted(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
 def fts_query(query: str) -> str | None:
     """An FTS5 OR query for ``query`` (None when it has no usable term)."""
-    terms = query_terms(query)
-    if not terms:
-        return None
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms[:32])
+    terms = query_terms(query)[:32]
+    return " OR ".join(map(_quoted, terms)) if terms else None
 
 
 # ------------------------------------------------------------------------------------------
@@ -377,7 +379,10 @@ class CoarseIndex:
         return list(dict.fromkeys(ids[top].tolist()))
 
 
-_SCHEMA = """
+FTS_TOKENIZE = "porter unicode61 tokenchars '_'"
+"""The FTS5 tokenizer of ``chunks_fts`` (also used to stem query terms, see ``_stems``)."""
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY,
@@ -407,7 +412,7 @@ CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     symbol, path, body, content='', contentless_delete=1,
-    tokenize="porter unicode61 tokenchars '_'"
+    tokenize="{FTS_TOKENIZE}"
 );
 CREATE TABLE IF NOT EXISTS symbols (
     id INTEGER PRIMARY KEY,
@@ -450,6 +455,8 @@ WAL_AUTOCHECKPOINT_PAGES = 10_000
 checkpoints when its queue drains (``checkpoint``), so commits on the edit path do not pay for
 one: SQLite's default 1,000 pages put +15 ms on every fifth single-file re-index at 100k
 chunks (p95 46 -> 22 ms without)."""
+STATS_MIN_CHUNKS = 5_000
+"""Smaller indexes keep no term statistics: their exact OR queries are fast anyway."""
 STATS_MIN_DF = 1_000
 """Terms in at least this many chunks are kept in ``term_stats`` (below it, pruning never
 triggers, so small indexes always run the exact OR query)."""
@@ -883,9 +890,18 @@ class IndexStore:
         )
         return cur.rowcount or 0
 
-    def refresh_term_stats(self) -> int:
-        """Recount the document frequency of common terms (after a scan; ~1 s at 100k chunks)."""
+    def refresh_term_stats(self, only_if_stale: bool = False) -> int:
+        """Recount the document frequency of common terms (after a scan; ~1 s at 100k chunks).
+
+        ``only_if_stale``: only on an index of ``STATS_MIN_CHUNKS`` or more whose chunk count
+        moved by a tenth since the last count (returns -1 when nothing was done).
+        """
         conn = self.writer
+        chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        if only_if_stale:
+            counted = int(self._meta(conn, "stats_chunks") or 0)
+            if chunks < STATS_MIN_CHUNKS or abs(chunks - counted) < 0.1 * max(counted, 1):
+                return -1
         conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_vocab USING fts5vocab(main, chunks_fts, 'row')")
         rows = conn.execute("SELECT term, doc FROM temp.fts_vocab WHERE doc >= ?", (STATS_MIN_DF,)).fetchall()
         conn.execute("BEGIN IMMEDIATE")
@@ -893,6 +909,7 @@ class IndexStore:
             conn.execute("DELETE FROM term_stats")
             conn.executemany("INSERT INTO term_stats(term, df) VALUES (?, ?)", rows)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('stats_epoch', ?)", (f"{time.time_ns()}",))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('stats_chunks', ?)", (str(chunks),))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -936,7 +953,7 @@ class IndexStore:
         if not terms:
             return None
         common = self._common_terms(self.reader())
-        quoted = {t: '"' + t.replace('"', '""') + '"' for t in terms}
+        quoted = {t: _quoted(t) for t in terms}
         if not common:
             return " OR ".join(quoted.values())
         stems = _stems(terms)
@@ -1118,9 +1135,7 @@ def _stems(terms: Sequence[str]) -> dict[str, str]:
         import sqlean
 
         conn = sqlean.connect(":memory:", isolation_level=None, check_same_thread=False)
-        conn.execute(
-            "CREATE VIRTUAL TABLE q USING fts5(x, tokenize=\"porter unicode61 tokenchars '_'\")"
-        )
+        conn.execute(f'CREATE VIRTUAL TABLE q USING fts5(x, tokenize="{FTS_TOKENIZE}")')
         conn.execute("CREATE VIRTUAL TABLE q_vocab USING fts5vocab(q, 'instance')")
         _tokenizer.conn = conn
     conn.execute("DELETE FROM q")

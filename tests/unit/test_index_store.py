@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from mimi_lsp.index import store as store_module
 from mimi_lsp.index.embedder import FakeEmbedder
@@ -267,6 +268,34 @@ def test_common_terms_only_score_rows_matched_by_rare_ones(tmp_path: Path, monke
     folder.close()
     assert match == '("upload") AND ("upload" OR "payload")'
     assert len(rows) == 2 and rows[0][0] == exact[0][0]  # both upload chunks; payload ranks first
+
+
+def test_scans_recount_common_terms_only_when_the_index_moved_by_a_tenth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Term statistics are counted after a scan of a big enough index, and again only when
+    its chunk count changed by 10% or more (a count costs ~1 s at 100k chunks)."""
+    monkeypatch.setattr(store_module, "STATS_MIN_CHUNKS", 20)
+    monkeypatch.setattr(store_module, "STATS_MIN_DF", 2)
+    root = tmp_path / "ws"
+    for i in range(10):
+        write(root, f"h{i}.py", f"def handler_{i}(payload):\n    return payload + {i}\n")
+    folder = _index(root, tmp_path / "cache")
+    epoch = lambda: folder.store._meta(folder.store.writer, "stats_epoch")  # noqa: E731, SLF001
+    assert epoch() is None  # 10 chunks: too small to keep statistics
+    for i in range(10, 30):
+        write(root, f"h{i}.py", f"def handler_{i}(payload):\n    return payload + {i}\n")
+    folder.scan()
+    first = epoch()
+    assert first is not None and folder.store._common_terms(folder.store.reader()).get("payload") == 30  # noqa: SLF001
+    write(root, "h30.py", "def handler_30(payload):\n    return payload\n")
+    folder.scan()  # 31 chunks: 3% more
+    assert epoch() == first
+    for i in range(31, 36):
+        write(root, f"h{i}.py", f"def handler_{i}(payload):\n    return payload\n")
+    folder.scan()  # 36 chunks: 16% more than counted
+    assert epoch() != first
+    folder.close()
 
 
 def test_vector_search_follows_new_and_deleted_chunks(tmp_path: Path) -> None:
