@@ -37,7 +37,7 @@ from benchmarks.search_eval import blank_docstrings, first_sentence  # noqa: E40
 from mimi_lsp.index.embedder import LocalEmbedder  # noqa: E402
 from mimi_lsp.index.indexer import FolderIndex  # noqa: E402
 from mimi_lsp.index.service import IndexService  # noqa: E402
-from mimi_lsp.index.store import embed_texts, query_terms  # noqa: E402
+from mimi_lsp.index.store import embed_texts, fts_query  # noqa: E402
 from mimi_lsp.settings import resolve_settings  # noqa: E402
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -104,10 +104,9 @@ def bm25_overlap(folder: FolderIndex, queries: list[str]) -> float:
     """Share of exact (unpruned OR) BM25's top 10 that the pruned query also returns."""
     kept = total = 0
     for q in queries:
-        terms = query_terms(q)[:32]
-        if not terms:
+        exact = fts_query(q)
+        if exact is None:
             continue
-        exact = " OR ".join('"' + t + '"' for t in terms)
         match = folder.store.fts_match(q) or exact
         want = {cid for cid, _ in folder.store.bm25(exact, 10)}
         got = {cid for cid, _ in folder.store.bm25(match, 10)}
