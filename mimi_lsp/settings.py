@@ -120,6 +120,11 @@ class LocalEmbeddingSettings(_Model):
 
     kind: Literal["local"] = "local"
     device: str | None = Field(default=None, description="'cpu', 'cuda', or auto.")
+    onnx_queries: bool = Field(
+        default=True,
+        description="On CPU, embed search queries through ONNX Runtime (same vectors, 3-4x "
+        "faster; exported from the model once into the user cache).",
+    )
 
 
 EmbeddingBackendSettings = Annotated[

