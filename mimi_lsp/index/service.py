@@ -501,10 +501,11 @@ class IndexService:
     ) -> list[SearchHit]:
         """The ``k`` chunks best matching ``query`` across all folders.
 
-        BM25 runs on a reader thread while the query embeds (SQLite and torch both release
-        the GIL); then one reader call per folder scores the vector candidates and BM25's
-        candidates on the dense signal, so fusion compares every candidate on both; then one
-        reader call ranks, drops duplicates and fetches the text of the ``k`` hits only.
+        BM25 runs on a reader thread while the query embeds (SQLite and the model both release
+        the GIL); the vector search starts on the other reader thread as soon as the query is
+        embedded, next to BM25's tail; then one reader call per search scores BM25's
+        candidates on the dense signal too (so fusion compares every candidate on both), fuses,
+        ranks, drops duplicates and fetches the text of the ``k`` hits only.
         """
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}")
@@ -523,13 +524,11 @@ class IndexService:
             match = folder.store.fts_match(query)
             return folder.store.bm25(match, pool_size * 4, where, params) if match else []
 
-        def dense_in(folder: FolderIndex, qvec: np.ndarray, sparse: list[tuple[int, float]]) -> dict[int, float]:
+        def dense_in(folder: FolderIndex, qvec: np.ndarray) -> dict[int, float]:
             where, params = filters[folder.root]
             if where is None:
                 return {}
-            dense = dict(folder.store.knn(qvec, pool_size, where, params))
-            missing = [cid for cid, _ in sparse[:pool_size] if cid not in dense]
-            return {**dense, **folder.store.dense_scores(qvec, missing)} if missing else dense
+            return dict(folder.store.knn(qvec, pool_size, where, params))
 
         sparse_jobs = None
         if mode != "vector":
@@ -537,19 +536,16 @@ class IndexService:
         qvec = None
         if mode != "bm25":
             qvec = await self._query_vector(query, wait=mode == "vector")
-        no_sparse: list[Any] = [[] for _ in folders]
-        sparse_results: list[Any] = list(await sparse_jobs) if sparse_jobs is not None else no_sparse
         if qvec is None and mode == "vector":
             return []
-        dense_results: list[Any] = [{} for _ in folders]
+        dense_jobs = None
         if qvec is not None:
-            dense_results = list(await asyncio.gather(
-                *(self._read(dense_in, f, qvec, s if isinstance(s, list) and mode == "hybrid" else [])
-                  for f, s in zip(folders, sparse_results, strict=True)),
-                return_exceptions=True,
-            ))  # fmt: skip
-        sparse_all: list[tuple[tuple[str, int], float]] = []
-        dense_all: dict[tuple[str, int], float] = {}
+            dense_jobs = asyncio.gather(*(self._read(dense_in, f, qvec) for f in folders), return_exceptions=True)
+        no_sparse: list[Any] = [[] for _ in folders]
+        sparse_results: list[Any] = list(await sparse_jobs) if sparse_jobs is not None else no_sparse
+        dense_results: list[Any] = list(await dense_jobs) if dense_jobs is not None else [{} for _ in folders]
+        sparse_of: dict[str, list[tuple[int, float]]] = {}
+        dense_of: dict[str, dict[int, float]] = {}
         for folder, sparse, dense in zip(folders, sparse_results, dense_results, strict=True):
             failed = next((r for r in (sparse, dense) if isinstance(r, BaseException)), None)
             if failed is not None:
@@ -557,8 +553,37 @@ class IndexService:
                 if is_corruption(failed):
                     self._kick_rebuild(folder, failed)
                 continue
-            sparse_all += [((folder.root, cid), s) for cid, s in sparse]
-            dense_all.update({(folder.root, cid): s for cid, s in dense.items()})
+            sparse_of[folder.root], dense_of[folder.root] = sparse, dense
+        ranking = partial(self._rank, sparse_of, dense_of, qvec if mode == "hybrid" else None, mode, pool_size)
+        return await self._read(ranking, k, query_terms(query))
+
+    def _rank(
+        self,
+        sparse_of: dict[str, list[tuple[int, float]]],
+        dense_of: dict[str, dict[int, float]],
+        qvec: np.ndarray | None,
+        mode: str,
+        pool_size: int,
+        k: int,
+        terms: list[str],
+    ) -> list[SearchHit]:
+        """Fuse the folders' BM25 and vector candidates and return the best ``k`` as hits.
+
+        Runs on a reader thread. Given the query vector (hybrid), BM25's candidates that the
+        vector search did not return get their dense scores first.
+        """
+        sparse_all: list[tuple[tuple[str, int], float]] = []
+        dense_all: dict[tuple[str, int], float] = {}
+        for root, sparse in sparse_of.items():
+            dense = dense_of[root]
+            missing = [cid for cid, _ in sparse[:pool_size] if cid not in dense]
+            if qvec is not None and missing and root in self.folders:
+                try:
+                    dense = {**dense, **self.folders[root].store.dense_scores(qvec, missing)}
+                except Exception as exc:
+                    log.warning("search in %s failed: %s", root, exc)
+            sparse_all += [((root, cid), s) for cid, s in sparse]
+            dense_all.update({(root, cid): s for cid, s in dense.items()})
         sparse_all.sort(key=lambda kv: kv[1], reverse=True)
         dense_ranked = sorted(dense_all.items(), key=lambda kv: kv[1], reverse=True)
         if mode == "bm25":
@@ -567,8 +592,7 @@ class IndexService:
             ranked = dense_ranked[:pool_size]
         else:
             ranked = fuse(sparse_all, dense_ranked, self.fusion, pool_size)
-        terms = query_terms(query)
-        return await self._read(self._hits, ranked, k, terms)
+        return self._hits(ranked, k, terms)
 
     def _hits(self, ranked: list[tuple[tuple[str, int], float]], k: int, terms: list[str]) -> list[SearchHit]:
         """The best ``k`` of ``ranked`` as hits, after the prose and anonymous-code penalties.
