@@ -504,7 +504,7 @@ class IndexStore:
         self.dim: int | None = None
         self.embedder: str | None = None
         self._coarse = CoarseIndex()
-        self._stats: tuple[str, dict[str, int]] | None = None
+        self._stats: tuple[str, dict[str, int], int] | None = None
 
     # -------------------------------------------------------------- opening
 
@@ -933,26 +933,34 @@ class IndexStore:
             self._coarse.refresh(conn)
         self._common_terms(conn)
 
-    def _common_terms(self, conn: Any) -> dict[str, int]:
-        """Stemmed term -> document frequency of the common terms (cached per stats epoch)."""
+    def _common_terms(self, conn: Any) -> tuple[dict[str, int], int]:
+        """Stemmed term -> document frequency of the common terms, and the chunks counted then.
+
+        Cached per stats epoch.
+        """
         epoch = self._meta(conn, "stats_epoch") or ""
         cached = self._stats
         if cached is None or cached[0] != epoch:
             table = dict(conn.execute("SELECT term, df FROM term_stats").fetchall()) if epoch else {}
-            cached = self._stats = (epoch, table)
-        return cached[1]
+            counted = int(self._meta(conn, "stats_chunks") or 0) if epoch else 0
+            cached = self._stats = (epoch, table, counted)
+        return cached[1], cached[2]
 
     def fts_match(self, query: str) -> str | None:
         """The FTS5 query for ``query``: an OR of its terms, pruned on big indexes.
 
         Terms join the match rarest first while their document frequencies fit
         ``POSTINGS_BUDGET``; the common rest go in a second clause that only scores
-        (``(rare) AND (rare OR common)``), like a common-terms query.
+        (``(rare) AND (rare OR common)``), like a common-terms query. Terms in more than half
+        the chunks are left out: FTS5's ``bm25()`` gives them an IDF of 1e-6, so they change
+        no ranking, and reading their postings cost ~2 ms a query at 110k chunks. When even
+        the rarest term alone is over the budget ("get"), it must be in the symbol's name:
+        scoring every body that mentions it cost up to 70 ms.
         """
         terms = query_terms(query)[:32]
         if not terms:
             return None
-        common = self._common_terms(self.reader())
+        common, counted = self._common_terms(self.reader())
         quoted = {t: _quoted(t) for t in terms}
         if not common:
             return " OR ".join(quoted.values())
@@ -965,8 +973,10 @@ class IndexStore:
                 break
             rare.append(term)
             total += df[term]
-        rest = [t for t in terms if t not in rare]
+        rest = [t for t in terms if t not in rare and df[t] * 2 <= counted]
         match = " OR ".join(quoted[t] for t in rare)
+        if total > POSTINGS_BUDGET:
+            match = f"{{symbol}} : ({match})"
         if not rest:
             return match
         return f"({match}) AND ({match} OR {' OR '.join(quoted[t] for t in rest)})"

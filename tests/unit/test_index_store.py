@@ -256,6 +256,8 @@ def test_common_terms_only_score_rows_matched_by_rare_ones(tmp_path: Path, monke
     root = tmp_path / "ws"
     for i in range(30):
         write(root, f"h{i}.py", f"def handler_{i}(payload):\n    return payload + {i}\n")
+    for i in range(40):
+        write(root, f"o{i}.py", f"def other_{i}(x):\n    return x * {i}\n")
     write(root, "up.py", "def send_upload(payload):\n    return payload\n")
     write(root, "up2.py", "def upload_twice(x):\n    return x\n")
     folder = _index(root, tmp_path / "cache")
@@ -265,9 +267,17 @@ def test_common_terms_only_score_rows_matched_by_rare_ones(tmp_path: Path, monke
     match = folder.store.fts_match("upload the payload")
     rows = folder.store.bm25(match or "", 10)
     exact = folder.store.bm25('"upload" OR "payload"', 3)
+    # "return" is in every chunk: FTS5 weighs it 1e-6, so it is not even read.
+    with_return = folder.store.fts_match("return the upload payload")
+    # "handler" alone is over the budget: it must name the symbol.
+    only_common = folder.store.fts_match("the handler")
+    named = folder.store.bm25(only_common or "", 50)
     folder.close()
     assert match == '("upload") AND ("upload" OR "payload")'
     assert len(rows) == 2 and rows[0][0] == exact[0][0]  # both upload chunks; payload ranks first
+    assert with_return == match
+    assert only_common == '{symbol} : ("handler")'
+    assert len(named) == 30
 
 
 def test_scans_recount_common_terms_only_when_the_index_moved_by_a_tenth(
@@ -287,7 +297,7 @@ def test_scans_recount_common_terms_only_when_the_index_moved_by_a_tenth(
         write(root, f"h{i}.py", f"def handler_{i}(payload):\n    return payload + {i}\n")
     folder.scan()
     first = epoch()
-    assert first is not None and folder.store._common_terms(folder.store.reader()).get("payload") == 30  # noqa: SLF001
+    assert first is not None and folder.store._common_terms(folder.store.reader())[0].get("payload") == 30  # noqa: SLF001
     write(root, "h30.py", "def handler_30(payload):\n    return payload\n")
     folder.scan()  # 31 chunks: 3% more
     assert epoch() == first
