@@ -85,17 +85,17 @@ def build_corpus(dest: Path, files: list[Path], copies: int) -> None:
 
 
 def fill_random_vectors(folder: FolderIndex, dim: int = 384, seed: int = 1) -> None:
-    """Random unit vectors for every chunk content: two per chunk with a signature, else one."""
+    """Random unit vectors for every chunk content, as many as the texts it is embedded as."""
     rng = np.random.default_rng(seed)
     folder.store.set_embedder("local:all-MiniLM-L6-v2")
     rows = folder.store.writer.execute(
-        "SELECT hash, max(signature IS NOT NULL) FROM chunks GROUP BY hash"
+        "SELECT c.hash, f.path, c.text, c.symbol, c.kind, c.container, c.signature"
+        " FROM chunks c JOIN files f ON f.id = c.file_id GROUP BY c.hash"
     ).fetchall()
     for i in range(0, len(rows), 5_000):
-        part = rows[i : i + 5_000]
         items = []
-        for h, signed in part:
-            vecs = rng.standard_normal((2 if signed else 1, dim)).astype(np.float32)
+        for h, *chunk in rows[i : i + 5_000]:
+            vecs = rng.standard_normal((len(embed_texts(*chunk)), dim)).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
             items.append((h, vecs))
         folder.store.add_vectors(items)
