@@ -305,14 +305,12 @@ def main() -> int:
             inputs=[Tensor(name="text", dtype=bytes, shape=(1,))],
             outputs=[Tensor(name="embedding", dtype=np.float32, shape=(384,))],
             # As deploy/triton's all-MiniLM-L6-v2: a short queue delay, as the scheduler already
-            # waits for company before it sends a batch.
+            # waits for company before it sends a batch, and no priority levels, which make
+            # Triton 2.51's batcher stall ~500 ms now and then (see that config's comment).
             config=ModelConfig(
                 max_batch_size=64,
                 batcher=DynamicBatcher(
-                    max_queue_delay_microseconds=500,
-                    preferred_batch_size=[16, 32, 64],
-                    priority_levels=3,
-                    default_priority_level=3,
+                    max_queue_delay_microseconds=500, preferred_batch_size=[16, 32, 64]
                 ),
             ),
         )

@@ -38,7 +38,8 @@ def test_config_parses_as_a_triton_model_config(model: str) -> None:
         assert config.model_transaction_policy.decoupled
         assert json.loads((REPO / model / "1" / "model.json").read_text())["model"]
     else:
-        assert config.dynamic_batching.priority_levels == 3
+        # Priority levels stall Triton 2.51's dynamic batcher ~500 ms (see the config's comment).
+        assert config.dynamic_batching.priority_levels == 0
         assert list(config.dynamic_batching.preferred_batch_size) == [16, 32, 64]
 
 
