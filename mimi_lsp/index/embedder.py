@@ -72,12 +72,9 @@ class LocalEmbedder:
         self.batch_size = batch_size
         self.onnx_queries = onnx_queries
         self.models_dir = models_dir
-        self.query_runtime = "torch"
-        """What embeds single texts: "torch", or "onnx" once its encoder is ready."""
         self.query_ready = threading.Event()
         """Set once the query path is settled (ONNX ready, or failed, or not wanted)."""
         self._query: Any = None
-        self._model_path = model
         self.name = f"local:{model}"
         self.dim: int | None = 384 if model == DEFAULT_LOCAL_MODEL else None
         self._model: Any = None
@@ -87,6 +84,11 @@ class LocalEmbedder:
     @property
     def ready(self) -> bool:
         return self._model is not None
+
+    @property
+    def query_runtime(self) -> str:
+        """What embeds single texts: "torch", or "onnx" once its encoder is ready."""
+        return "torch" if self._query is None else "onnx"
 
     def _load(self) -> Any:
         with self._lock:
@@ -128,7 +130,6 @@ class LocalEmbedder:
             self.dim = int(get_dim() or 0) or self.dim
             log.info("local embedding model %s loaded on %s", self.model_name, device)
             self._model = model
-            self._model_path = path
             if device == "cpu" and self.onnx_queries:
                 threading.Thread(
                     target=self._prepare_onnx, args=(model, path), name="mimi-onnx-query", daemon=True
@@ -145,7 +146,6 @@ class LocalEmbedder:
             from mimi_lsp.index import onnx_query
 
             self._query = onnx_query.prepare(model, path, torch.get_num_threads(), self.models_dir)
-            self.query_runtime = "onnx"
             log.info("search queries embed through ONNX Runtime (%s)", self.model_name)
         except Exception as exc:
             log.warning(

@@ -124,16 +124,14 @@ def prepare(model: Any, model_path: str, threads: int, cache_dir: str | None = N
     os.makedirs(os.path.dirname(out), exist_ok=True)
     # Servers starting together (several editor windows) export once: the rest wait for it.
     with FileLock(out + ".lock", timeout=EXPORT_TIMEOUT_S):
-        if not os.path.exists(out):
-            _export_in_child(model_path, out)
-            return _load_checked(model, out, threads)
-        try:
-            return _load_checked(model, out, threads)
-        except Exception as exc:
-            log.warning("the cached ONNX export %s is unusable (%s); exporting it again", out, exc)
-            os.unlink(out)
-            _export_in_child(model_path, out)
-            return _load_checked(model, out, threads)
+        if os.path.exists(out):
+            try:
+                return _load_checked(model, out, threads)
+            except Exception as exc:
+                log.warning("the cached ONNX export %s is unusable (%s); exporting it again", out, exc)
+                os.unlink(out)
+        _export_in_child(model_path, out)
+        return _load_checked(model, out, threads)
 
 
 def _export_in_child(model_path: str, out: str) -> None:

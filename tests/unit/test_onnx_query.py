@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from mimi_lsp.index import onnx_query
-from mimi_lsp.index.embedder import LocalEmbedder
+from mimi_lsp.index.embedder import LocalEmbedder, create_embedder, local_model_path
+from mimi_lsp.settings import EmbeddingSettings, LocalEmbeddingSettings
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -67,10 +68,11 @@ async def test_a_damaged_cached_export_is_exported_again(models: Path) -> None:
     embedder = LocalEmbedder(models_dir=str(models))
     await ready(embedder)
     model = embedder._model
-    path = Path(onnx_query.onnx_path(embedder._model_path, str(models)))
+    model_path = local_model_path(embedder.model_name)
+    path = Path(onnx_query.onnx_path(model_path, str(models)))
     truncate(path)
 
-    encoder = await asyncio.to_thread(onnx_query.prepare, model, embedder._model_path, 1, str(models))
+    encoder = await asyncio.to_thread(onnx_query.prepare, model, model_path, 1, str(models))
     assert files(models) == [path.name]
     assert np.abs(np.array(encoder.encode("x")) - embedder._encode_one(model, "x")).max() < 1e-5
 
@@ -92,6 +94,9 @@ async def test_without_a_usable_export_queries_stay_on_torch(
 
 
 async def test_the_setting_keeps_queries_on_torch(tmp_path: Path) -> None:
+    settings = EmbeddingSettings(backend=LocalEmbeddingSettings(onnx_queries=False))
+    created = create_embedder(settings, None)
+    assert isinstance(created, LocalEmbedder) and not created.onnx_queries
     embedder = LocalEmbedder(onnx_queries=False, models_dir=str(tmp_path / "models"))
     await ready(embedder)
     assert embedder.query_runtime == "torch"
