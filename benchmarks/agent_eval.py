@@ -78,41 +78,54 @@ TASKS: list[Task] = [
         "Rename the function apply_discount to discounted_price everywhere: its definition, "
         "imports, callers and tests.",
         "shop/pricing.py",
-        {"tests/test_hidden_rename.py": (
-            "import shop.pricing\nfrom shop.pricing import discounted_price\n\n\n"
-            "def test_renamed() -> None:\n    assert discounted_price(1000, 10) == 900\n"
-            "    assert not hasattr(shop.pricing, 'apply_discount')\n"
-        )},
+        {
+            "tests/test_hidden_rename.py": (
+                "import shop.pricing\nfrom shop.pricing import discounted_price\n\n\n"
+                "def test_renamed() -> None:\n    assert discounted_price(1000, 10) == 900\n"
+                "    assert not hasattr(shop.pricing, 'apply_discount')\n"
+            )
+        },
         oracle=[
             call("search", query="apply_discount"),
             edit("shop/pricing.py", ("def apply_discount(", "def discounted_price(")),
-            edit("shop/cart.py", ("import apply_discount,", "import discounted_price,"),
-                 ("with_tax(apply_discount(", "with_tax(discounted_price(")),
-            edit("tests/test_pricing.py", ("import apply_discount,", "import discounted_price,"),
-                 ("assert apply_discount(", "assert discounted_price(")),
+            edit(
+                "shop/cart.py",
+                ("import apply_discount,", "import discounted_price,"),
+                ("with_tax(apply_discount(", "with_tax(discounted_price("),
+            ),
+            edit(
+                "tests/test_pricing.py",
+                ("import apply_discount,", "import discounted_price,"),
+                ("assert apply_discount(", "assert discounted_price("),
+            ),
             "Renamed apply_discount to discounted_price.",
         ],
     ),
     Task(
         "add-parameter-update-callers",
-        "Add a parameter currency: str = \"EUR\" to format_price; the result gets the currency "
-        "after the amount, e.g. format_price(1250) == \"12.50 EUR\". Update every caller and "
+        'Add a parameter currency: str = "EUR" to format_price; the result gets the currency '
+        'after the amount, e.g. format_price(1250) == "12.50 EUR". Update every caller and '
         "the existing tests to the new output.",
         "shop/pricing.py",
-        {"tests/test_hidden_currency.py": (
-            "from shop.cart import Cart\nfrom shop.pricing import format_price\n\n\n"
-            "def test_currency() -> None:\n    assert format_price(1250) == '12.50 EUR'\n"
-            "    assert format_price(5, currency='USD') == '0.05 USD'\n"
-            "    cart = Cart()\n    cart.add('a', 1000)\n    assert cart.receipt() == 'Total: 12.00 EUR'\n"
-        )},
+        {
+            "tests/test_hidden_currency.py": (
+                "from shop.cart import Cart\nfrom shop.pricing import format_price\n\n\n"
+                "def test_currency() -> None:\n    assert format_price(1250) == '12.50 EUR'\n"
+                "    assert format_price(5, currency='USD') == '0.05 USD'\n"
+                "    cart = Cart()\n    cart.add('a', 1000)\n    assert cart.receipt() == 'Total: 12.00 EUR'\n"
+            )
+        },
         oracle=[
-            edit("shop/pricing.py", (
-                'def format_price(cents: int) -> str:\n    """Cents as a human-readable amount, e.g. 1250 -> \'12.50\'."""\n'
-                '    return f"{cents // 100}.{cents % 100:02d}"\n',
-                'def format_price(cents: int, currency: str = "EUR") -> str:\n'
-                '    """Cents as a human-readable amount, e.g. 1250 -> \'12.50 EUR\'."""\n'
-                '    return f"{cents // 100}.{cents % 100:02d} {currency}"\n',
-            )),
+            edit(
+                "shop/pricing.py",
+                (
+                    'def format_price(cents: int) -> str:\n    """Cents as a human-readable amount, e.g. 1250 -> \'12.50\'."""\n'
+                    '    return f"{cents // 100}.{cents % 100:02d}"\n',
+                    'def format_price(cents: int, currency: str = "EUR") -> str:\n'
+                    '    """Cents as a human-readable amount, e.g. 1250 -> \'12.50 EUR\'."""\n'
+                    '    return f"{cents // 100}.{cents % 100:02d} {currency}"\n',
+                ),
+            ),
             edit("tests/test_pricing.py", ('== "12.50"', '== "12.50 EUR"')),
             edit("tests/test_cart.py", ('"Total: 12.00"', '"Total: 12.00 EUR"')),
             "format_price now takes a currency.",
@@ -123,21 +136,26 @@ TASKS: list[Task] = [
         "Make the failing test in tests/test_inventory.py pass without weakening it.",
         "tests/test_inventory.py",
         {},
-        setup={"tests/test_inventory.py": (
-            "import pytest\n\nfrom shop.inventory import Inventory, OutOfStock\n\n\n"
-            "def test_cannot_reserve_more_than_available() -> None:\n"
-            "    inv = Inventory({'apple': 2})\n    with pytest.raises(OutOfStock):\n"
-            "        inv.reserve('apple', 3)\n    assert inv.available('apple') == 2\n\n\n"
-            "def test_reserve_takes_stock() -> None:\n    inv = Inventory({'apple': 2})\n"
-            "    inv.reserve('apple', 2)\n    assert inv.available('apple') == 0\n"
-        )},
+        setup={
+            "tests/test_inventory.py": (
+                "import pytest\n\nfrom shop.inventory import Inventory, OutOfStock\n\n\n"
+                "def test_cannot_reserve_more_than_available() -> None:\n"
+                "    inv = Inventory({'apple': 2})\n    with pytest.raises(OutOfStock):\n"
+                "        inv.reserve('apple', 3)\n    assert inv.available('apple') == 2\n\n\n"
+                "def test_reserve_takes_stock() -> None:\n    inv = Inventory({'apple': 2})\n"
+                "    inv.reserve('apple', 2)\n    assert inv.available('apple') == 0\n"
+            )
+        },
         oracle=[
             call("read_file", path="shop/inventory.py"),
-            edit("shop/inventory.py", (
-                "        self.stock[sku] = self.available(sku) - quantity\n",
-                "        if quantity > self.available(sku):\n            raise OutOfStock(sku)\n"
-                "        self.stock[sku] = self.available(sku) - quantity\n",
-            )),
+            edit(
+                "shop/inventory.py",
+                (
+                    "        self.stock[sku] = self.available(sku) - quantity\n",
+                    "        if quantity > self.available(sku):\n            raise OutOfStock(sku)\n"
+                    "        self.stock[sku] = self.available(sku) - quantity\n",
+                ),
+            ),
             "reserve() raises OutOfStock instead of going negative.",
         ],
     ),
@@ -146,17 +164,22 @@ TASKS: list[Task] = [
         "Make the failing test in tests/test_format_negative.py pass.",
         "tests/test_format_negative.py",
         {},
-        setup={"tests/test_format_negative.py": (
-            "from shop.pricing import format_price\n\n\n"
-            "def test_negative_amounts() -> None:\n    assert format_price(-1250) == '-12.50'\n"
-            "    assert format_price(-5) == '-0.05'\n"
-        )},
+        setup={
+            "tests/test_format_negative.py": (
+                "from shop.pricing import format_price\n\n\n"
+                "def test_negative_amounts() -> None:\n    assert format_price(-1250) == '-12.50'\n"
+                "    assert format_price(-5) == '-0.05'\n"
+            )
+        },
         oracle=[
-            edit("shop/pricing.py", (
-                '    return f"{cents // 100}.{cents % 100:02d}"\n',
-                '    sign = "-" if cents < 0 else ""\n    cents = abs(cents)\n'
-                '    return f"{sign}{cents // 100}.{cents % 100:02d}"\n',
-            )),
+            edit(
+                "shop/pricing.py",
+                (
+                    '    return f"{cents // 100}.{cents % 100:02d}"\n',
+                    '    sign = "-" if cents < 0 else ""\n    cents = abs(cents)\n'
+                    '    return f"{sign}{cents // 100}.{cents % 100:02d}"\n',
+                ),
+            ),
             "Negative amounts keep their sign.",
         ],
     ),
@@ -166,25 +189,30 @@ TASKS: list[Task] = [
         "quantity is None) and drop the line when none are left; raise KeyError for an unknown "
         "sku or when removing more than the cart holds.",
         "shop/cart.py",
-        {"tests/test_hidden_remove.py": (
-            "import pytest\n\nfrom shop.cart import Cart\n\n\n"
-            "def test_remove() -> None:\n    cart = Cart()\n    cart.add('a', 100, 3)\n"
-            "    cart.remove('a', 1)\n    assert cart.subtotal() == 200\n    cart.remove('a')\n"
-            "    assert cart.subtotal() == 0 and 'a' not in cart.lines\n"
-            "    with pytest.raises(KeyError):\n        cart.remove('zzz')\n"
-            "    cart.add('b', 10, 1)\n    with pytest.raises(KeyError):\n        cart.remove('b', 2)\n"
-        )},
+        {
+            "tests/test_hidden_remove.py": (
+                "import pytest\n\nfrom shop.cart import Cart\n\n\n"
+                "def test_remove() -> None:\n    cart = Cart()\n    cart.add('a', 100, 3)\n"
+                "    cart.remove('a', 1)\n    assert cart.subtotal() == 200\n    cart.remove('a')\n"
+                "    assert cart.subtotal() == 0 and 'a' not in cart.lines\n"
+                "    with pytest.raises(KeyError):\n        cart.remove('zzz')\n"
+                "    cart.add('b', 10, 1)\n    with pytest.raises(KeyError):\n        cart.remove('b', 2)\n"
+            )
+        },
         oracle=[
-            edit("shop/cart.py", (
-                "    def subtotal(self) -> int:\n",
-                "    def remove(self, sku: str, quantity: int | None = None) -> None:\n"
-                "        price, held = self.lines[sku]\n"
-                "        left = 0 if quantity is None else held - quantity\n"
-                "        if left < 0:\n            raise KeyError(sku)\n"
-                "        if left == 0:\n            del self.lines[sku]\n"
-                "        else:\n            self.lines[sku] = (price, left)\n\n"
-                "    def subtotal(self) -> int:\n",
-            )),
+            edit(
+                "shop/cart.py",
+                (
+                    "    def subtotal(self) -> int:\n",
+                    "    def remove(self, sku: str, quantity: int | None = None) -> None:\n"
+                    "        price, held = self.lines[sku]\n"
+                    "        left = 0 if quantity is None else held - quantity\n"
+                    "        if left < 0:\n            raise KeyError(sku)\n"
+                    "        if left == 0:\n            del self.lines[sku]\n"
+                    "        else:\n            self.lines[sku] = (price, left)\n\n"
+                    "    def subtotal(self) -> int:\n",
+                ),
+            ),
             "Added Cart.remove.",
         ],
     ),
@@ -192,21 +220,26 @@ TASKS: list[Task] = [
         "input-validation",
         "apply_discount must raise ValueError when percent is below 0 or above 100.",
         "shop/pricing.py",
-        {"tests/test_hidden_validation.py": (
-            "import pytest\n\nfrom shop.pricing import apply_discount\n\n\n"
-            "@pytest.mark.parametrize('percent', [-1, 100.5, 1000])\n"
-            "def test_out_of_range(percent: float) -> None:\n    with pytest.raises(ValueError):\n"
-            "        apply_discount(100, percent)\n\n\n"
-            "def test_bounds_ok() -> None:\n    assert apply_discount(100, 0) == 100\n"
-            "    assert apply_discount(100, 100) == 0\n"
-        )},
+        {
+            "tests/test_hidden_validation.py": (
+                "import pytest\n\nfrom shop.pricing import apply_discount\n\n\n"
+                "@pytest.mark.parametrize('percent', [-1, 100.5, 1000])\n"
+                "def test_out_of_range(percent: float) -> None:\n    with pytest.raises(ValueError):\n"
+                "        apply_discount(100, percent)\n\n\n"
+                "def test_bounds_ok() -> None:\n    assert apply_discount(100, 0) == 100\n"
+                "    assert apply_discount(100, 100) == 0\n"
+            )
+        },
         oracle=[
-            edit("shop/pricing.py", (
-                "    return int(price * (100 - percent) / 100)\n",
-                "    if not 0 <= percent <= 100:\n"
-                "        raise ValueError(f\"discount percent must be within 0..100, not {percent}\")\n"
-                "    return int(price * (100 - percent) / 100)\n",
-            )),
+            edit(
+                "shop/pricing.py",
+                (
+                    "    return int(price * (100 - percent) / 100)\n",
+                    "    if not 0 <= percent <= 100:\n"
+                    '        raise ValueError(f"discount percent must be within 0..100, not {percent}")\n'
+                    "    return int(price * (100 - percent) / 100)\n",
+                ),
+            ),
             "apply_discount validates percent.",
         ],
     ),
@@ -216,22 +249,28 @@ TASKS: list[Task] = [
         "(SAVE followed by a percentage from 1 to 100, case-insensitive) and return that "
         "percentage; anything else raises ValueError.",
         None,
-        {"tests/test_hidden_coupons.py": (
-            "import pytest\n\nfrom shop.coupons import parse_coupon\n\n\n"
-            "def test_valid() -> None:\n    assert parse_coupon('SAVE10') == 10\n"
-            "    assert parse_coupon('save100') == 100\n\n\n"
-            "@pytest.mark.parametrize('code', ['SAVE0', 'SAVE101', 'SAVE', 'GIFT10', '10SAVE', ''])\n"
-            "def test_invalid(code: str) -> None:\n    with pytest.raises(ValueError):\n"
-            "        parse_coupon(code)\n"
-        )},
+        {
+            "tests/test_hidden_coupons.py": (
+                "import pytest\n\nfrom shop.coupons import parse_coupon\n\n\n"
+                "def test_valid() -> None:\n    assert parse_coupon('SAVE10') == 10\n"
+                "    assert parse_coupon('save100') == 100\n\n\n"
+                "@pytest.mark.parametrize('code', ['SAVE0', 'SAVE101', 'SAVE', 'GIFT10', '10SAVE', ''])\n"
+                "def test_invalid(code: str) -> None:\n    with pytest.raises(ValueError):\n"
+                "        parse_coupon(code)\n"
+            )
+        },
         oracle=[
-            call("create_file", path="shop/coupons.py", content=(
-                '"""Coupon codes."""\n\nimport re\n\n_CODE = re.compile(r"SAVE(\\d{1,3})", re.IGNORECASE)\n\n\n'
-                "def parse_coupon(code: str) -> int:\n"
-                '    """The discount percentage of a SAVE<n> code."""\n'
-                "    m = _CODE.fullmatch(code)\n    if m is None or not 1 <= int(m.group(1)) <= 100:\n"
-                '        raise ValueError(f"invalid coupon {code!r}")\n    return int(m.group(1))\n'
-            )),
+            call(
+                "create_file",
+                path="shop/coupons.py",
+                content=(
+                    '"""Coupon codes."""\n\nimport re\n\n_CODE = re.compile(r"SAVE(\\d{1,3})", re.IGNORECASE)\n\n\n'
+                    "def parse_coupon(code: str) -> int:\n"
+                    '    """The discount percentage of a SAVE<n> code."""\n'
+                    "    m = _CODE.fullmatch(code)\n    if m is None or not 1 <= int(m.group(1)) <= 100:\n"
+                    '        raise ValueError(f"invalid coupon {code!r}")\n    return int(m.group(1))\n'
+                ),
+            ),
             "Created shop/coupons.py.",
         ],
     ),
@@ -240,18 +279,23 @@ TASKS: list[Task] = [
         "Give Cart a __repr__ returning e.g. 'Cart(2 lines, 500 cents)' (the number of lines and "
         "the subtotal).",
         "shop/cart.py",
-        {"tests/test_hidden_repr.py": (
-            "from shop.cart import Cart\n\n\n"
-            "def test_repr() -> None:\n    cart = Cart()\n    assert repr(cart) == 'Cart(0 lines, 0 cents)'\n"
-            "    cart.add('a', 100, 3)\n    cart.add('b', 200)\n    assert repr(cart) == 'Cart(2 lines, 500 cents)'\n"
-        )},
+        {
+            "tests/test_hidden_repr.py": (
+                "from shop.cart import Cart\n\n\n"
+                "def test_repr() -> None:\n    cart = Cart()\n    assert repr(cart) == 'Cart(0 lines, 0 cents)'\n"
+                "    cart.add('a', 100, 3)\n    cart.add('b', 200)\n    assert repr(cart) == 'Cart(2 lines, 500 cents)'\n"
+            )
+        },
         oracle=[
-            edit("shop/cart.py", (
-                "    def subtotal(self) -> int:\n",
-                "    def __repr__(self) -> str:\n"
-                '        return f"Cart({len(self.lines)} lines, {self.subtotal()} cents)"\n\n'
-                "    def subtotal(self) -> int:\n",
-            )),
+            edit(
+                "shop/cart.py",
+                (
+                    "    def subtotal(self) -> int:\n",
+                    "    def __repr__(self) -> str:\n"
+                    '        return f"Cart({len(self.lines)} lines, {self.subtotal()} cents)"\n\n'
+                    "    def subtotal(self) -> int:\n",
+                ),
+            ),
             "Added Cart.__repr__.",
         ],
     ),
@@ -260,26 +304,39 @@ TASKS: list[Task] = [
         "Let with_tax take an optional rate argument (default TAX_RATE) and give Cart.total a "
         "tax_rate parameter (default TAX_RATE) that it passes on.",
         "shop/pricing.py",
-        {"tests/test_hidden_tax.py": (
-            "from shop.cart import Cart\nfrom shop.pricing import with_tax\n\n\n"
-            "def test_rate() -> None:\n    assert with_tax(1000, rate=0.1) == 1100\n"
-            "    assert with_tax(1000) == 1200\n    cart = Cart()\n    cart.add('a', 1000)\n"
-            "    assert cart.total(tax_rate=0) == 1000\n    assert cart.total() == 1200\n"
-        )},
+        {
+            "tests/test_hidden_tax.py": (
+                "from shop.cart import Cart\nfrom shop.pricing import with_tax\n\n\n"
+                "def test_rate() -> None:\n    assert with_tax(1000, rate=0.1) == 1100\n"
+                "    assert with_tax(1000) == 1200\n    cart = Cart()\n    cart.add('a', 1000)\n"
+                "    assert cart.total(tax_rate=0) == 1000\n    assert cart.total() == 1200\n"
+            )
+        },
         oracle=[
-            edit("shop/pricing.py", (
-                "def with_tax(price: int) -> int:\n",
-                "def with_tax(price: int, rate: float = TAX_RATE) -> int:\n",
-            ), ("    return round(price * (1 + TAX_RATE))\n", "    return round(price * (1 + rate))\n")),
-            edit("shop/cart.py", (
-                "from shop.pricing import apply_discount, format_price, with_tax\n",
-                "from shop.pricing import TAX_RATE, apply_discount, format_price, with_tax\n",
-            ), (
-                "    def total(self, discount_percent: float = 0) -> int:\n"
-                "        return with_tax(apply_discount(self.subtotal(), discount_percent))\n",
-                "    def total(self, discount_percent: float = 0, tax_rate: float = TAX_RATE) -> int:\n"
-                "        return with_tax(apply_discount(self.subtotal(), discount_percent), tax_rate)\n",
-            )),
+            edit(
+                "shop/pricing.py",
+                (
+                    "def with_tax(price: int) -> int:\n",
+                    "def with_tax(price: int, rate: float = TAX_RATE) -> int:\n",
+                ),
+                (
+                    "    return round(price * (1 + TAX_RATE))\n",
+                    "    return round(price * (1 + rate))\n",
+                ),
+            ),
+            edit(
+                "shop/cart.py",
+                (
+                    "from shop.pricing import apply_discount, format_price, with_tax\n",
+                    "from shop.pricing import TAX_RATE, apply_discount, format_price, with_tax\n",
+                ),
+                (
+                    "    def total(self, discount_percent: float = 0) -> int:\n"
+                    "        return with_tax(apply_discount(self.subtotal(), discount_percent))\n",
+                    "    def total(self, discount_percent: float = 0, tax_rate: float = TAX_RATE) -> int:\n"
+                    "        return with_tax(apply_discount(self.subtotal(), discount_percent), tax_rate)\n",
+                ),
+            ),
             "with_tax and Cart.total take a rate.",
         ],
     ),
@@ -288,29 +345,38 @@ TASKS: list[Task] = [
         "Add Inventory.restock(sku, quantity) that adds stock (raising ValueError when quantity "
         "is not positive), and add tests for it in a new tests/test_restock.py.",
         "shop/inventory.py",
-        {"tests/test_hidden_restock.py": (
-            "import pytest\n\nfrom shop.inventory import Inventory\n\n\n"
-            "def test_restock() -> None:\n    inv = Inventory()\n    inv.restock('a', 5)\n"
-            "    inv.restock('a', 1)\n    assert inv.available('a') == 6\n"
-            "    for bad in (0, -3):\n        with pytest.raises(ValueError):\n            inv.restock('a', bad)\n"
-        )},
-        oracle=[
-            edit("shop/inventory.py", (
-                "    def reserve(self, sku: str, quantity: int) -> None:\n",
-                "    def restock(self, sku: str, quantity: int) -> None:\n"
-                '        """Add ``quantity`` items to stock."""\n'
-                "        if quantity <= 0:\n"
-                '            raise ValueError("restock quantity must be positive")\n'
-                "        self.stock[sku] = self.available(sku) + quantity\n\n"
-                "    def reserve(self, sku: str, quantity: int) -> None:\n",
-            )),
-            call("create_file", path="tests/test_restock.py", content=(
+        {
+            "tests/test_hidden_restock.py": (
                 "import pytest\n\nfrom shop.inventory import Inventory\n\n\n"
-                "def test_restock_adds() -> None:\n    inv = Inventory({'a': 1})\n    inv.restock('a', 2)\n"
-                "    assert inv.available('a') == 3\n\n\n"
-                "def test_restock_rejects_zero() -> None:\n    with pytest.raises(ValueError):\n"
-                "        Inventory().restock('a', 0)\n"
-            )),
+                "def test_restock() -> None:\n    inv = Inventory()\n    inv.restock('a', 5)\n"
+                "    inv.restock('a', 1)\n    assert inv.available('a') == 6\n"
+                "    for bad in (0, -3):\n        with pytest.raises(ValueError):\n            inv.restock('a', bad)\n"
+            )
+        },
+        oracle=[
+            edit(
+                "shop/inventory.py",
+                (
+                    "    def reserve(self, sku: str, quantity: int) -> None:\n",
+                    "    def restock(self, sku: str, quantity: int) -> None:\n"
+                    '        """Add ``quantity`` items to stock."""\n'
+                    "        if quantity <= 0:\n"
+                    '            raise ValueError("restock quantity must be positive")\n'
+                    "        self.stock[sku] = self.available(sku) + quantity\n\n"
+                    "    def reserve(self, sku: str, quantity: int) -> None:\n",
+                ),
+            ),
+            call(
+                "create_file",
+                path="tests/test_restock.py",
+                content=(
+                    "import pytest\n\nfrom shop.inventory import Inventory\n\n\n"
+                    "def test_restock_adds() -> None:\n    inv = Inventory({'a': 1})\n    inv.restock('a', 2)\n"
+                    "    assert inv.available('a') == 3\n\n\n"
+                    "def test_restock_rejects_zero() -> None:\n    with pytest.raises(ValueError):\n"
+                    "        Inventory().restock('a', 0)\n"
+                ),
+            ),
             "Added Inventory.restock with tests.",
         ],
     ),
@@ -334,7 +400,11 @@ def run_tests(folder: Path) -> tuple[bool, str]:
     env.pop("PYTHONPATH", None)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=folder, env=env, capture_output=True, text=True, timeout=300,
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     tail = "\n".join(proc.stdout.strip().splitlines()[-3:])
     return proc.returncode == 0, tail
@@ -343,14 +413,19 @@ def run_tests(folder: Path) -> tuple[bool, str]:
 async def run_task(task: Task, settings_layer: dict[str, Any], mode: str) -> Outcome:
     with tempfile.TemporaryDirectory(prefix=f"mimi-eval-{task.id}-") as tmp:
         folder = Path(tmp) / "repo"
-        shutil.copytree(FIXTURE, folder, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+        shutil.copytree(
+            FIXTURE, folder, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
+        )
         for rel, text in task.setup.items():
             (folder / rel).write_text(text)
         layer = json.loads(json.dumps(settings_layer))
         if mode == "oracle":
             layer.setdefault("chat", {})["backend"] = {"kind": "fake", "chatReplies": task.oracle}
         elif mode == "baseline":
-            layer.setdefault("chat", {})["backend"] = {"kind": "fake", "chatReplies": ["No changes needed."]}
+            layer.setdefault("chat", {})["backend"] = {
+                "kind": "fake",
+                "chatReplies": ["No changes needed."],
+            }
         settings, problems = resolve_settings(layer)
         if problems:
             raise SystemExit("invalid settings: " + "; ".join(problems))
@@ -431,18 +506,33 @@ def main() -> int:
         outcome = asyncio.run(run_task(task, layer, mode))
         outcomes.append(outcome)
         mark = "PASS" if outcome.passed else "FAIL"
-        detail = outcome.error or outcome.test_output.splitlines()[-1] if (outcome.error or outcome.test_output) else ""
-        print(f"  {mark} {task.id:32s} {outcome.seconds:6.1f} s {outcome.steps:3d} steps  "
-              f"{','.join(outcome.files) or '-':40s} {detail}")
+        detail = (
+            outcome.error or outcome.test_output.splitlines()[-1]
+            if (outcome.error or outcome.test_output)
+            else ""
+        )
+        print(
+            f"  {mark} {task.id:32s} {outcome.seconds:6.1f} s {outcome.steps:3d} steps  "
+            f"{','.join(outcome.files) or '-':40s} {detail}"
+        )
     passed = sum(o.passed for o in outcomes)
     total_s = sum(o.seconds for o in outcomes)
-    print(f"agent_eval: {passed}/{len(outcomes)} tasks pass ({100 * passed / max(len(outcomes), 1):.0f}%), "
-          f"agent time {total_s:.1f} s, median {sorted(o.seconds for o in outcomes)[len(outcomes) // 2]:.1f} s/task")
+    print(
+        f"agent_eval: {passed}/{len(outcomes)} tasks pass ({100 * passed / max(len(outcomes), 1):.0f}%), "
+        f"agent time {total_s:.1f} s, median {sorted(o.seconds for o in outcomes)[len(outcomes) // 2]:.1f} s/task"
+    )
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "agent_eval.json").write_text(json.dumps(
-        {"who": who, "passed": passed, "total": len(outcomes), "tasks": [o.__dict__ for o in outcomes]},
-        indent=2,
-    ))
+    (ARTIFACTS / "agent_eval.json").write_text(
+        json.dumps(
+            {
+                "who": who,
+                "passed": passed,
+                "total": len(outcomes),
+                "tasks": [o.__dict__ for o in outcomes],
+            },
+            indent=2,
+        )
+    )
     plot(outcomes, ARTIFACTS / "agent_eval.png", f"agent_eval: {who}, {passed}/{len(outcomes)}")
     return 0
 

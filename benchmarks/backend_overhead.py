@@ -37,7 +37,9 @@ from tests.standins.ollama import OllamaStandin  # noqa: E402
 from tests.standins.openai import OpenAIStandin  # noqa: E402
 
 REPLY = " ".join(f"tok{i}" for i in range(16))  # 16 stream pieces
-REQUEST = GenerateRequest(prompt="def add(a, b):\n    return ", suffix="\n", model="qwen2.5-coder:1.5b-base")
+REQUEST = GenerateRequest(
+    prompt="def add(a, b):\n    return ", suffix="\n", model="qwen2.5-coder:1.5b-base"
+)
 
 
 def build(kind: str, url: str) -> Backend:
@@ -105,7 +107,11 @@ async def cancel_latency(kind: str, n: int) -> list[float]:
             await stream.aclose()  # type: ignore[attr-defined]
             await asyncio.to_thread(
                 server.wait_for,
-                lambda reqs, i=i: [r for r in reqs if r.path.endswith(("generate", "completions")) and r.disconnected][i:],
+                lambda reqs, i=i: [
+                    r
+                    for r in reqs
+                    if r.path.endswith(("generate", "completions")) and r.disconnected
+                ][i:],
             )
             out.append((time.perf_counter() - started) * 1000)
         await backend.aclose()
@@ -117,7 +123,9 @@ def import_ms(module: str, runs: int) -> float:
     code = f"import time; t = time.perf_counter(); import {module}; print((time.perf_counter() - t) * 1000)"
     times = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
         times.append(float(out.stdout.strip()))
     return percentile(times, 50)
 

@@ -74,15 +74,18 @@ async def run_clients(clients: int, total: int, call: Any) -> tuple[float, list[
     return total / (time.perf_counter() - started), latencies
 
 
-async def bench_embeddings(args: argparse.Namespace) -> dict[tuple[str, int], tuple[float, list[float]]]:
+async def bench_embeddings(
+    args: argparse.Namespace,
+) -> dict[tuple[str, int], tuple[float, list[float]]]:
     results = {}
     # Off and on back to back per client count, so a change in machine load between the two
     # runs skews their ratio as little as possible.
     for clients in CLIENTS:
         for mode in ("off", "on"):
             model = args.embed_model if mode == "on" else args.embed_model_nobatch
-            b = scheduled(args.url, batch_embeddings=mode == "on", max_concurrency=64,
-                          reserved_inline=0)
+            b = scheduled(
+                args.url, batch_embeddings=mode == "on", max_concurrency=64, reserved_inline=0
+            )
             await b.embed(["warm up"], model)
             total = max(clients * 2, args.embed_calls)
             if args.server is not None:
@@ -100,14 +103,17 @@ async def bench_embeddings(args: argparse.Namespace) -> dict[tuple[str, int], tu
     return results
 
 
-async def bench_completions(args: argparse.Namespace) -> dict[tuple[str, int], tuple[float, list[float]]]:
+async def bench_completions(
+    args: argparse.Namespace,
+) -> dict[tuple[str, int], tuple[float, list[float]]]:
     results = {}
     prompt = f"SLEEP={args.model_ms} {FIM}" if args.model_ms else FIM
     for clients in CLIENTS:
         for mode in ("off", "on"):
             # One model instance: like a GPU, it runs one forward pass (of any batch) at a time.
-            b = scheduled(args.url, batch_generation=mode == "on", max_concurrency=4,
-                          reserved_inline=0)
+            b = scheduled(
+                args.url, batch_generation=mode == "on", max_concurrency=4, reserved_inline=0
+            )
 
             async def call(i: int, b: ScheduledBackend = b) -> None:
                 request = GenerateRequest(prompt, raw=True, model=args.fim_model, max_tokens=16)
@@ -166,16 +172,20 @@ def table(
 ) -> None:
     busy = kind == "emb" and bool(BUSY)
     print(f"\n{title}")
-    print(f"{'clients':>7}  {'mode':>4}  {unit + '/s':>10}  {'p50 ms':>8}  {'p95 ms':>8}  "
-          "speed-up  mean batch" + ("  model busy" if busy else ""))
+    print(
+        f"{'clients':>7}  {'mode':>4}  {unit + '/s':>10}  {'p50 ms':>8}  {'p95 ms':>8}  "
+        "speed-up  mean batch" + ("  model busy" if busy else "")
+    )
     for clients in CLIENTS:
         base = results[("off", clients)][0]
         for mode in ("off", "on"):
             rate, lat = results[(mode, clients)]
-            print(f"{clients:>7}  {mode:>4}  {rate:>10.1f}  {percentile(lat, 50):>8.1f}  "
-                  f"{percentile(lat, 95):>8.1f}  {rate / base:>7.2f}x  "
-                  f"{BATCHES.get((kind, mode, clients), 1.0):>10.1f}"
-                  + (f"  {BUSY.get((mode, clients), 0.0):>10.0%}" if busy else ""))
+            print(
+                f"{clients:>7}  {mode:>4}  {rate:>10.1f}  {percentile(lat, 50):>8.1f}  "
+                f"{percentile(lat, 95):>8.1f}  {rate / base:>7.2f}x  "
+                f"{BATCHES.get((kind, mode, clients), 1.0):>10.1f}"
+                + (f"  {BUSY.get((mode, clients), 0.0):>10.0%}" if busy else "")
+            )
 
 
 def plot(emb: dict[Any, Any], comp: dict[Any, Any], idle: list[float], busy: list[float]) -> Path:
@@ -189,8 +199,12 @@ def plot(emb: dict[Any, Any], comp: dict[Any, Any], idle: list[float], busy: lis
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for ax, results, title in ((axes[0], emb, "embeddings"), (axes[1], comp, "completions")):
         for mode in ("off", "on"):
-            ax.plot(CLIENTS, [results[(mode, c)][0] for c in CLIENTS], marker="o",
-                    label=f"batching {mode}")
+            ax.plot(
+                CLIENTS,
+                [results[(mode, c)][0] for c in CLIENTS],
+                marker="o",
+                label=f"batching {mode}",
+            )
         ax.set_xscale("log", base=2)
         ax.set_xlabel("concurrent clients")
         ax.set_ylabel("calls / s")
@@ -237,7 +251,9 @@ def main() -> int:
     parser.add_argument("--embed-model", default="minilm")
     parser.add_argument("--embed-model-nobatch", default="minilm_nobatch")
     parser.add_argument("--fim-model", default="fim")
-    parser.add_argument("--model-ms", type=int, default=20, help="simulated forward pass (stand-in)")
+    parser.add_argument(
+        "--model-ms", type=int, default=20, help="simulated forward pass (stand-in)"
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=["embeddings"], default=None)
     args = parser.parse_args()
@@ -256,7 +272,9 @@ def main() -> int:
         started = time.perf_counter()
         server = args.server = TritonProcess().start()
         args.url = server.grpc_url
-        print(f"Triton stand-in (nvidia-pytriton, CPU) ready in {time.perf_counter() - started:.1f} s")
+        print(
+            f"Triton stand-in (nvidia-pytriton, CPU) ready in {time.perf_counter() - started:.1f} s"
+        )
     try:
         asyncio.run(main_async(args))
     finally:

@@ -47,7 +47,9 @@ MB = 1024 * 1024
 
 def settings(model_ms: float) -> dict[str, object]:
     return {
-        "completion": {"backend": {"kind": "fake", "replies": ["values[0] * 2"], "delayMs": model_ms}},
+        "completion": {
+            "backend": {"kind": "fake", "replies": ["values[0] * 2"], "delayMs": model_ms}
+        },
         "index": {"enabled": False},
     }
 
@@ -82,7 +84,9 @@ def describe(name: str, result: LoadResult, seconds: float) -> dict[str, object]
     return row
 
 
-async def load_phase(web: object, sessions: int, seconds: float, keys_per_s: float) -> tuple[dict[str, object], list[float]]:
+async def load_phase(
+    web: object, sessions: int, seconds: float, keys_per_s: float
+) -> tuple[dict[str, object], list[float]]:
     uri = await web_root_uri(web.base, web.token)  # type: ignore[attr-defined]
     result = await run_load(
         web.base, web.token, uri, web.process.pid,  # type: ignore[attr-defined]
@@ -111,13 +115,25 @@ async def soak_phase(
     await asyncio.sleep(min(20.0, minutes * 60 / 4))  # the long tabs' servers have warmed up
     while time.monotonic() + wave_s < deadline:
         await wait_for_processes(pid, long_sessions + 1)
-        quiet.append((time.monotonic() - started, (await asyncio.to_thread(process_tree_rss, pid))[0], own_rss(pid)))
+        quiet.append(
+            (
+                time.monotonic() - started,
+                (await asyncio.to_thread(process_tree_rss, pid))[0],
+                own_rss(pid),
+            )
+        )
         waves.append(await run_load(
             web.base, web.token, uri, pid,  # type: ignore[attr-defined]
             sessions=churn, seconds=wave_s, keys_per_s=keys_per_s, tag=f"churn{len(waves)}-",
         ))  # fmt: skip
     await wait_for_processes(pid, long_sessions + 1)
-    quiet.append((time.monotonic() - started, (await asyncio.to_thread(process_tree_rss, pid))[0], own_rss(pid)))
+    quiet.append(
+        (
+            time.monotonic() - started,
+            (await asyncio.to_thread(process_tree_rss, pid))[0],
+            own_rss(pid),
+        )
+    )
     long = await long_run
     first, last = quiet[0], quiet[-1]
     timeline = [(t, rss / MB, bridge / MB) for t, rss, bridge in quiet]
@@ -175,14 +191,18 @@ async def main() -> None:
     parser.add_argument("--keys-per-s", type=float, default=25.0)
     parser.add_argument("--model-ms", type=float, default=50.0)
     parser.add_argument("--soak-minutes", type=float, default=None)
-    parser.add_argument("--soak-sessions", type=int, default=None, help="tabs open for the whole soak")
+    parser.add_argument(
+        "--soak-sessions", type=int, default=None, help="tabs open for the whole soak"
+    )
     parser.add_argument("--soak-churn", type=int, default=None, help="tabs per reconnecting wave")
     parser.add_argument("--wave-s", type=float, default=30.0)
     parser.add_argument("--plot", default=str(ROOT / ".artifacts/bench/load_web.png"))
     args = parser.parse_args()
     sessions = args.sessions or (8 if args.quick else 50)
     seconds = args.seconds or (10.0 if args.quick else 30.0)
-    soak_minutes = args.soak_minutes if args.soak_minutes is not None else (1.0 if args.quick else 10.0)
+    soak_minutes = (
+        args.soak_minutes if args.soak_minutes is not None else (1.0 if args.quick else 10.0)
+    )
     soak_sessions = args.soak_sessions or (2 if args.quick else 5)
     soak_churn = args.soak_churn or (2 if args.quick else 5)
     wave_s = min(args.wave_s, 15.0) if args.quick else args.wave_s
@@ -197,12 +217,16 @@ async def main() -> None:
             load, latencies = await load_phase(web, sessions, seconds, args.keys_per_s)
             await wait_for_processes(web.process.pid, 1)
             soak = (
-                await soak_phase(web, soak_sessions, soak_churn, soak_minutes, wave_s, args.keys_per_s)
+                await soak_phase(
+                    web, soak_sessions, soak_churn, soak_minutes, wave_s, args.keys_per_s
+                )
                 if soak_minutes > 0
                 else {}
             )
 
-    print(f"\nLoad on one mimi-lsp web ({args.keys_per_s:g} keys/s per tab, {args.model_ms:g} ms model, adaptive debounce)")
+    print(
+        f"\nLoad on one mimi-lsp web ({args.keys_per_s:g} keys/s per tab, {args.model_ms:g} ms model, adaptive debounce)"
+    )
     print(f"  web server idle RSS            {idle / MB:.1f} MB")
     for key in ("sessions", "held", "connect_p50_ms", "connect_max_ms", "keys", "keys_per_s", "answered", "errors", "ghost_pct",
                 "answer_p50_ms", "answer_p95_ms", "answer_p99_ms", "pauses_with_ghost",
@@ -212,16 +236,24 @@ async def main() -> None:
     if load["failures"]:
         print(f"  failures                       {load['failures']}")
     if soak:
-        print(f"\nSoak: {soak['minutes']:g} min; {soak['long_sessions']} tabs typing throughout, "
-              f"{soak['churn_waves']} waves of {soak_churn} tabs connecting, typing and leaving")
+        print(
+            f"\nSoak: {soak['minutes']:g} min; {soak['long_sessions']} tabs typing throughout, "
+            f"{soak['churn_waves']} waves of {soak_churn} tabs connecting, typing and leaving"
+        )
         for key in ("long_held", "long_keys", "churn_sessions", "churn_held", "errors",
                     "tree_rss_first_mb", "tree_rss_last_mb", "tree_rss_growth_pct",
                     "bridge_rss_first_mb", "bridge_rss_last_mb", "bridge_rss_growth_pct"):  # fmt: skip
             print(f"  {key:<30} {soak[key]}")
-        print("  budget: RSS growth < 10% over the soak (measured between waves: long tabs + bridge)")
+        print(
+            "  budget: RSS growth < 10% over the soak (measured between waves: long tabs + bridge)"
+        )
     out = ROOT / ".artifacts" / "reliability" / "load.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"load": load, "soak": {k: v for k, v in soak.items() if k != "timeline"}}, indent=2))
+    out.write_text(
+        json.dumps(
+            {"load": load, "soak": {k: v for k, v in soak.items() if k != "timeline"}}, indent=2
+        )
+    )
     plot(Path(args.plot), latencies, soak)
     print(f"\nplot: {args.plot}")
 

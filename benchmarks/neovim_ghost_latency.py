@@ -62,7 +62,11 @@ def main() -> int:
         nvim = shutil.which("nvim") or nvim
     proc = subprocess.run(
         [nvim, "--headless", "--clean", "-l", "bench/ghost_latency.lua", str(n + WARMUP)],
-        cwd=PLUGIN, capture_output=True, text=True, timeout=1800, check=False,
+        cwd=PLUGIN,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
     )
     if proc.returncode != 0:
         print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)

@@ -53,7 +53,9 @@ def fresh(name: str) -> dict[str, Any] | None:
 def pytest(paths: list[str], env: dict[str, str] | None = None) -> bool:
     """Run tests quietly; True when they passed."""
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore", *paths]
-    proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True
+    )
     tail = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else ["(no output)"]
     print(f"  pytest {' '.join(Path(p).name for p in paths)}: {tail[0]}", flush=True)
     return proc.returncode == 0
@@ -74,7 +76,9 @@ def fuzzing(cases: int, reuse: bool) -> dict[str, Any]:
         "lsp_cases": int(lsp.get("fuzz_cases", 0)),
         "web_cases": int(surfaces.get("web_cases", 0)),
         "mcp_cases": int(surfaces.get("mcp_cases", 0)),
-        "crashes": int(lsp.get("crashes", 0)) + int(surfaces.get("crashes", 0)) + (0 if passed else 1),
+        "crashes": int(lsp.get("crashes", 0))
+        + int(surfaces.get("crashes", 0))
+        + (0 if passed else 1),
         "passed": passed,
     }
 
@@ -84,7 +88,9 @@ def faults(reuse: bool) -> dict[str, Any]:
     passed = True
     if data is None or "triton" not in data:
         (ART / "faults.json").unlink(missing_ok=True)
-        passed = pytest(["tests/reliability/test_faults.py", "tests/reliability/test_triton_faults.py"])
+        passed = pytest(
+            ["tests/reliability/test_faults.py", "tests/reliability/test_triton_faults.py"]
+        )
         data = fresh("faults.json") or {}
     return {**data, "passed": passed}
 
@@ -98,7 +104,11 @@ def crashes(kills: int, server_kills: int, reuse: bool) -> dict[str, Any]:
             work = Path(tmp)
             repo = make_repo(work / "repo")
             cli = asdict(kill_index_repeatedly(repo, work / "cli", kills))
-            server = asdict(kill_server_repeatedly(make_repo(work / "repo2", packages=6), work / "srv", server_kills))
+            server = asdict(
+                kill_server_repeatedly(
+                    make_repo(work / "repo2", packages=6), work / "srv", server_kills
+                )
+            )
     return {
         "cli_kills": cli["kills"],
         "server_kills": server["kills"],
@@ -114,7 +124,12 @@ def load(quick: bool, extra: list[str], reuse: bool = False) -> dict[str, Any]:
         print("  load_web.py: reusing .artifacts/reliability/load.json", flush=True)
         return data
     (ART / "load.json").unlink(missing_ok=True)
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "load_web.py"), *(["--quick"] if quick else []), *extra]
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "load_web.py"),
+        *(["--quick"] if quick else []),
+        *extra,
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     print(f"  load_web.py {' '.join(cmd[2:])}: exit {proc.returncode}", flush=True)
     data = fresh("load.json") or {"load": {}, "soak": {}}
@@ -123,12 +138,17 @@ def load(quick: bool, extra: list[str], reuse: bool = False) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="CI: reuse the test run's figures, small load")
+    parser.add_argument(
+        "--quick", action="store_true", help="CI: reuse the test run's figures, small load"
+    )
     parser.add_argument("--fuzz-cases", type=int, default=None)
     parser.add_argument("--kills", type=int, default=None)
     parser.add_argument("--load-args", default="", help="extra arguments for load_web.py")
-    parser.add_argument("--reuse-load", action="store_true",
-                        help="take load and soak from a load_web.py run of the last 3 hours")
+    parser.add_argument(
+        "--reuse-load",
+        action="store_true",
+        help="take load and soak from a load_web.py run of the last 3 hours",
+    )
     args = parser.parse_args()
     cases = args.fuzz_cases or (100 if args.quick else 1000)
     kills = args.kills or (12 if args.quick else 60)
@@ -143,7 +163,9 @@ def main() -> int:
     total_fuzz = fz["lsp_cases"] + fz["web_cases"] + fz["mcp_cases"]
     crashed = fz["crashes"]
     bad_index = cr["corrupt"] + cr["lost"]
-    print(f"\nReliability figures ({'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f} s)")
+    print(
+        f"\nReliability figures ({'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f} s)"
+    )
     rows = [
         ("fuzz cases run", f"{total_fuzz}  (LSP requests/commands/notifications {fz['lsp_cases']}, "
                            f"web file endpoints {fz['web_cases']}, MCP tools {fz['mcp_cases']})"),

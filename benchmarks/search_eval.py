@@ -63,13 +63,21 @@ def blank_docstrings(source: str) -> tuple[str, list[tuple[str, int, str]]]:
         if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         body = node.body
-        if not body or not isinstance(body[0], ast.Expr) or not isinstance(getattr(body[0], "value", None), ast.Constant):
+        if (
+            not body
+            or not isinstance(body[0], ast.Expr)
+            or not isinstance(getattr(body[0], "value", None), ast.Constant)
+        ):
             continue
         if not isinstance(body[0].value.value, str):
             continue
         doc = body[0].value.value
         expr = body[0]
-        if not isinstance(node, ast.Module) and expr.lineno == node.body[0].lineno and expr.lineno <= getattr(node, "lineno", 0):
+        if (
+            not isinstance(node, ast.Module)
+            and expr.lineno == node.body[0].lineno
+            and expr.lineno <= getattr(node, "lineno", 0)
+        ):
             continue  # docstring on the def line: cannot blank it without the def
         spans.append((expr.lineno - 1, (expr.end_lineno or expr.lineno) - 1))
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -108,7 +116,9 @@ def build_corpus(dest: Path, files: int, seed: int = 7) -> list[Query]:
     return queries
 
 
-async def evaluate(service: IndexService, root: Path, queries: list[Query], mode: str) -> dict[str, float]:
+async def evaluate(
+    service: IndexService, root: Path, queries: list[Query], mode: str
+) -> dict[str, float]:
     rr = r1 = r10 = 0.0
     latencies = []
     for q in queries:
@@ -196,7 +206,9 @@ async def run_eval(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--files", type=int, default=40, help="stdlib modules in the corpus")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--embedding", default="local", choices=["local", "fake"])
@@ -205,7 +217,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    result = asyncio.run(run_eval(args.files, args.queries, args.embedding, args.sweep, args.workdir))
+    result = asyncio.run(
+        run_eval(args.files, args.queries, args.embedding, args.sweep, args.workdir)
+    )
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -215,13 +229,20 @@ def main() -> None:
     )
     print(f"{'mode':28} {'MRR@10':>7} {'R@1':>6} {'R@10':>6} {'p50 ms':>7}")
     for name, m in result["modes"].items():
-        print(f"{name:28} {m['mrr@10']:7.3f} {m['recall@1']:6.3f} {m['recall@10']:6.3f} {m['p50_ms']:7.1f}")
+        print(
+            f"{name:28} {m['mrr@10']:7.3f} {m['recall@1']:6.3f} {m['recall@10']:6.3f} {m['p50_ms']:7.1f}"
+        )
     split = result["split"]
-    print(f"hybrid on the dev half {split['dev']['mrr@10']:.3f}, on the held-out half {split['held_out']['mrr@10']:.3f}")
+    print(
+        f"hybrid on the dev half {split['dev']['mrr@10']:.3f}, on the held-out half {split['held_out']['mrr@10']:.3f}"
+    )
     if result.get("sweep"):
         print(f"{'fusion (hybrid)':28} {'dev MRR':>8} {'held-out MRR':>13} {'held-out R@10':>14}")
         for name, m in result["sweep"].items():
-            print(f"{name:28} {m['dev']['mrr@10']:8.3f} {m['held_out']['mrr@10']:13.3f} {m['held_out']['recall@10']:14.3f}")
+            print(
+                f"{name:28} {m['dev']['mrr@10']:8.3f} {m['held_out']['mrr@10']:13.3f} {m['held_out']['recall@10']:14.3f}"
+            )
+
 
 if __name__ == "__main__":
     main()

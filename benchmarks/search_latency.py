@@ -42,7 +42,16 @@ from mimi_lsp.index.store import embed_texts, fts_query  # noqa: E402
 from mimi_lsp.settings import resolve_settings  # noqa: E402
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
-SKIP_DIRS = {"test", "tests", "idlelib", "site-packages", "lib2to3", "__pycache__", "turtledemo", "ensurepip"}
+SKIP_DIRS = {
+    "test",
+    "tests",
+    "idlelib",
+    "site-packages",
+    "lib2to3",
+    "__pycache__",
+    "turtledemo",
+    "ensurepip",
+}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -123,7 +132,9 @@ async def measure_size(target: int, base: Path, files: list[Path], per_copy: int
     if target < per_copy:  # a slice of the stdlib is enough
         files = files[: max(1, len(files) * target // per_copy)]
     build_corpus(root, files, copies)
-    settings, _ = resolve_settings({"index": {"cacheDir": str(base / f"cache-{target}"), "embeddings": False}})
+    settings, _ = resolve_settings(
+        {"index": {"cacheDir": str(base / f"cache-{target}"), "embeddings": False}}
+    )
     folder = FolderIndex(str(root), settings.index)
     folder.open()
     started = time.perf_counter()
@@ -138,7 +149,9 @@ async def measure_size(target: int, base: Path, files: list[Path], per_copy: int
     original = victim.read_text(encoding="utf-8")
     reindex_ms = []
     for i in range(41):
-        victim.write_text(original + f"\n\ndef added_function_{i}(x):\n    return x + {i}\n", encoding="utf-8")
+        victim.write_text(
+            original + f"\n\ndef added_function_{i}(x):\n    return x + {i}\n", encoding="utf-8"
+        )
         t = time.perf_counter()
         folder.update([rel])
         reindex_ms.append((time.perf_counter() - t) * 1000)
@@ -182,13 +195,17 @@ async def measure_size(target: int, base: Path, files: list[Path], per_copy: int
     }
 
 
-async def embedding_throughput(files: list[Path], embedder: LocalEmbedder, sample: int) -> tuple[float, int]:
+async def embedding_throughput(
+    files: list[Path], embedder: LocalEmbedder, sample: int
+) -> tuple[float, int]:
     from mimi_lsp.index.chunker import chunk_file
 
     chunks: list[list[str]] = []
     for path in files:
         for c in chunk_file(path.read_text(encoding="utf-8"), "python").chunks:
-            chunks.append(embed_texts(path.name, c.text, c.symbol, c.kind, c.container, c.signature))
+            chunks.append(
+                embed_texts(path.name, c.text, c.symbol, c.kind, c.container, c.signature)
+            )
         if len(chunks) >= sample:
             break
     chunks = chunks[:sample]
@@ -211,7 +228,9 @@ def plot(results: list[dict[str, object]]) -> None:
         out.mkdir(parents=True, exist_ok=True)
         fig, ax = plt.subplots(figsize=(7, 4))
         for r in results:
-            ax.hist(r["latency"]["hybrid"], bins=40, alpha=0.6, label=f"hybrid, {r['chunks']} chunks")  # type: ignore[index]
+            ax.hist(
+                r["latency"]["hybrid"], bins=40, alpha=0.6, label=f"hybrid, {r['chunks']} chunks"
+            )  # type: ignore[index]
         ax.axvline(50, color="red", linestyle="--", label="budget p95 50 ms")
         ax.set_xlabel("search latency incl. query embedding (ms)")
         ax.set_ylabel("queries")
@@ -230,7 +249,10 @@ async def main_async(args: argparse.Namespace) -> None:
     # Chunks per copy of the stdlib.
     from mimi_lsp.index.chunker import chunk_file
 
-    per_copy = sum(len(chunk_file(p.read_text(encoding="utf-8", errors="replace"), "python").chunks) for p in files)
+    per_copy = sum(
+        len(chunk_file(p.read_text(encoding="utf-8", errors="replace"), "python").chunks)
+        for p in files
+    )
     queries = queries_from(files, args.queries)
     embedder = LocalEmbedder(onnx_queries=not args.torch_queries)
     await embedder.load()
@@ -247,13 +269,17 @@ async def main_async(args: argparse.Namespace) -> None:
     shutil.rmtree(base, ignore_errors=True)
 
     print(f"stdlib: {len(files)} files, {per_copy} chunks per copy; {len(queries)} queries")
-    print("load average (1 min) when each size was measured: " + ", ".join(
-        f"{r['chunks']} chunks {r['load']:.1f}" for r in results))  # type: ignore[str-format]
+    print(
+        "load average (1 min) when each size was measured: "
+        + ", ".join(f"{r['chunks']} chunks {r['load']:.1f}" for r in results)
+    )  # type: ignore[str-format]
     print(f"query embedding (MiniLM, CPU, {embedder.query_runtime}): {query_embed_ms:.1f} ms mean")
     print(f"{'chunks':>8} {'mode':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}")
     for r in results:
         for mode, values in r["latency"].items():  # type: ignore[union-attr]
-            print(f"{r['chunks']:>8} {mode:>7} {pct(values, 50):7.1f} {pct(values, 95):7.1f} {pct(values, 99):7.1f}")
+            print(
+                f"{r['chunks']:>8} {mode:>7} {pct(values, 50):7.1f} {pct(values, 95):7.1f} {pct(values, 99):7.1f}"
+            )
     for r in results:
         print(f"{r['chunks']:>8} pruned BM25 keeps {r['overlap']:.0%} of exact BM25's top 10")
     for r in results:
@@ -270,12 +296,20 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000]
+    )
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--embed-sample", type=int, default=256)
-    parser.add_argument("--quick", action="store_true", help="CI size: 5k chunks, 30 queries, 64 embeddings")
-    parser.add_argument("--torch-queries", action="store_true", help="embed queries with torch, not ONNX Runtime")
+    parser.add_argument(
+        "--quick", action="store_true", help="CI size: 5k chunks, 30 queries, 64 embeddings"
+    )
+    parser.add_argument(
+        "--torch-queries", action="store_true", help="embed queries with torch, not ONNX Runtime"
+    )
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.queries, args.embed_sample = [5_000], 30, 64

@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tcp", action="store_true", help="serve LSP over TCP")
     parser.add_argument("--host", default="127.0.0.1", help="TCP bind address")
     parser.add_argument("--port", type=int, default=2087, help="TCP port")
-    parser.add_argument("--log-level", default="info", choices=["error", "warning", "info", "debug"])
+    parser.add_argument(
+        "--log-level", default="info", choices=["error", "warning", "info", "debug"]
+    )
     parser.add_argument("--log-file", default=None, help="log to this file instead of stderr")
     parser.add_argument(
         "--log-format",
@@ -89,10 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     mcp = sub.add_parser("mcp", help="serve search/read tools over MCP (stdio) for PATH")
     mcp.add_argument("path", nargs="?", default=None, help="workspace folder (default: cwd)")
     mcp.set_defaults(func=_mcp)
-    doctor = sub.add_parser("doctor", help="check every configured model backend and say what to fix")
-    doctor.add_argument("folders", nargs="*", help="workspace folders whose index to check (default: cwd)")
+    doctor = sub.add_parser(
+        "doctor", help="check every configured model backend and say what to fix"
+    )
+    doctor.add_argument(
+        "folders", nargs="*", help="workspace folders whose index to check (default: cwd)"
+    )
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
-    doctor.add_argument("--settings", default=None, help="JSON settings file (same keys as section mimi)")
+    doctor.add_argument(
+        "--settings", default=None, help="JSON settings file (same keys as section mimi)"
+    )
     doctor.add_argument("--quick", action="store_true", help="no test generation, no model loading")
     doctor.set_defaults(func=_doctor)
     from mimi_lsp.web.command import add_arguments as add_web_arguments

@@ -11,7 +11,9 @@ from mimi_lsp.domain import CompletionItem, DocumentSnapshot, Span
 from mimi_lsp.session import PositionCodec
 
 
-def position_to_col(snapshot: DocumentSnapshot, position: types.Position, codec: PositionCodec) -> tuple[int, int]:
+def position_to_col(
+    snapshot: DocumentSnapshot, position: types.Position, codec: PositionCodec
+) -> tuple[int, int]:
     """(line, code-point column) for a protocol position, clamped to the document."""
     line = min(max(position.line, 0), len(snapshot.lines) - 1)
     if position.line >= len(snapshot.lines):
@@ -19,7 +21,9 @@ def position_to_col(snapshot: DocumentSnapshot, position: types.Position, codec:
     return line, codec.to_col(snapshot.lines[line], max(position.character, 0))
 
 
-def col_to_position(lines: Sequence[str], line: int, col: int, codec: PositionCodec) -> types.Position:
+def col_to_position(
+    lines: Sequence[str], line: int, col: int, codec: PositionCodec
+) -> types.Position:
     text = lines[line] if line < len(lines) else ""
     return types.Position(line=line, character=codec.from_col(text, col))
 
@@ -64,7 +68,9 @@ def completion_fallback_item(
     # Editors filter menu items by the word before the cursor: start the edit there so the
     # item survives filtering, and prefix the insert text with that word.
     word_start = item.col
-    while word_start > 0 and (line_text[word_start - 1].isalnum() or line_text[word_start - 1] == "_"):
+    while word_start > 0 and (
+        line_text[word_start - 1].isalnum() or line_text[word_start - 1] == "_"
+    ):
         word_start -= 1
     word = line_text[word_start : item.col]
     if word:
@@ -80,7 +86,9 @@ def completion_fallback_item(
         ),
         filter_text=word + item.insert_text,
         sort_text="0",
-        text_edit=types.TextEdit(range=types.Range(start=start, end=end), new_text=word + item.insert_text),
+        text_edit=types.TextEdit(
+            range=types.Range(start=start, end=end), new_text=word + item.insert_text
+        ),
         insert_text_format=types.InsertTextFormat.PlainText,
         preselect=True,
     )

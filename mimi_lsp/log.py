@@ -83,7 +83,9 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in self._STANDARD and not key.startswith("_"):
-                out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+                out[key] = (
+                    value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+                )
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         if record.stack_info:
@@ -113,13 +115,17 @@ def make_formatter(log_format: str = "text") -> logging.Formatter:
     return _ScrubbingFormatter(inner, secret_env_values)
 
 
-def setup_logging(level: str = "info", log_file: str | None = None, log_format: str = "text") -> None:
+def setup_logging(
+    level: str = "info", log_file: str | None = None, log_format: str = "text"
+) -> None:
     """Configure the root logger for a server process (stderr or a file, never stdout)."""
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     handler: logging.Handler = (
-        logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
+        logging.FileHandler(log_file, encoding="utf-8")
+        if log_file
+        else logging.StreamHandler(sys.stderr)
     )
     handler.setFormatter(make_formatter(log_format))
     handler.addFilter(SecretScrubber(secret_env_values))

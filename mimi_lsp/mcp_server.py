@@ -175,7 +175,10 @@ async def serve(root: str) -> None:
 
 
 def main(
-    path: str | None, log_level: str = "warning", log_file: str | None = None, log_format: str = "text"
+    path: str | None,
+    log_level: str = "warning",
+    log_file: str | None = None,
+    log_format: str = "text",
 ) -> int:
     """Entry point of ``mimi-lsp mcp``."""
     from mimi_lsp.log import setup_logging

@@ -461,5 +461,7 @@ class _BridgeCollector:
             value=rss,
         )
         yield GaugeMetricFamily(
-            "mimi_web_processes", "Processes in the web server's tree (itself included).", value=count
+            "mimi_web_processes",
+            "Processes in the web server's tree (itself included).",
+            value=count,
         )

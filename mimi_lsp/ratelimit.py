@@ -141,6 +141,5 @@ class RateLimiter:
     def snapshot(self) -> dict[str, dict[str, int]]:
         """Allowed and refused counts per feature, for ``mimi.status``."""
         return {
-            name: {"allowed": f.allowed, "limited": f.limited}
-            for name, f in self._features.items()
+            name: {"allowed": f.allowed, "limited": f.limited} for name, f in self._features.items()
         }

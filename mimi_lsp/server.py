@@ -71,7 +71,9 @@ class MimiProtocol(LanguageServerProtocol):
                 if refusal is not None:
                     self._send_response(
                         msg_id,
-                        error=JsonRpcException(refusal.message, code=REQUEST_FAILED).to_response_error(),
+                        error=JsonRpcException(
+                            refusal.message, code=REQUEST_FAILED
+                        ).to_response_error(),
                     )
                     return
             self.__dict__.setdefault("_timings", {})[msg_id] = (feature, time.perf_counter())
@@ -95,13 +97,17 @@ class MimiProtocol(LanguageServerProtocol):
         timing = self.__dict__.get("_timings", {}).pop(msg_id, None)
         if timing is not None:
             code = getattr(error, "code", None)
-            outcome = "ok" if error is None else "cancelled" if code == REQUEST_CANCELLED else "error"
+            outcome = (
+                "ok" if error is None else "cancelled" if code == REQUEST_CANCELLED else "error"
+            )
             metrics.observe_request(timing[0], time.perf_counter() - timing[1], outcome)
         super()._send_response(msg_id, result, error)
 
     # -------------------------------------------------------------- cancellation
 
-    def _execute_handler(self, msg_id: Any, handler: Any, callback: Any, args: Any = None, kwargs: Any = None) -> None:
+    def _execute_handler(
+        self, msg_id: Any, handler: Any, callback: Any, args: Any = None, kwargs: Any = None
+    ) -> None:
         super()._execute_handler(msg_id, handler, callback, args, kwargs)
         # pygls 2.1.1 files the future of every notification handler and of every step of a
         # generator handler under a fresh id in _request_futures and never removes it (only
@@ -204,7 +210,6 @@ class MimiProtocol(LanguageServerProtocol):
         self._server.session.close(params.text_document.uri)
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
             yield handler, (params,), None
-
 
     def _too_large(self, uri: str, size: int) -> bool:
         """Whether a document exceeds ``limits.maxDocumentBytes`` (the user is told once)."""

@@ -155,7 +155,11 @@ class AgentLoop:
             native = self._native()
             tools = all_tools if (native or text_tools) else Toolbox()
             known = set(tools.tools)
-            sys_text = system if (native or not tools.tools) else f"{system}\n\n{describe_tools(tools.specs)}"
+            sys_text = (
+                system
+                if (native or not tools.tools)
+                else f"{system}\n\n{describe_tools(tools.specs)}"
+            )
             messages = [ChatMessage("system", sys_text), *history]
             self._elide(history)
             prompt_tokens = _estimate(messages)
@@ -197,7 +201,9 @@ class AgentLoop:
                     outcome.reply = strip_tool_text(content)
                     return
                 result = await tools.call(call)
-                step = AgentStep(len(outcome.steps) + 1, call.name, result.summary or call.name, result.ok)
+                step = AgentStep(
+                    len(outcome.steps) + 1, call.name, result.summary or call.name, result.ok
+                )
                 outcome.steps.append(step)
                 outcome.sources.extend(result.sources)
                 results.append((call, result))
@@ -210,7 +216,7 @@ class AgentLoop:
                     )
             else:
                 body = "\n\n".join(
-                    f"<tool_result name=\"{call.name}\">\n{result.content}\n</tool_result>"
+                    f'<tool_result name="{call.name}">\n{result.content}\n</tool_result>'
                     for call, result in results
                 )
                 history.append(ChatMessage("user", f"Tool results:\n{body}"))

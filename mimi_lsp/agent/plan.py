@@ -97,9 +97,7 @@ def _fuzzy_replace(text: str, search: str, replace: str) -> str | None:
         return None
     n = len(want)
     matches = [
-        i
-        for i in range(len(lines) - n + 1)
-        if [line.strip() for line in lines[i : i + n]] == want
+        i for i in range(len(lines) - n + 1) if [line.strip() for line in lines[i : i + n]] == want
     ]
     if len(matches) != 1:
         return None
@@ -152,14 +150,18 @@ class EditPlan:
                     f"no such file: {self.workspace.relative(path)}; use create_file for new files"
                 )
             live = self.workspace.read(path)
-            change = FileChange(path, live.text, live.version, live.text, base_mtime_ns=live.mtime_ns)
+            change = FileChange(
+                path, live.text, live.version, live.text, base_mtime_ns=live.mtime_ns
+            )
         text = change.new_text
         for n, op in enumerate(ops, 1):
             try:
                 text = apply_replace(text, op)
             except EditFailed as exc:
                 prefix = f"block {n} of {len(ops)}: " if len(ops) > 1 else ""
-                raise EditFailed(f"{self.workspace.relative(path)}: {prefix}{exc.message}") from None
+                raise EditFailed(
+                    f"{self.workspace.relative(path)}: {prefix}{exc.message}"
+                ) from None
         change.new_text = text
         change.ops.extend(ops)
         self.files[path] = change
@@ -184,7 +186,9 @@ class EditPlan:
             change = FileChange(path, live.text, live.version, content, base_mtime_ns=live.mtime_ns)
             change.ops.append(Replace(live.text, content))
         else:
-            if os.path.isdir(os.path.dirname(path)) is False and not _under_folder(self.workspace, path):
+            if os.path.isdir(os.path.dirname(path)) is False and not _under_folder(
+                self.workspace, path
+            ):
                 raise EditFailed(f"cannot create {self.workspace.relative(path)}")
             change = FileChange(path, "", None, content, created=True)
         self.files[path] = change
@@ -293,7 +297,9 @@ def text_changes(old: str, new: str) -> list[TextChange]:
             span = Span(i1, 0, i2, 0)
         else:
             last = len(a) - 1
-            span = Span(min(i1, last), 0 if i1 <= last else len(a[last].rstrip("\r\n")), last, len(a[last]))
+            span = Span(
+                min(i1, last), 0 if i1 <= last else len(a[last].rstrip("\r\n")), last, len(a[last])
+            )
         out.append(TextChange(span, text))
     return out
 

@@ -61,7 +61,9 @@ def edit_task_message(
             f"Selected code ({location(rel or '?', span)}):\n<context>\n{selected}\n</context>"
         )
     elif excerpt:
-        parts.append(f"Around the cursor ({location(rel or '?', span)}):\n<context>\n{excerpt}\n</context>")
+        parts.append(
+            f"Around the cursor ({location(rel or '?', span)}):\n<context>\n{excerpt}\n</context>"
+        )
     if extra:
         parts.append(extra)
     parts.append("Read the file(s) you need first, then make the edits.")

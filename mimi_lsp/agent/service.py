@@ -69,8 +69,12 @@ class AgentStats:
 
     def snapshot(self) -> dict[str, int]:
         return {
-            "runs": self.runs, "applied": self.applied, "rejected": self.rejected,
-            "stale": self.stale, "cancelled": self.cancelled, "failed": self.failed,
+            "runs": self.runs,
+            "applied": self.applied,
+            "rejected": self.rejected,
+            "stale": self.stale,
+            "cancelled": self.cancelled,
+            "failed": self.failed,
             "steps": self.steps,
         }
 
@@ -83,7 +87,9 @@ def selection_text(snapshot: DocumentSnapshot, span: Span) -> str:
         return snapshot.line_text(span.start_line)[span.start_col : span.end_col]
     first = snapshot.lines[span.start_line][span.start_col :]
     middle = snapshot.lines[span.start_line + 1 : span.end_line]
-    last = snapshot.lines[span.end_line][: span.end_col] if span.end_line < len(snapshot.lines) else ""
+    last = (
+        snapshot.lines[span.end_line][: span.end_col] if span.end_line < len(snapshot.lines) else ""
+    )
     return first + "".join(middle) + last
 
 
@@ -186,7 +192,11 @@ class AgentService:
                 await connect_mcp_tools(stack, agent.mcp_servers, tools)
             try:
                 outcome = await self.loop().run(
-                    EDIT_SYSTEM, [ChatMessage("user", message)], tools, on_step=on_step, on_turn=on_turn
+                    EDIT_SYSTEM,
+                    [ChatMessage("user", message)],
+                    tools,
+                    on_step=on_step,
+                    on_turn=on_turn,
                 )
             except BaseException as exc:
                 if isinstance(exc, Exception):

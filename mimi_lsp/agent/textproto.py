@@ -106,8 +106,13 @@ def parse_tool_calls(text: str, known: set[str] | None = None) -> list[ToolCall]
         )
     for path, blocks in edits.items():
         if len(blocks) == 1 and blocks[0]["search"] == "":
-            calls.append(ToolCall(f"text-{len(calls)}", "create_file",
-                                  {"path": path, "content": blocks[0]["replace"]}))
+            calls.append(
+                ToolCall(
+                    f"text-{len(calls)}",
+                    "create_file",
+                    {"path": path, "content": blocks[0]["replace"]},
+                )
+            )
         else:
             calls.append(ToolCall(f"text-{len(calls)}", "edit", {"path": path, "edits": blocks}))
     return calls

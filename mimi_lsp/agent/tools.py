@@ -71,33 +71,51 @@ class Toolbox:
         tool = self.tools.get(call.name)
         if tool is None:
             known = ", ".join(sorted(self.tools))
-            return ToolResult(f"error: unknown tool {call.name!r}; available: {known}", ok=False,
-                              summary=f"unknown tool {call.name}")
+            return ToolResult(
+                f"error: unknown tool {call.name!r}; available: {known}",
+                ok=False,
+                summary=f"unknown tool {call.name}",
+            )
         args = call.arguments
         if isinstance(args, str):
             try:
                 args = json.loads(args)
             except json.JSONDecodeError:
-                return ToolResult("error: arguments must be a JSON object", ok=False,
-                                  summary=f"{call.name}: bad arguments")
+                return ToolResult(
+                    "error: arguments must be a JSON object",
+                    ok=False,
+                    summary=f"{call.name}: bad arguments",
+                )
         if not isinstance(args, dict):
-            return ToolResult("error: arguments must be a JSON object", ok=False,
-                              summary=f"{call.name}: bad arguments")
+            return ToolResult(
+                "error: arguments must be a JSON object",
+                ok=False,
+                summary=f"{call.name}: bad arguments",
+            )
         try:
             result = await tool.run(args)
         except MimiError as exc:
-            return ToolResult(f"error: {exc.message}", ok=False, summary=f"{call.name}: {exc.message}")
+            return ToolResult(
+                f"error: {exc.message}", ok=False, summary=f"{call.name}: {exc.message}"
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            return ToolResult(f"error: bad arguments for {call.name}: {exc}", ok=False,
-                              summary=f"{call.name}: bad arguments")
+            return ToolResult(
+                f"error: bad arguments for {call.name}: {exc}",
+                ok=False,
+                summary=f"{call.name}: bad arguments",
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a tool bug must not end the run
             log.exception("tool %s failed", call.name)
-            return ToolResult(f"error: {call.name} failed: {exc}", ok=False, summary=f"{call.name} failed")
+            return ToolResult(
+                f"error: {call.name} failed: {exc}", ok=False, summary=f"{call.name} failed"
+            )
         if len(result.content) > MAX_TOOL_OUTPUT:
             cut = result.content[:MAX_TOOL_OUTPUT]
-            result = ToolResult(cut + "\n[output truncated]", result.ok, result.summary, result.sources)
+            result = ToolResult(
+                cut + "\n[output truncated]", result.ok, result.summary, result.sources
+            )
         return result
 
 
@@ -147,23 +165,35 @@ def workspace_tools(
         end = min(end, start + MAX_READ_LINES - 1)
         body, start, end = _numbered(current.text, start, end)
         more = f"\n[lines {end + 1}-{total} not shown; pass start_line]" if end < total else ""
-        header = f"<file path=\"{rel}\" lines=\"{start}-{end} of {total}\">"
+        header = f'<file path="{rel}" lines="{start}-{end} of {total}">'
         return ToolResult(
             f"{header}\n{body}{more}\n</file>",
             summary=f"read {rel}",
             sources=((current.path, start - 1, max(start - 1, end - 1)),),
         )
 
-    box.add(Tool(ToolSpec(
-        "read_file",
-        "Read a text file of the workspace with line numbers (at most 400 lines per call). "
-        "Line numbers are for orientation only: never copy them into edits.",
-        {"type": "object", "properties": {
-            "path": {"type": "string", "description": "Path relative to the workspace root."},
-            "start_line": {"type": "integer", "description": "First line (1-based)."},
-            "end_line": {"type": "integer", "description": "Last line (inclusive)."},
-        }, "required": ["path"]},
-    ), read_file))
+    box.add(
+        Tool(
+            ToolSpec(
+                "read_file",
+                "Read a text file of the workspace with line numbers (at most 400 lines per call). "
+                "Line numbers are for orientation only: never copy them into edits.",
+                {
+                    "type": "object",
+                    "properties": {
+                        "path": {
+                            "type": "string",
+                            "description": "Path relative to the workspace root.",
+                        },
+                        "start_line": {"type": "integer", "description": "First line (1-based)."},
+                        "end_line": {"type": "integer", "description": "Last line (inclusive)."},
+                    },
+                    "required": ["path"],
+                },
+            ),
+            read_file,
+        )
+    )
 
     async def list_files(args: dict[str, Any]) -> ToolResult:
         under = args.get("path") or None
@@ -176,14 +206,28 @@ def workspace_tools(
             text += "\n[more files not shown; narrow with path or pattern]"
         return ToolResult(text, summary=f"listed {len(files)} files")
 
-    box.add(Tool(ToolSpec(
-        "list_files",
-        "List workspace files (relative paths), optionally under a folder or matching a glob.",
-        {"type": "object", "properties": {
-            "path": {"type": "string", "description": "Folder to list (default: the whole workspace)."},
-            "pattern": {"type": "string", "description": "Glob such as '*.py' or 'tests/*'."},
-        }},
-    ), list_files))
+    box.add(
+        Tool(
+            ToolSpec(
+                "list_files",
+                "List workspace files (relative paths), optionally under a folder or matching a glob.",
+                {
+                    "type": "object",
+                    "properties": {
+                        "path": {
+                            "type": "string",
+                            "description": "Folder to list (default: the whole workspace).",
+                        },
+                        "pattern": {
+                            "type": "string",
+                            "description": "Glob such as '*.py' or 'tests/*'.",
+                        },
+                    },
+                },
+            ),
+            list_files,
+        )
+    )
 
     async def search(args: dict[str, Any]) -> ToolResult:
         query = _str(args, "query")
@@ -204,20 +248,37 @@ def workspace_tools(
             sources=tuple((h.path, h.span.start_line, h.span.end_line) for h in hits),
         )
 
-    box.add(Tool(ToolSpec(
-        "search",
-        "Search the codebase (hybrid keyword + semantic). Returns file:line ranges with previews.",
-        {"type": "object", "properties": {
-            "query": {"type": "string", "description": "What to look for, in words or identifiers."},
-            "k": {"type": "integer", "description": "Number of results (default 8, max 20)."},
-        }, "required": ["query"]},
-    ), search))
+    box.add(
+        Tool(
+            ToolSpec(
+                "search",
+                "Search the codebase (hybrid keyword + semantic). Returns file:line ranges with previews.",
+                {
+                    "type": "object",
+                    "properties": {
+                        "query": {
+                            "type": "string",
+                            "description": "What to look for, in words or identifiers.",
+                        },
+                        "k": {
+                            "type": "integer",
+                            "description": "Number of results (default 8, max 20).",
+                        },
+                    },
+                    "required": ["query"],
+                },
+            ),
+            search,
+        )
+    )
 
     async def find_symbol(args: dict[str, Any]) -> ToolResult:
         name = _str(args, "name")
         found = await workspace.symbols(name, limit=20)
         if not found:
-            return ToolResult(f"(no symbol matching {name!r})", summary=f"find_symbol {name}: nothing")
+            return ToolResult(
+                f"(no symbol matching {name!r})", summary=f"find_symbol {name}: nothing"
+            )
         lines = [
             f"{s.kind} {s.name} at {workspace.relative(s.path)}:{s.span.start_line + 1}"
             + (f" (in {s.container})" if s.container else "")
@@ -229,13 +290,22 @@ def workspace_tools(
             sources=tuple((s.path, s.span.start_line, s.span.end_line) for s in found),
         )
 
-    box.add(Tool(ToolSpec(
-        "find_symbol",
-        "Find where functions, classes and other symbols are defined, by (part of) their name.",
-        {"type": "object", "properties": {
-            "name": {"type": "string", "description": "Symbol name or part of it."},
-        }, "required": ["name"]},
-    ), find_symbol))
+    box.add(
+        Tool(
+            ToolSpec(
+                "find_symbol",
+                "Find where functions, classes and other symbols are defined, by (part of) their name.",
+                {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "description": "Symbol name or part of it."},
+                    },
+                    "required": ["name"],
+                },
+            ),
+            find_symbol,
+        )
+    )
 
     if plan is not None:
 
@@ -251,22 +321,45 @@ def workspace_tools(
             ops = [Replace(str(e.get("search", "")), str(e.get("replace", ""))) for e in raw]
             change = plan.edit(name, ops)
             rel = workspace.relative(change.path)
-            return ToolResult(f"ok: {len(ops)} block(s) applied to {rel} (planned; the user reviews "
-                              "all edits at the end)", summary=f"edit {rel}")
+            return ToolResult(
+                f"ok: {len(ops)} block(s) applied to {rel} (planned; the user reviews "
+                "all edits at the end)",
+                summary=f"edit {rel}",
+            )
 
-        box.add(Tool(ToolSpec(
-            "edit",
-            "Change an existing file with search/replace blocks. Each 'search' must be copied "
-            "exactly from the current file (no line numbers) and match exactly one place; it "
-            "is replaced by 'replace'. Blocks apply in order, all or none.",
-            {"type": "object", "properties": {
-                "path": {"type": "string", "description": "File to change."},
-                "edits": {"type": "array", "items": {"type": "object", "properties": {
-                    "search": {"type": "string", "description": "Exact existing text."},
-                    "replace": {"type": "string", "description": "New text."},
-                }, "required": ["search", "replace"]}},
-            }, "required": ["path", "edits"]},
-        ), edit, writes=True))
+        box.add(
+            Tool(
+                ToolSpec(
+                    "edit",
+                    "Change an existing file with search/replace blocks. Each 'search' must be copied "
+                    "exactly from the current file (no line numbers) and match exactly one place; it "
+                    "is replaced by 'replace'. Blocks apply in order, all or none.",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "path": {"type": "string", "description": "File to change."},
+                            "edits": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "search": {
+                                            "type": "string",
+                                            "description": "Exact existing text.",
+                                        },
+                                        "replace": {"type": "string", "description": "New text."},
+                                    },
+                                    "required": ["search", "replace"],
+                                },
+                            },
+                        },
+                        "required": ["path", "edits"],
+                    },
+                ),
+                edit,
+                writes=True,
+            )
+        )
 
         async def create_file(args: dict[str, Any]) -> ToolResult:
             name = _str(args, "path")
@@ -275,29 +368,51 @@ def workspace_tools(
                 content += "\n"
             change = plan.create(name, content)
             rel = workspace.relative(change.path)
-            return ToolResult(f"ok: {rel} will be created ({len(content.splitlines())} lines)",
-                              summary=f"create {rel}")
+            return ToolResult(
+                f"ok: {rel} will be created ({len(content.splitlines())} lines)",
+                summary=f"create {rel}",
+            )
 
-        box.add(Tool(ToolSpec(
-            "create_file",
-            "Create a new file with the given content (fails if it exists: use edit).",
-            {"type": "object", "properties": {
-                "path": {"type": "string", "description": "New file path, relative to the workspace."},
-                "content": {"type": "string", "description": "Full file content."},
-            }, "required": ["path", "content"]},
-        ), create_file, writes=True))
+        box.add(
+            Tool(
+                ToolSpec(
+                    "create_file",
+                    "Create a new file with the given content (fails if it exists: use edit).",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "path": {
+                                "type": "string",
+                                "description": "New file path, relative to the workspace.",
+                            },
+                            "content": {"type": "string", "description": "Full file content."},
+                        },
+                        "required": ["path", "content"],
+                    },
+                ),
+                create_file,
+                writes=True,
+            )
+        )
 
     if allow_shell:
 
         async def shell(args: dict[str, Any]) -> ToolResult:
             command = _str(args, "command")
             if confirm is not None and not await confirm(f"Mimi wants to run: {command}"):
-                return ToolResult("error: the user declined to run this command", ok=False,
-                                  summary="shell declined")
+                return ToolResult(
+                    "error: the user declined to run this command",
+                    ok=False,
+                    summary="shell declined",
+                )
             cwd = workspace.folders[0]
             proc = await asyncio.create_subprocess_exec(
-                "/bin/sh", "-c", command, cwd=cwd,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                "/bin/sh",
+                "-c",
+                command,
+                cwd=cwd,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
                 stdin=asyncio.subprocess.DEVNULL,
                 env={k: v for k, v in os.environ.items() if "KEY" not in k and "TOKEN" not in k},
             )
@@ -306,22 +421,37 @@ def workspace_tools(
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
-                return ToolResult("error: the command did not finish within 60 s", ok=False,
-                                  summary="shell: timeout")
+                return ToolResult(
+                    "error: the command did not finish within 60 s",
+                    ok=False,
+                    summary="shell: timeout",
+                )
             except asyncio.CancelledError:
                 proc.kill()
                 await proc.wait()
                 raise
             text = out.decode("utf-8", errors="replace")[-MAX_TOOL_OUTPUT:]
-            return ToolResult(f"exit code {proc.returncode}\n{text}", ok=proc.returncode == 0,
-                              summary=f"shell: {command[:40]} → {proc.returncode}")
+            return ToolResult(
+                f"exit code {proc.returncode}\n{text}",
+                ok=proc.returncode == 0,
+                summary=f"shell: {command[:40]} → {proc.returncode}",
+            )
 
-        box.add(Tool(ToolSpec(
-            "shell",
-            "Run a shell command in the workspace root (the user confirms each one).",
-            {"type": "object", "properties": {
-                "command": {"type": "string", "description": "The command line."},
-            }, "required": ["command"]},
-        ), shell))
+        box.add(
+            Tool(
+                ToolSpec(
+                    "shell",
+                    "Run a shell command in the workspace root (the user confirms each one).",
+                    {
+                        "type": "object",
+                        "properties": {
+                            "command": {"type": "string", "description": "The command line."},
+                        },
+                        "required": ["command"],
+                    },
+                ),
+                shell,
+            )
+        )
 
     return box

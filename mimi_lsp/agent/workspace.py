@@ -30,9 +30,25 @@ from mimi_lsp.uris import path_to_uri, uri_to_path
 
 SKIP_DIRS = frozenset(
     {
-        ".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache",
-        ".pytest_cache", ".ruff_cache", ".tox", "dist", "build", "target", ".artifacts",
-        ".idea", ".vscode-test", ".next", ".cache",
+        ".git",
+        ".hg",
+        ".svn",
+        "node_modules",
+        ".venv",
+        "venv",
+        "__pycache__",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".tox",
+        "dist",
+        "build",
+        "target",
+        ".artifacts",
+        ".idea",
+        ".vscode-test",
+        ".next",
+        ".cache",
     }
 )
 """Directories never listed or searched (generated, vendored or VCS data)."""
@@ -130,7 +146,9 @@ class Workspace:
         else:
             parts = [p for p in raw.split("/") if p not in ("", ".")]
             if ".." in parts:
-                raise OutsideWorkspace(f"path {name!r} climbs out with '..'; use a path inside the workspace")
+                raise OutsideWorkspace(
+                    f"path {name!r} climbs out with '..'; use a path inside the workspace"
+                )
             rel = "/".join(parts)
             candidates = [os.path.join(f, rel) for f in folders]
             # With several folders, "<folder name>/rest" addresses that folder.
@@ -179,7 +197,9 @@ class Workspace:
         parts = Path(self.relative(path)).parts
         if any(part in VCS_DIRS for part in parts):
             return "is version-control metadata"
-        if any(part in EDITOR_CONFIG_DIRS for part in parts[:-1]) or (parts and parts[-1] in EDITOR_CONFIG_FILES):
+        if any(part in EDITOR_CONFIG_DIRS for part in parts[:-1]) or (
+            parts and parts[-1] in EDITOR_CONFIG_FILES
+        ):
             return "configures the editor or the agent itself; the agent may not change it"
         return None
 
@@ -267,12 +287,16 @@ class Workspace:
                     if count >= limit:
                         return
 
-    def list_files(self, under: str | None = None, pattern: str | None = None, limit: int = 300) -> tuple[list[str], bool]:
+    def list_files(
+        self, under: str | None = None, pattern: str | None = None, limit: int = 300
+    ) -> tuple[list[str], bool]:
         """Relative paths (optionally matching a glob), and whether the list was cut."""
         out: list[str] = []
         for path in self.iter_files(under):
             rel = self.relative(path)
-            if pattern and not (fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(os.path.basename(rel), pattern)):
+            if pattern and not (
+                fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(os.path.basename(rel), pattern)
+            ):
                 continue
             out.append(rel)
             if len(out) > limit:
@@ -285,12 +309,16 @@ class Workspace:
     def index(self) -> Any:
         return self._index()
 
-    async def search(self, query: str, k: int = 8, *, paths: Sequence[str] | None = None) -> list[SearchHit]:
+    async def search(
+        self, query: str, k: int = 8, *, paths: Sequence[str] | None = None
+    ) -> list[SearchHit]:
         """Hybrid search through the index; a bounded grep when there is no index."""
         index = self.index
         if index is not None:
             try:
-                hits = await index.search(query, k=k, mode="hybrid", paths=list(paths) if paths else None)
+                hits = await index.search(
+                    query, k=k, mode="hybrid", paths=list(paths) if paths else None
+                )
                 return [h for h in hits if self._contains(h.path)]
             except Exception:
                 pass  # fall through to grep: a broken index must not break the agent
@@ -325,7 +353,9 @@ class Workspace:
             return None
         return data.decode("utf-8", errors="replace")
 
-    def grep(self, query: str, k: int = 8, *, budget_s: float = 2.0, max_files: int = 5_000) -> list[SearchHit]:
+    def grep(
+        self, query: str, k: int = 8, *, budget_s: float = 2.0, max_files: int = 5_000
+    ) -> list[SearchHit]:
         """Lines scored by how many query words they contain (identifier parts count)."""
         words = _query_words(query)
         if not words:
@@ -371,7 +401,9 @@ class Workspace:
             )
         return hits
 
-    def scan_symbols(self, query: str, limit: int = 20, *, budget_s: float = 2.0) -> list[SymbolInfo]:
+    def scan_symbols(
+        self, query: str, limit: int = 20, *, budget_s: float = 2.0
+    ) -> list[SymbolInfo]:
         """Definitions whose name contains ``query`` (case-insensitive), exact names first."""
         needle = query.strip().lower()
         if not needle:
@@ -409,10 +441,20 @@ _DEF_RE = re.compile(
     r"(?:\([^)]*\)\s*)?(?P<name>[A-Za-z_$][\w$]*)"
 )
 _KIND = {
-    "def": "function", "function": "function", "fn": "function", "func": "function",
-    "class": "class", "struct": "struct", "enum": "enum", "trait": "interface",
-    "interface": "interface", "type": "type", "const": "constant", "let": "variable",
-    "var": "variable", "impl": "class",
+    "def": "function",
+    "function": "function",
+    "fn": "function",
+    "func": "function",
+    "class": "class",
+    "struct": "struct",
+    "enum": "enum",
+    "trait": "interface",
+    "interface": "interface",
+    "type": "type",
+    "const": "constant",
+    "let": "variable",
+    "var": "variable",
+    "impl": "class",
 }
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
 _STOP = frozenset(

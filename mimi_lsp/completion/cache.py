@@ -39,9 +39,7 @@ class CompletionCache:
         self.capacity = capacity
         self.ttl_s = ttl_s
         self._clock = clock
-        self._entries: OrderedDict[tuple[str, str], tuple[float, CachedSuggestion]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[tuple[str, str], tuple[float, CachedSuggestion]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -81,6 +79,4 @@ class CompletionCache:
             typed = text[:i]
             if typed[-1] in "\r\n":
                 break
-            self._put(
-                cache_key(prefix + typed, suffix), CachedSuggestion(text[i:], replace), now
-            )
+            self._put(cache_key(prefix + typed, suffix), CachedSuggestion(text[i:], replace), now)

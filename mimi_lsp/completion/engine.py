@@ -240,9 +240,7 @@ class CompletionEngine:
             self.stats.rate_limited += 1
             return CompletionResult(reason="rate-limited")
 
-        multiline = post.decide_multiline(
-            prefix, suffix, snap.language_id, self.settings.multiline
-        )
+        multiline = post.decide_multiline(prefix, suffix, snap.language_id, self.settings.multiline)
         try:
             parts_context = await self._context(request)
             info = await self._info()
@@ -263,15 +261,17 @@ class CompletionEngine:
                 path=snap.uri,
                 context=tuple(parts_context),
             )
-            stops = tuple(dict.fromkeys(parts.stop + post.stop_sequences(snap.language_id, snap.eol)))
+            stops = tuple(
+                dict.fromkeys(parts.stop + post.stop_sequences(snap.language_id, snap.eol))
+            )
             gen_request = GenerateRequest(
                 prompt=parts.prompt,
                 suffix=parts.suffix,
                 raw=parts.raw,
                 model=self.settings.model,
-                max_tokens=self.settings.max_tokens if multiline else min(
-                    self.settings.max_tokens, 64
-                ),
+                max_tokens=self.settings.max_tokens
+                if multiline
+                else min(self.settings.max_tokens, 64),
                 temperature=self.settings.temperature,
                 stop=stops,
             )
@@ -345,7 +345,9 @@ class CompletionEngine:
             self._model_info[model] = info
         return info
 
-    async def _generate(self, request: GenerateRequest, stops: tuple[str, ...], multiline: bool) -> str:
+    async def _generate(
+        self, request: GenerateRequest, stops: tuple[str, ...], multiline: bool
+    ) -> str:
         """Collect the stream, stopping (and closing it) at a stop sequence or line end."""
         self.stats.model_calls += 1
         pieces: list[str] = []

@@ -103,7 +103,14 @@ STARCODER1 = FimTemplate(
     "<fim_prefix>",
     "<fim_suffix>",
     "<fim_middle>",
-    stop=("<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>", "<file_sep>"),
+    stop=(
+        "<|endoftext|>",
+        "<fim_prefix>",
+        "<fim_suffix>",
+        "<fim_middle>",
+        "<fim_pad>",
+        "<file_sep>",
+    ),
     description="StarCoder 1, SantaCoder, StableCode, CodeQwen1.5 (no repo-level tokens)",
 )
 
@@ -162,7 +169,14 @@ GRANITE = FimTemplate(
     "<fim_prefix>",
     "<fim_suffix>",
     "<fim_middle>",
-    stop=("<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>", "<filename>"),
+    stop=(
+        "<|endoftext|>",
+        "<fim_prefix>",
+        "<fim_suffix>",
+        "<fim_middle>",
+        "<fim_pad>",
+        "<filename>",
+    ),
     description="IBM Granite Code",
 )
 
@@ -229,7 +243,9 @@ def custom_template(spec: str) -> FimTemplate | None:
         return FimTemplate("custom", head, between, tail, description="from fimTemplate")
     head, mid_and_tail = spec.split("{suffix}")
     between, tail = mid_and_tail.split("{prefix}")
-    return FimTemplate("custom", between, head, tail, suffix_first=True, description="from fimTemplate")
+    return FimTemplate(
+        "custom", between, head, tail, suffix_first=True, description="from fimTemplate"
+    )
 
 
 def select_template(model: str, override: str = "auto") -> FimTemplate | None:
@@ -276,20 +292,79 @@ _SLASH = ("// ", "")
 _DASH = ("-- ", "")
 _COMMENTS: dict[str, tuple[str, str]] = {
     **dict.fromkeys(
-        ("py", "pyi", "rb", "sh", "bash", "zsh", "fish", "yaml", "yml", "toml", "r", "pl", "ps1",
-         "jl", "ex", "exs", "nim", "cmake", "dockerfile", "makefile", "mk", "conf", "ini", "tf"),
+        (
+            "py",
+            "pyi",
+            "rb",
+            "sh",
+            "bash",
+            "zsh",
+            "fish",
+            "yaml",
+            "yml",
+            "toml",
+            "r",
+            "pl",
+            "ps1",
+            "jl",
+            "ex",
+            "exs",
+            "nim",
+            "cmake",
+            "dockerfile",
+            "makefile",
+            "mk",
+            "conf",
+            "ini",
+            "tf",
+        ),
         _HASH,
     ),
     **dict.fromkeys(
-        ("js", "jsx", "mjs", "cjs", "ts", "tsx", "mts", "cts", "go", "rs", "c", "h", "cc", "cpp",
-         "cxx", "hpp", "hh", "java", "kt", "kts", "scala", "swift", "cs", "dart", "php", "zig",
-         "v", "sv", "proto", "groovy", "gradle", "sol", "fs", "jsonc"),
+        (
+            "js",
+            "jsx",
+            "mjs",
+            "cjs",
+            "ts",
+            "tsx",
+            "mts",
+            "cts",
+            "go",
+            "rs",
+            "c",
+            "h",
+            "cc",
+            "cpp",
+            "cxx",
+            "hpp",
+            "hh",
+            "java",
+            "kt",
+            "kts",
+            "scala",
+            "swift",
+            "cs",
+            "dart",
+            "php",
+            "zig",
+            "v",
+            "sv",
+            "proto",
+            "groovy",
+            "gradle",
+            "sol",
+            "fs",
+            "jsonc",
+        ),
         _SLASH,
     ),
     **dict.fromkeys(("lua", "sql", "hs", "elm", "ada", "adb", "vhd", "vhdl"), _DASH),
     **dict.fromkeys(("lisp", "el", "clj", "cljs", "scm", "rkt", "asm", "s"), ("; ", "")),
     **dict.fromkeys(("css", "scss", "less"), ("/* ", " */")),
-    **dict.fromkeys(("html", "htm", "xml", "svg", "vue", "svelte", "md", "markdown"), ("<!-- ", " -->")),
+    **dict.fromkeys(
+        ("html", "htm", "xml", "svg", "vue", "svelte", "md", "markdown"), ("<!-- ", " -->")
+    ),
     **dict.fromkeys(("tex", "sty", "erl", "hrl", "m"), ("% ", "")),
     "vim": ('" ', ""),
 }

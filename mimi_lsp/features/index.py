@@ -121,7 +121,9 @@ def symbol_information(info: SymbolInfo, lines: LineSource) -> types.SymbolInfor
     return types.SymbolInformation(
         name=info.name,
         kind=SYMBOL_KINDS.get(info.kind, types.SymbolKind.Variable),
-        location=types.Location(uri=path_to_uri(info.path), range=lines.range(info.path, info.span)),
+        location=types.Location(
+            uri=path_to_uri(info.path), range=lines.range(info.path, info.span)
+        ),
         container_name=info.container,
     )
 
@@ -204,7 +206,9 @@ class ProgressReporter:
         if event.kind == "report":
             progress.report(
                 token,
-                types.WorkDoneProgressReport(percentage=event.percentage, message=event.message or None),
+                types.WorkDoneProgressReport(
+                    percentage=event.percentage, message=event.message or None
+                ),
             )
         elif event.kind == "end":
             del self.tokens[event.task]
@@ -234,13 +238,19 @@ def register(server: Any) -> None:
         if index is None:
             return {"files": 0, "chunks": 0, "message": INDEX_DISABLED}
         status = await index.reindex()
-        out: dict[str, Any] = {"files": status.files, "chunks": status.chunks, "state": status.state}
+        out: dict[str, Any] = {
+            "files": status.files,
+            "chunks": status.chunks,
+            "state": status.state,
+        }
         if status.message:
             out["message"] = status.message
         return out
 
     @server.feature(types.WORKSPACE_SYMBOL, types.WorkspaceSymbolOptions())
-    async def workspace_symbol(params: types.WorkspaceSymbolParams) -> list[types.SymbolInformation]:
+    async def workspace_symbol(
+        params: types.WorkspaceSymbolParams,
+    ) -> list[types.SymbolInformation]:
         index = services.index
         if index is None:
             return []

@@ -77,7 +77,9 @@ def register(server: Any) -> None:
     def limited(refusal: Refusal) -> None:
         try:
             server.window_show_message(
-                types.ShowMessageParams(type=types.MessageType.Warning, message=f"mimi: {refusal.message}")
+                types.ShowMessageParams(
+                    type=types.MessageType.Warning, message=f"mimi: {refusal.message}"
+                )
             )
         except Exception:
             log.debug("could not show the rate-limit message", exc_info=True)

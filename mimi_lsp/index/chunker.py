@@ -233,7 +233,9 @@ def _name_node(node: Any, language: str) -> Any | None:
                     return child.child_by_field_name("name")
             elif child.type == "assignment_statement":
                 names = child.named_children
-                if len(names) == 2 and any(v.type in _FUNCTION_VALUES for v in names[1].named_children):
+                if len(names) == 2 and any(
+                    v.type in _FUNCTION_VALUES for v in names[1].named_children
+                ):
                     first = names[0].named_children
                     return first[0] if first else None
         return None

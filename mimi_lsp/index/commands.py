@@ -43,7 +43,11 @@ def add_arguments(index: argparse.ArgumentParser, search: argparse.ArgumentParse
     search.add_argument("--mode", choices=["hybrid", "bm25", "vector"], default="hybrid")
     search.add_argument("--language", default=None, help="only this language")
     search.add_argument(
-        "--path", dest="path_globs", action="append", default=None, help="only paths matching a glob"
+        "--path",
+        dest="path_globs",
+        action="append",
+        default=None,
+        help="only paths matching a glob",
     )
     search.add_argument("--json", action="store_true", help="print JSON")
 

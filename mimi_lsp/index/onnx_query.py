@@ -87,7 +87,10 @@ def export(model_path: str, out: str) -> None:
                 tmp,
                 input_names=names,
                 output_names=["embedding"],
-                dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "embedding": {0: "batch"}},
+                dynamic_axes={
+                    **{n: {0: "batch", 1: "tokens"} for n in names},
+                    "embedding": {0: "batch"},
+                },
                 opset_version=OPSET,
                 dynamo=False,
             )
@@ -111,7 +114,9 @@ class OnnxQueryEncoder:
         return self.session.run(None, feed)[0][0].tolist()
 
 
-def prepare(model: Any, model_path: str, threads: int, cache_dir: str | None = None) -> OnnxQueryEncoder:
+def prepare(
+    model: Any, model_path: str, threads: int, cache_dir: str | None = None
+) -> OnnxQueryEncoder:
     """Export (once, in a child process), load and check an ONNX encoder for ``model``.
 
     ``model`` is the loaded sentence-transformers model: it tokenizes for the session and gives
@@ -128,7 +133,9 @@ def prepare(model: Any, model_path: str, threads: int, cache_dir: str | None = N
             try:
                 return _load_checked(model, out, threads)
             except Exception as exc:
-                log.warning("the cached ONNX export %s is unusable (%s); exporting it again", out, exc)
+                log.warning(
+                    "the cached ONNX export %s is unusable (%s); exporting it again", out, exc
+                )
                 os.unlink(out)
         _export_in_child(model_path, out)
         return _load_checked(model, out, threads)

@@ -95,7 +95,9 @@ class BufferPool:
                     corpus.append(words)
         self._windows, self._postings = windows, _postings(corpus)
 
-    def similar(self, text: str, exclude: str | None, k: int = 2, min_shared: int = 3) -> list[tuple[Window, float]]:
+    def similar(
+        self, text: str, exclude: str | None, k: int = 2, min_shared: int = 3
+    ) -> list[tuple[Window, float]]:
         """The ``k`` windows most like ``text`` outside ``exclude`` (the current file).
 
         BM25 orders the windows; a window must also share ``min_shared`` distinct words with
@@ -120,7 +122,9 @@ class BufferPool:
             if len(out) >= k:
                 break
             w = windows[i]
-            if w.path == exclude or any(p == w.path and abs(s - w.start_line) < WINDOW_LINES for p, s in used):
+            if w.path == exclude or any(
+                p == w.path and abs(s - w.start_line) < WINDOW_LINES for p, s in used
+            ):
                 continue
             if len(wanted & w.words) < min_shared:
                 continue
@@ -129,7 +133,9 @@ class BufferPool:
         return out
 
 
-def _postings(corpus: list[list[str]], k1: float = 1.5, b: float = 0.75) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _postings(
+    corpus: list[list[str]], k1: float = 1.5, b: float = 0.75
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """word -> (window indices, Okapi BM25 weight of the word in each window)."""
     if not corpus:
         return {}

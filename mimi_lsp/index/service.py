@@ -172,7 +172,9 @@ class IndexService:
         """``listener(event)`` on every status change and progress step."""
         self.listeners.append(listener)
 
-    def _set_state(self, state: Literal["idle", "indexing", "ready", "error"], message: str = "") -> None:
+    def _set_state(
+        self, state: Literal["idle", "indexing", "ready", "error"], message: str = ""
+    ) -> None:
         changed = (state, message) != (self._state, self._message)
         self._state, self._message = state, message
         if changed:
@@ -364,7 +366,9 @@ class IndexService:
                 last[0], last[1] = now, pct
                 loop.call_soon_threadsafe(
                     self._emit,
-                    IndexEvent(self.status(), "report", "index", title, pct, f"{done}/{total} files"),
+                    IndexEvent(
+                        self.status(), "report", "index", title, pct, f"{done}/{total} files"
+                    ),
                 )
 
         try:
@@ -420,7 +424,9 @@ class IndexService:
                 raise
             except Exception as exc:
                 message = exc.user_message() if isinstance(exc, MimiError) else str(exc)
-                self._embed_error = f"Embeddings unavailable (keyword search still works): {message}"
+                self._embed_error = (
+                    f"Embeddings unavailable (keyword search still works): {message}"
+                )
                 log.warning("%s", self._embed_error)
                 self._emit(IndexEvent(self.status()))
 
@@ -434,7 +440,9 @@ class IndexService:
         total_missing = max(0, self._counts[1] - self._counts[2])
         try:
             for folder in list(self.folders.values()):
-                while folder.opened and not self._closed and self.folders.get(folder.root) is folder:
+                while (
+                    folder.opened and not self._closed and self.folders.get(folder.root) is folder
+                ):
                     batch = await self._write(folder.store.pending_embeddings, EMBED_BATCH)
                     if not batch:
                         break
@@ -476,7 +484,9 @@ class IndexService:
             # Hybrid search answers with BM25 alone until the model has loaded (seconds).
             load = getattr(embedder, "load", None)
             if load is not None and (self._load_task is None or self._load_task.done()):
-                self._load_task = asyncio.get_running_loop().create_task(load(), name="mimi-embed-load")
+                self._load_task = asyncio.get_running_loop().create_task(
+                    load(), name="mimi-embed-load"
+                )
             return None
         try:
             vectors = await embedder.embed([query_prefix(embedder.name) + query])
@@ -532,7 +542,9 @@ class IndexService:
 
         sparse_jobs = None
         if mode != "vector":
-            sparse_jobs = asyncio.gather(*(self._read(sparse_in, f) for f in folders), return_exceptions=True)
+            sparse_jobs = asyncio.gather(
+                *(self._read(sparse_in, f) for f in folders), return_exceptions=True
+            )
         qvec = None
         if mode != "bm25":
             qvec = await self._query_vector(query, wait=mode == "vector")
@@ -540,10 +552,16 @@ class IndexService:
             return []
         dense_jobs = None
         if qvec is not None:
-            dense_jobs = asyncio.gather(*(self._read(dense_in, f, qvec) for f in folders), return_exceptions=True)
+            dense_jobs = asyncio.gather(
+                *(self._read(dense_in, f, qvec) for f in folders), return_exceptions=True
+            )
         no_sparse: list[Any] = [[] for _ in folders]
-        sparse_results: list[Any] = list(await sparse_jobs) if sparse_jobs is not None else no_sparse
-        dense_results: list[Any] = list(await dense_jobs) if dense_jobs is not None else [{} for _ in folders]
+        sparse_results: list[Any] = (
+            list(await sparse_jobs) if sparse_jobs is not None else no_sparse
+        )
+        dense_results: list[Any] = (
+            list(await dense_jobs) if dense_jobs is not None else [{} for _ in folders]
+        )
         sparse_of: dict[str, list[tuple[int, float]]] = {}
         dense_of: dict[str, dict[int, float]] = {}
         for folder, sparse, dense in zip(folders, sparse_results, dense_results, strict=True):
@@ -554,7 +572,9 @@ class IndexService:
                     self._kick_rebuild(folder, failed)
                 continue
             sparse_of[folder.root], dense_of[folder.root] = sparse, dense
-        ranking = partial(self._rank, sparse_of, dense_of, qvec if mode == "hybrid" else None, mode, pool_size)
+        ranking = partial(
+            self._rank, sparse_of, dense_of, qvec if mode == "hybrid" else None, mode, pool_size
+        )
         return await self._read(ranking, k, query_terms(query))
 
     def _rank(
@@ -594,7 +614,9 @@ class IndexService:
             ranked = fuse(sparse_all, dense_ranked, self.fusion, pool_size)
         return self._hits(ranked, k, terms)
 
-    def _hits(self, ranked: list[tuple[tuple[str, int], float]], k: int, terms: list[str]) -> list[SearchHit]:
+    def _hits(
+        self, ranked: list[tuple[tuple[str, int], float]], k: int, terms: list[str]
+    ) -> list[SearchHit]:
         """The best ``k`` of ``ranked`` as hits, after the prose and anonymous-code penalties.
 
         Runs on a reader thread: rows without text for the ranking, then the text of the
@@ -652,7 +674,9 @@ class IndexService:
                 # one's line (not the imports above it), named after the one the query
                 # names if one stands out. Narrowing to that guess lost 0.016 MRR@10 in the
                 # eval: a wrong guess hides the right function, the whole span never does.
-                outer = _outermost(folder.store.definitions_in(row.path, row.start_line, row.end_line))
+                outer = _outermost(
+                    folder.store.definitions_in(row.path, row.start_line, row.end_line)
+                )
                 best = outer[0] if len(outer) == 1 else _best_definition(outer, row, terms)
                 if best is not None:
                     row = replace(row, symbol=best[0], kind=best[1], container=best[2])
@@ -683,7 +707,9 @@ class IndexService:
         def fetch(folder: FolderIndex) -> list[Any]:
             return folder.store.symbols_like(pattern, 5_000)
 
-        results = await asyncio.gather(*(self._read(fetch, f) for f in folders), return_exceptions=True)
+        results = await asyncio.gather(
+            *(self._read(fetch, f) for f in folders), return_exceptions=True
+        )
         scored: list[tuple[float, SymbolInfo]] = []
         for folder, rows in zip(folders, results, strict=True):
             if isinstance(rows, BaseException):
@@ -693,7 +719,16 @@ class IndexService:
                 score = fuzzy_score(query, row.name)
                 if score <= 0:
                     continue
-                if row.kind in ("class", "interface", "struct", "trait", "function", "method", "type", "enum"):
+                if row.kind in (
+                    "class",
+                    "interface",
+                    "struct",
+                    "trait",
+                    "function",
+                    "method",
+                    "type",
+                    "enum",
+                ):
                     score += 2
                 if row.language in PROSE:
                     score -= 5
@@ -715,9 +750,14 @@ class IndexService:
         snap = request.snapshot
         path = uri_to_path(snap.uri)
         start = max(0, request.line - 30)
-        near = "".join(snap.lines[start : request.line]) + snap.line_text(request.line)[: request.col]
+        near = (
+            "".join(snap.lines[start : request.line]) + snap.line_text(request.line)[: request.col]
+        )
         names = _identifiers_near(near)
-        tail = "".join(snap.lines[max(0, request.line - 8) : request.line]) + snap.line_text(request.line)[: request.col]
+        tail = (
+            "".join(snap.lines[max(0, request.line - 8) : request.line])
+            + snap.line_text(request.line)[: request.col]
+        )
         folders = [f for f in self.folders.values() if f.opened]
 
         def lookup() -> list[ContextSnippet]:
@@ -740,7 +780,9 @@ class IndexService:
                     used.add(row.name)
                     out.append(ContextSnippet(row.path, _clip(text), "definition"))
             for window, _ in self.pool.similar(tail, path, CONTEXT_SIMILAR):
-                out.append(ContextSnippet(self._display(window.path), _clip(window.text), "similar"))
+                out.append(
+                    ContextSnippet(self._display(window.path), _clip(window.text), "similar")
+                )
             return out
 
         return await self._read(lookup)
@@ -875,7 +917,9 @@ def _existing_folders(folders: Sequence[str]) -> list[str]:
     return [os.path.abspath(f).rstrip("/\\") or "/" for f in folders if f and os.path.isdir(f)]
 
 
-def _filters(folder: FolderIndex, paths: list[str] | None, language: str | None) -> tuple[str | None, list[Any]]:
+def _filters(
+    folder: FolderIndex, paths: list[str] | None, language: str | None
+) -> tuple[str | None, list[Any]]:
     """SQL condition (on ``f`` = files) for path globs and language; None: nothing can match."""
     clauses: list[str] = []
     params: list[Any] = []

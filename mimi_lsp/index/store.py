@@ -70,7 +70,9 @@ def db_path_for(root: str, cache_dir: str | None) -> str:
     """The database of workspace folder ``root``: ``<cache>/<sha of real path>.sqlite``."""
     key = hashlib.sha256(os.path.realpath(root).encode("utf-8", "surrogatepass")).hexdigest()[:20]
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(root.rstrip("/\\")) or "root")[:40]
-    return os.path.join(os.path.expanduser(cache_dir or default_cache_dir()), f"{name}-{key}.sqlite")
+    return os.path.join(
+        os.path.expanduser(cache_dir or default_cache_dir()), f"{name}-{key}.sqlite"
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -315,7 +317,9 @@ class CoarseIndex:
         seq = int(meta.get("vec_seq") or 0)
         deleted = int(meta.get("vec_deleted") or 0)
         reset = meta.get("vec_reset") or ""
-        if reset != self.reset or (deleted - self.deleted) > self.RELOAD_DEAD_SHARE * max(64, len(self.ids)):
+        if reset != self.reset or (deleted - self.deleted) > self.RELOAD_DEAD_SHARE * max(
+            64, len(self.ids)
+        ):
             self._load(conn, "SELECT rowid, bits FROM vec_bits", ())
             self.seq, self.deleted, self.reset = seq, deleted, reset
         elif seq > self.seq:
@@ -530,7 +534,11 @@ class IndexStore:
             if check or (check is None and (not clean or small)):
                 row = conn.execute("PRAGMA quick_check").fetchone()
                 if row is None or row[0] != "ok":
-                    detail = " ".join(str(row[0]).replace("*** in database main ***", "").split()) if row else "?"
+                    detail = (
+                        " ".join(str(row[0]).replace("*** in database main ***", "").split())
+                        if row
+                        else "?"
+                    )
                     raise CorruptIndex(f"integrity check failed: {detail[:160]}")
             if version not in (None, SCHEMA_VERSION):
                 self._migrate(conn, version)
@@ -671,7 +679,9 @@ class IndexStore:
             conn.execute("DELETE FROM vectors")
             conn.execute("DELETE FROM vec_bits")
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('embedder', ?)", (name or "",))
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('vec_reset', ?)", (f"{time.time_ns()}",))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('vec_reset', ?)", (f"{time.time_ns()}",)
+            )
             conn.execute("DELETE FROM meta WHERE key='dim'")
             conn.execute("COMMIT")
         except BaseException:
@@ -735,12 +745,28 @@ class IndexStore:
             self._delete_file_rows(conn, file_id)
             conn.execute(
                 "UPDATE files SET language=?, hash=?, mtime=?, size=?, overlay=?, skipped=? WHERE id=?",
-                (data.language, data.hash, data.mtime, data.size, int(data.overlay), data.skipped, file_id),
+                (
+                    data.language,
+                    data.hash,
+                    data.mtime,
+                    data.size,
+                    int(data.overlay),
+                    data.skipped,
+                    file_id,
+                ),
             )
         else:
             cur = conn.execute(
                 "INSERT INTO files(path, language, hash, mtime, size, overlay, skipped) VALUES (?,?,?,?,?,?,?)",
-                (data.rel, data.language, data.hash, data.mtime, data.size, int(data.overlay), data.skipped),
+                (
+                    data.rel,
+                    data.language,
+                    data.hash,
+                    data.mtime,
+                    data.size,
+                    int(data.overlay),
+                    data.skipped,
+                ),
             )
             file_id = cur.lastrowid
         fts_rows = []
@@ -756,7 +782,9 @@ class IndexStore:
                  chunk.container, chunk.focus_start, chunk.focus_end, chunk.signature, h, chunk.text)
             )  # fmt: skip
             names = " ".join(dict.fromkeys((chunk.container or "", *chunk.names))).strip()
-            fts_rows.append((chunk_id, fts_text(names) if names else "", path_text, fts_text(chunk.text)))
+            fts_rows.append(
+                (chunk_id, fts_text(names) if names else "", path_text, fts_text(chunk.text))
+            )
             reuse.append((chunk_id, h))
         conn.executemany(
             "INSERT INTO chunks(id, file_id, start_line, end_line, symbol, kind, container,"
@@ -827,7 +855,13 @@ class IndexStore:
                 continue
             seen.add(r[9])
             row = ChunkRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
-            out.append((r[9], embed_texts(row.path, row.text, row.symbol, row.kind, row.container, r[10]), row))
+            out.append(
+                (
+                    r[9],
+                    embed_texts(row.path, row.text, row.symbol, row.kind, row.container, r[10]),
+                    row,
+                )
+            )
             if len(out) >= limit:
                 break
         return out
@@ -870,7 +904,8 @@ class IndexStore:
                 for i in range(0, len(ids), 500):
                     batch = ids[i : i + 500]
                     cur = conn.execute(
-                        f"DELETE FROM vec_bits WHERE chunk_id IN ({','.join('?' * len(batch))})", batch
+                        f"DELETE FROM vec_bits WHERE chunk_id IN ({','.join('?' * len(batch))})",
+                        batch,
                     )
                     self._count_deleted(conn, cur.rowcount or 0)
                 conn.executemany(
@@ -886,9 +921,7 @@ class IndexStore:
 
     def prune_vectors(self) -> int:
         """Forget vectors no chunk uses any more (after big deletions)."""
-        cur = self.writer.execute(
-            "DELETE FROM vectors WHERE hash NOT IN (SELECT hash FROM chunks)"
-        )
+        cur = self.writer.execute("DELETE FROM vectors WHERE hash NOT IN (SELECT hash FROM chunks)")
         return cur.rowcount or 0
 
     def refresh_term_stats(self, only_if_stale: bool = False) -> int:
@@ -903,13 +936,19 @@ class IndexStore:
             counted = int(self._meta(conn, "stats_chunks") or 0)
             if chunks < STATS_MIN_CHUNKS or abs(chunks - counted) < 0.1 * max(counted, 1):
                 return -1
-        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_vocab USING fts5vocab(main, chunks_fts, 'row')")
-        rows = conn.execute("SELECT term, doc FROM temp.fts_vocab WHERE doc >= ?", (STATS_MIN_DF,)).fetchall()
+        conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_vocab USING fts5vocab(main, chunks_fts, 'row')"
+        )
+        rows = conn.execute(
+            "SELECT term, doc FROM temp.fts_vocab WHERE doc >= ?", (STATS_MIN_DF,)
+        ).fetchall()
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("DELETE FROM term_stats")
             conn.executemany("INSERT INTO term_stats(term, df) VALUES (?, ?)", rows)
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('stats_epoch', ?)", (f"{time.time_ns()}",))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('stats_epoch', ?)", (f"{time.time_ns()}",)
+            )
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('stats_chunks', ?)", (str(chunks),))
             conn.execute("COMMIT")
         except BaseException:
@@ -942,7 +981,9 @@ class IndexStore:
         epoch = self._meta(conn, "stats_epoch") or ""
         cached = self._stats
         if cached is None or cached[0] != epoch:
-            table = dict(conn.execute("SELECT term, df FROM term_stats").fetchall()) if epoch else {}
+            table = (
+                dict(conn.execute("SELECT term, df FROM term_stats").fetchall()) if epoch else {}
+            )
             counted = int(self._meta(conn, "stats_chunks") or 0) if epoch else 0
             cached = self._stats = (epoch, table, counted)
         return cached[1], cached[2]
@@ -1020,9 +1061,13 @@ class IndexStore:
         allowed = None
         if where:
             allowed = np.fromiter(
-                (r[0] for r in conn.execute(
-                    f"SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE {where}", params
-                )),  # fmt: skip
+                (
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE {where}",
+                        params,
+                    )
+                ),  # fmt: skip
                 dtype=np.int64,
             )
             if not len(allowed):
@@ -1053,7 +1098,9 @@ class IndexStore:
         if not blobs:
             return {}
         # One matrix product for every part of every chunk, then a max and a mean per chunk.
-        counts = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs)) // (4 * self.dim)
+        counts = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs)) // (
+            4 * self.dim
+        )
         sims = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, self.dim) @ query
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         best = np.maximum.reduceat(sims, starts)
@@ -1101,7 +1148,9 @@ class IndexStore:
         ).fetchall()
         return [SymbolRow(*r) for r in rows if r[0] in names]
 
-    def definitions_in(self, path: str, start_line: int, end_line: int) -> list[tuple[str, str, str | None, int, int]]:
+    def definitions_in(
+        self, path: str, start_line: int, end_line: int
+    ) -> list[tuple[str, str, str | None, int, int]]:
         """(name, kind, container, start, end) of definitions within lines of a file."""
         conn = self.reader()
         rows = conn.execute(

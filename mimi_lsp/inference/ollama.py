@@ -141,7 +141,9 @@ class OllamaBackend:
         except Exception as exc:  # mapped to one typed error, logged once by the caller
             raise self._map_error(exc, model) from exc
 
-    def _options(self, max_tokens: int, temperature: float, stop: Sequence[str] = ()) -> dict[str, Any]:
+    def _options(
+        self, max_tokens: int, temperature: float, stop: Sequence[str] = ()
+    ) -> dict[str, Any]:
         options: dict[str, Any] = {"num_predict": max_tokens, "temperature": temperature}
         if stop:
             options["stop"] = list(stop)
@@ -180,7 +182,9 @@ class OllamaBackend:
                         done = True  # read on to the end of the body: the connection is reused
         if not done:
             log.warning("ollama stream for %s ended without 'done' (truncated)", model)
-            raise BackendError(f"The answer from Ollama at {self.host} was cut off (truncated stream).")
+            raise BackendError(
+                f"The answer from Ollama at {self.host} was cut off (truncated stream)."
+            )
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         """Stream ``/api/chat``: text deltas, tool calls as complete ``ToolCall``s, then done."""
@@ -222,7 +226,9 @@ class OllamaBackend:
                     if part.done:
                         done = True
         if not done:
-            raise BackendError(f"The answer from Ollama at {self.host} was cut off (truncated stream).")
+            raise BackendError(
+                f"The answer from Ollama at {self.host} was cut off (truncated stream)."
+            )
         yield ChatDelta(done=True)
 
     async def embed(self, texts: Sequence[str], model: str | None = None) -> list[list[float]]:
@@ -236,9 +242,7 @@ class OllamaBackend:
             )
         vectors = [list(map(float, v)) for v in response.embeddings]
         if len(vectors) != len(texts):
-            raise BackendError(
-                f"Ollama returned {len(vectors)} embeddings for {len(texts)} texts."
-            )
+            raise BackendError(f"Ollama returned {len(vectors)} embeddings for {len(texts)} texts.")
         return vectors
 
     # ------------------------------------------------------------------ status

@@ -111,8 +111,7 @@ class OpenAIBackend:
             )
         if isinstance(exc, openai.APIConnectionError) and not _refused(exc):
             return BackendError(
-                f"The connection to {self.base_url} broke: "
-                f"{type(exc.__cause__ or exc).__name__}."
+                f"The connection to {self.base_url} broke: {type(exc.__cause__ or exc).__name__}."
             )
         if isinstance(exc, openai.APIConnectionError):
             return BackendUnavailable(
@@ -155,7 +154,9 @@ class OpenAIBackend:
         if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError, UnicodeDecodeError)):
             return BackendError(f"The server at {self.base_url} sent a malformed stream.")
         return BackendError(
-            f"Request to {self.base_url} failed: {type(exc).__name__}: {self._scrub(str(exc))}"[:300]
+            f"Request to {self.base_url} failed: {type(exc).__name__}: {self._scrub(str(exc))}"[
+                :300
+            ]
         )
 
     @contextlib.contextmanager
@@ -257,7 +258,9 @@ class OpenAIBackend:
             )
         rows = sorted(response.data, key=lambda d: d.index)
         if len(rows) != len(texts):
-            raise BackendError(f"{self.base_url} returned {len(rows)} embeddings for {len(texts)} texts.")
+            raise BackendError(
+                f"{self.base_url} returned {len(rows)} embeddings for {len(texts)} texts."
+            )
         return [list(map(float, row.embedding)) for row in rows]
 
     # ------------------------------------------------------------------ status
@@ -288,7 +291,9 @@ class OpenAIBackend:
             if not present:
                 log.warning(
                     "model %s is not among those %s lists: %s",
-                    model, self.base_url, ", ".join(listed[:10]),
+                    model,
+                    self.base_url,
+                    ", ".join(listed[:10]),
                 )
         family = template_for_model(model)
         return ModelInfo(
@@ -409,5 +414,7 @@ class _ToolCallAssembler:
                 ) from exc
             if not isinstance(arguments, dict):
                 arguments = {"value": arguments}
-            out.append(ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=arguments))
+            out.append(
+                ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=arguments)
+            )
         return tuple(out)

@@ -340,7 +340,9 @@ class Batcher(Generic[T, R]):
             items = [item for p in live for item in p.items]
             self.batches += 1
             self.batch_sizes.append(len(items))
-            metrics.observe_batch(getattr(self._run, "__name__", "").strip("_").removesuffix("_batch"), len(items))
+            metrics.observe_batch(
+                getattr(self._run, "__name__", "").strip("_").removesuffix("_batch"), len(items)
+            )
             self.batch_callers.append(len(live))
             results = await self._run(batch.key, items)
             if len(results) != len(items):
@@ -451,7 +453,9 @@ class ScheduledBackend:
             batcher.max_items = min(self.settings.max_batch, capacity)
             started = time.perf_counter()
             (text,) = await batcher.submit(request.model or "", [request], level)
-            metrics.record_generation("completion", self.name, len(text) // 4, time.perf_counter() - started)
+            metrics.record_generation(
+                "completion", self.name, len(text) // 4, time.perf_counter() - started
+            )
             if text:
                 yield text
             return
@@ -464,7 +468,9 @@ class ScheduledBackend:
                         pieces += 1
                         yield piece
             finally:
-                metrics.record_generation("completion", self.name, pieces, time.perf_counter() - started)
+                metrics.record_generation(
+                    "completion", self.name, pieces, time.perf_counter() - started
+                )
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         """Stream a chat answer; ``INTERACTIVE`` by default."""

@@ -83,7 +83,11 @@ async def test_fim_template_setting_overrides_native_fim(ollama: OllamaStandin) 
     async with start_session(settings=ollama_settings(ollama, fimTemplate="codellama")) as client:
         await inline(client, open_doc(client, DOC))
     body = ollama.calls("/api/generate")[0].body
-    assert body["raw"] is True and body["prompt"].startswith("<PRE> ") and "<EOT>" in body["options"]["stop"]
+    assert (
+        body["raw"] is True
+        and body["prompt"].startswith("<PRE> ")
+        and "<EOT>" in body["options"]["stop"]
+    )
 
 
 async def test_newer_request_closes_the_older_stream(ollama: OllamaStandin) -> None:
@@ -111,7 +115,11 @@ async def test_edit_closes_the_inflight_stream(ollama: OllamaStandin) -> None:
         client.text_document_did_change(
             types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
-                content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=pos, end=pos), text="a")],
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(start=pos, end=pos), text="a"
+                    )
+                ],
             )
         )
         assert await pending == []

@@ -20,12 +20,20 @@ KEY_ENV = "MIMI_E2E_LLM_CREDENTIAL"
 KEY = "e2e-cred-9b3f2a71c5d8"
 
 
-def openai_settings(server: OpenAIStandin, *, key_env: str | None = KEY_ENV, **completion: Any) -> dict[str, Any]:
+def openai_settings(
+    server: OpenAIStandin, *, key_env: str | None = KEY_ENV, **completion: Any
+) -> dict[str, Any]:
     backend: dict[str, Any] = {"kind": "openai", "baseUrl": server.base_url}
     if key_env:
         backend["apiKeyEnv"] = key_env
     return {
-        "completion": {"backend": backend, "model": MODEL, "debounceMs": 0, "context": False, **completion},
+        "completion": {
+            "backend": backend,
+            "model": MODEL,
+            "debounceMs": 0,
+            "context": False,
+            **completion,
+        },
         "index": {"enabled": False},
     }
 
@@ -58,7 +66,9 @@ async def test_unknown_model_uses_the_servers_suffix(server: OpenAIStandin) -> N
     assert body["prompt"].endswith("return ") and body["suffix"] == "\n"
 
 
-async def test_api_key_never_reaches_the_log(server: OpenAIStandin, capfd: pytest.CaptureFixture[str]) -> None:
+async def test_api_key_never_reaches_the_log(
+    server: OpenAIStandin, capfd: pytest.CaptureFixture[str]
+) -> None:
     """With debug logging, the server's stderr and log messages never contain the key."""
     async with start_session(settings=openai_settings(server), env={KEY_ENV: KEY}) as client:
         pos = open_doc(client, DOC)
@@ -67,7 +77,9 @@ async def test_api_key_never_reaches_the_log(server: OpenAIStandin, capfd: pytes
         other = "file:///tmp/mimi-test/other.py"
         await inline(client, open_doc(client, "x = <CURSOR>\n", uri=other), uri=other)
         log = await _stderr_until(capfd, "openai completions")
-        client_side = " ".join([m.message for m in client.messages] + [m.message for m in client.log_messages])
+        client_side = " ".join(
+            [m.message for m in client.messages] + [m.message for m in client.log_messages]
+        )
     assert "openai completions" in log and server.base_url in log
     assert KEY not in log and KEY not in client_side
     assert KEY_ENV in client_side  # the refusal names the variable to check
@@ -91,7 +103,10 @@ async def test_server_down_names_the_url(server: OpenAIStandin) -> None:
     async with start_session(settings=openai_settings(server, key_env=None)) as client:
         assert await asyncio.wait_for(inline(client, open_doc(client, DOC)), 10) == []
         messages = [m.message for m in client.messages]
-    assert len(messages) == 1 and f"Start your OpenAI-compatible server at {server.base_url}" in messages[0]
+    assert (
+        len(messages) == 1
+        and f"Start your OpenAI-compatible server at {server.base_url}" in messages[0]
+    )
 
 
 async def test_newer_request_closes_the_older_stream(server: OpenAIStandin) -> None:

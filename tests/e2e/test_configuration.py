@@ -13,7 +13,9 @@ async def test_workspace_configuration_overrides_init_options() -> None:
     """The `mimi` section pulled from the client wins over initializationOptions."""
     async with start_session(
         settings=fake_settings("from init options"),
-        configuration={"completion": {"backend": {"kind": "fake", "replies": ["from config"]}, "debounceMs": 0}},
+        configuration={
+            "completion": {"backend": {"kind": "fake", "replies": ["from config"]}, "debounceMs": 0}
+        },
     ) as client:
         pos = open_doc(client, "x = <CURSOR>\n")
         # initialized → workspace/configuration is a round trip: poll until it has landed.

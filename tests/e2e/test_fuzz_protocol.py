@@ -47,7 +47,10 @@ NOTIFICATION_TEMPLATES: dict[str, dict[str, Any]] = {
     "textDocument/didChange": {
         "textDocument": {"uri": URI, "version": 2},
         "contentChanges": [
-            {"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}}, "text": "y"}
+            {
+                "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}},
+                "text": "y",
+            }
         ],
     },
     "textDocument/didSave": {"textDocument": {"uri": URI}},
@@ -62,8 +65,9 @@ JSON = st.recursive(
     | st.integers(min_value=-(2**63), max_value=2**63)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -210,7 +214,9 @@ def test_every_command_is_answered(server: ServerThread, data: st.DataObject) ->
 
 @FUZZ
 @given(data=st.data())
-def test_malformed_notifications_never_kill_the_server(server: ServerThread, data: st.DataObject) -> None:
+def test_malformed_notifications_never_kill_the_server(
+    server: ServerThread, data: st.DataObject
+) -> None:
     """Garbage notifications are dropped; the server keeps answering."""
     method = data.draw(st.sampled_from(sorted(NOTIFICATION_TEMPLATES)))
     params = data.draw(st.one_of(mutate(NOTIFICATION_TEMPLATES[method]), JSON))

@@ -26,18 +26,24 @@ def open_file(client, path: Path, text: str, version: int = 1) -> str:
     uri = path.as_uri()
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=version, text=text
+            )
         )
     )
     return uri
 
 
 @pytest.mark.parametrize("editor", EDITORS)
-async def test_unsaved_buffer_is_searchable_and_reverts_on_close(editor: str, tmp_path: Path) -> None:
+async def test_unsaved_buffer_is_searchable_and_reverts_on_close(
+    editor: str, tmp_path: Path
+) -> None:
     """Typing a new function shows up in search before saving; closing unsaved drops it."""
     root = make_workspace(tmp_path / "ws")
     path = root / "src" / "upload.py"
-    async with start_session(editor=editor, settings=index_settings(tmp_path / "cache"), root=root) as client:
+    async with start_session(
+        editor=editor, settings=index_settings(tmp_path / "cache"), root=root
+    ) as client:
         await wait_status(client, lambda p: p["state"] == "ready")
         uri = open_file(client, path, path.read_text())
         client.text_document_did_change(
@@ -45,18 +51,25 @@ async def test_unsaved_buffer_is_searchable_and_reverts_on_close(editor: str, tm
                 text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
                 content_changes=[
                     types.TextDocumentContentChangePartial(
-                        range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0)),
+                        range=types.Range(
+                            start=types.Position(line=0, character=0),
+                            end=types.Position(line=0, character=0),
+                        ),
                         text="def compress_thumbnail_images(folder):\n    return shrink(folder)\n\n\n",
                     )
                 ],
             )
         )
         probe = lambda: search(client, query="compress thumbnail images", mode="bm25")  # noqa: E731
-        during = await eventually(probe, lambda hits: "compress_thumbnail_images" in symbols_of(hits))
+        during = await eventually(
+            probe, lambda hits: "compress_thumbnail_images" in symbols_of(hits)
+        )
         client.text_document_did_close(
             types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
         )
-        after = await eventually(probe, lambda hits: "compress_thumbnail_images" not in symbols_of(hits))
+        after = await eventually(
+            probe, lambda hits: "compress_thumbnail_images" not in symbols_of(hits)
+        )
     assert "compress_thumbnail_images" in symbols_of(during)
     assert during[0]["range"]["start"]["line"] == 0
     assert "compress_thumbnail_images" not in symbols_of(after)
@@ -70,7 +83,9 @@ async def test_did_save_reindexes_the_file(tmp_path: Path) -> None:
         await wait_status(client, lambda p: p["state"] == "ready")
         path.write_text("package server\n\nfunc ShutdownGracefully() error {\n\treturn nil\n}\n")
         client.text_document_did_save(
-            types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=path.as_uri()))
+            types.DidSaveTextDocumentParams(
+                text_document=types.TextDocumentIdentifier(uri=path.as_uri())
+            )
         )
         probe = lambda: search(client, query="shutdown gracefully", mode="bm25")  # noqa: E731
         hits = await eventually(probe, lambda hits: "ShutdownGracefully" in symbols_of(hits))
@@ -92,7 +107,9 @@ async def test_watched_files_are_registered_and_followed(tmp_path: Path) -> None
             types.DidChangeWatchedFilesParams(
                 changes=[
                     types.FileEvent(uri=new_file.as_uri(), type=types.FileChangeType.Created),
-                    types.FileEvent(uri=(root / "server.go").as_uri(), type=types.FileChangeType.Deleted),
+                    types.FileEvent(
+                        uri=(root / "server.go").as_uri(), type=types.FileChangeType.Deleted
+                    ),
                 ]
             )
         )
@@ -150,7 +167,9 @@ async def test_damaged_index_is_rebuilt_and_reported(tmp_path: Path) -> None:
     [db] = list(cache.glob("*.sqlite"))
     db.write_bytes(b"this is not a database" * 1000)
     async with start_session(settings=index_settings(cache), root=root) as client:
-        status = await wait_status(client, lambda p: p["state"] == "ready" and "damaged" in p.get("message", ""))
+        status = await wait_status(
+            client, lambda p: p["state"] == "ready" and "damaged" in p.get("message", "")
+        )
         hits = await search(client, query="retry failed uploads", mode="bm25")
     assert status["files"] == 4
     assert hits[0]["symbol"] == "retry_failed_uploads"

@@ -92,13 +92,19 @@ async def wait_status(client: Any, predicate: Any, within_s: float = 30.0) -> di
             seen = index_statuses(client)
             raise AssertionError(f"no matching mimi/indexStatus; got {seen}")
         try:
-            await asyncio.wait_for(client.wait_for_notification("mimi/indexStatus"), min(remaining, 0.5))
+            await asyncio.wait_for(
+                client.wait_for_notification("mimi/indexStatus"), min(remaining, 0.5)
+            )
         except TimeoutError:
             pass
 
 
 def embedded(params: dict[str, Any]) -> bool:
-    return params["state"] == "ready" and params["chunks"] > 0 and params["embedded"] == params["chunks"]
+    return (
+        params["state"] == "ready"
+        and params["chunks"] > 0
+        and params["embedded"] == params["chunks"]
+    )
 
 
 async def search(client: Any, **args: Any) -> list[dict[str, Any]]:
@@ -122,7 +128,9 @@ async def eventually(probe: Any, predicate: Any, within_s: float = 15.0) -> Any:
 async def test_search_returns_the_right_function_first(editor: str, tmp_path: Path) -> None:
     """A natural-language query finds the function, with uri, range, symbol and preview."""
     root = make_workspace(tmp_path / "ws")
-    async with start_session(editor=editor, settings=index_settings(tmp_path / "cache"), root=root) as client:
+    async with start_session(
+        editor=editor, settings=index_settings(tmp_path / "cache"), root=root
+    ) as client:
         await wait_status(client, embedded)
         hits = await search(client, query="retry failed uploads")
     top = hits[0]
@@ -140,7 +148,10 @@ async def test_every_mode_and_filters(tmp_path: Path) -> None:
     root = make_workspace(tmp_path / "ws")
     async with start_session(settings=index_settings(tmp_path / "cache"), root=root) as client:
         await wait_status(client, embedded)
-        by_mode = {m: await search(client, query="add numbers", mode=m) for m in ("bm25", "vector", "hybrid")}
+        by_mode = {
+            m: await search(client, query="add numbers", mode=m)
+            for m in ("bm25", "vector", "hybrid")
+        }
         go_only = await search(client, query="server port", language="go")
         under_src = await search(client, query="upload", paths=["src/**"], k=20)
     for mode, hits in by_mode.items():
@@ -192,7 +203,9 @@ async def test_reindex_reports_counts(tmp_path: Path) -> None:
 async def test_workspace_symbol_matches_fuzzily(editor: str, tmp_path: Path) -> None:
     """workspace/symbol answers from the index: prefix, camel humps and subsequences."""
     root = make_workspace(tmp_path / "ws")
-    async with start_session(editor=editor, settings=index_settings(tmp_path / "cache"), root=root) as client:
+    async with start_session(
+        editor=editor, settings=index_settings(tmp_path / "cache"), root=root
+    ) as client:
         await wait_status(client, lambda p: p["state"] == "ready")
         humps = await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="mulVal"))
         prefix = await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="UploadQ"))

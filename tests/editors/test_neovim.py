@@ -24,7 +24,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editors" / "neovim"
 SERVER = ROOT / ".venv" / "bin" / "mimi-lsp"
-SPECS = sorted(p.name.removesuffix("_spec.lua") for p in (PLUGIN / "tests" / "spec").glob("*_spec.lua"))
+SPECS = sorted(
+    p.name.removesuffix("_spec.lua") for p in (PLUGIN / "tests" / "spec").glob("*_spec.lua")
+)
 
 
 def require(condition: bool, what: str) -> None:
@@ -96,7 +98,10 @@ class Tmux:
     def __call__(self, *args: str) -> str:
         proc = subprocess.run(
             [self.exe, "-L", self.socket, "-f", "/dev/null", *args],
-            capture_output=True, text=True, timeout=30, check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         )
         return proc.stdout
 
@@ -125,7 +130,9 @@ def tmux(nvim: str) -> Iterator[Tmux]:
     require(exe is not None, "tmux is not installed")
     session = Tmux(str(exe))
     yield session
-    subprocess.run([session.exe, "-L", session.socket, "kill-server"], capture_output=True, check=False)
+    subprocess.run(
+        [session.exe, "-L", session.socket, "kill-server"], capture_output=True, check=False
+    )
 
 
 INIT_LUA = """
@@ -151,9 +158,25 @@ def test_ghost_text_on_a_terminal(nvim: str, tmux: Tmux, tmp_path: Path) -> None
     source.write_text("def add(a, b):\n    return \n")
     env = {**os.environ, "TERM": "xterm-256color"}
     subprocess.run(
-        [tmux.exe, "-L", tmux.socket, "-f", "/dev/null", "new-session", "-d", "-s", "mimi",
-         "-x", "100", "-y", "20", f"{nvim} --clean -n -u {init} {source}"],
-        env=env, check=True, timeout=30,
+        [
+            tmux.exe,
+            "-L",
+            tmux.socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "mimi",
+            "-x",
+            "100",
+            "-y",
+            "20",
+            f"{nvim} --clean -n -u {init} {source}",
+        ],
+        env=env,
+        check=True,
+        timeout=30,
     )
     tmux.wait(lambda s: "mimi ok" in s, "the server to attach (statusline)")
 
@@ -165,10 +188,15 @@ def test_ghost_text_on_a_terminal(nvim: str, tmux: Tmux, tmp_path: Path) -> None
     assert tmux.cursor() == (len("    return a"), 1)
     coloured = tmux.screen(escapes=True).splitlines()[1]
     # The typed "a" is plain; the ghost " + b" comes in its own colour (MimiGhostText).
-    assert re.search(r" a\x1b\[[0-9;]*m \+ b\x1b\[", coloured), f"ghost text not highlighted: {coloured!r}"
+    assert re.search(r" a\x1b\[[0-9;]*m \+ b\x1b\[", coloured), (
+        f"ghost text not highlighted: {coloured!r}"
+    )
 
     tmux("send-keys", "-t", "mimi", "Tab")
-    tmux.wait(lambda s: tmux.cursor() == (len("    return a + b"), 1), "the cursor after the accepted text")
+    tmux.wait(
+        lambda s: tmux.cursor() == (len("    return a + b"), 1),
+        "the cursor after the accepted text",
+    )
     tmux("send-keys", "-t", "mimi", "Escape")
     tmux("send-keys", "-t", "mimi", "-l", ":wq")
     tmux("send-keys", "-t", "mimi", "Enter")

@@ -35,7 +35,10 @@ def require(condition: bool, what: str) -> None:
 def npm() -> str:
     exe = shutil.which("npm")
     require(exe is not None and shutil.which("node") is not None, "node and npm are not installed")
-    require((EXT / "node_modules" / "vscode-languageclient").is_dir(), "editors/vscode/node_modules is missing")
+    require(
+        (EXT / "node_modules" / "vscode-languageclient").is_dir(),
+        "editors/vscode/node_modules is missing",
+    )
     return str(exe)
 
 
@@ -53,7 +56,12 @@ def test_node_tests_pass(npm: str, capsys: pytest.CaptureFixture[str]) -> None:
     output = proc.stdout + proc.stderr
     summary = [line for line in output.splitlines() if line.startswith("ℹ ")]
     with capsys.disabled():
-        print("\n[vscode node tests] " + " ".join(s[2:] for s in summary if s[2:].split()[0] in {"tests", "pass", "fail", "skipped"}))
+        print(
+            "\n[vscode node tests] "
+            + " ".join(
+                s[2:] for s in summary if s[2:].split()[0] in {"tests", "pass", "fail", "skipped"}
+            )
+        )
     assert proc.returncode == 0, output[-6000:]
     assert "ℹ fail 0" in output
     assert "ℹ skipped 0" in output, "a VS Code node test was skipped"
@@ -82,7 +90,9 @@ def test_vsix_is_packaged_with_the_bundle() -> None:
     assert {"extension/out/extension.js", "extension/media/chat.js", "extension/readme.md"} <= names
     assert not any("node_modules" in n or n.endswith(".ts") for n in names)
     assert manifest["main"] == "./out/extension.js"
-    keys = {k for section in manifest["contributes"]["configuration"] for k in section["properties"]}
+    keys = {
+        k for section in manifest["contributes"]["configuration"] for k in section["properties"]
+    }
     assert {"mimi.server.path", "mimi.completion.backend", "mimi.completion.model"} <= keys
     titles = {c["command"]: c["title"] for c in manifest["contributes"]["commands"]}
     assert titles["mimi.openChat"] == "Chat"

@@ -26,7 +26,9 @@ def test_code_server_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     """Ghost text appears and Tab accepts it; chat streams; the search picker opens a file."""
     require(shutil.which("node") is not None, "node is not installed")
     require(CODE_SERVER.exists(), f"code-server is not installed at {CODE_SERVER}")
-    require(any(shutil.which(n) for n in ("chromium", "chromium-browser")), "chromium is not installed")
+    require(
+        any(shutil.which(n) for n in ("chromium", "chromium-browser")), "chromium is not installed"
+    )
     require(VSIX.is_file(), f"{VSIX} is missing")
     proc = subprocess.run(
         ["npm", "run", "--silent", "test:browser"],

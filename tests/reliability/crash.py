@@ -48,7 +48,9 @@ def expected_chunks(root: Path) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root).as_posix()
-        out[rel] = [c.text for c in chunk_file(decode(path.read_bytes()), language_for_path(rel)).chunks]
+        out[rel] = [
+            c.text for c in chunk_file(decode(path.read_bytes()), language_for_path(rel)).chunks
+        ]
     return out
 
 
@@ -98,7 +100,9 @@ def _check(conn: Any, state: IndexState, expected: dict[str, list[str]]) -> None
     except Exception as exc:
         bad.append(f"fts integrity-check: {exc}")
     files = dict(conn.execute("SELECT id, path FROM files WHERE skipped IS NULL"))
-    chunk_rows = conn.execute("SELECT id, file_id, hash, text FROM chunks ORDER BY file_id, start_line, id").fetchall()
+    chunk_rows = conn.execute(
+        "SELECT id, file_id, hash, text FROM chunks ORDER BY file_id, start_line, id"
+    ).fetchall()
     fts = {r[0] for r in conn.execute("SELECT rowid FROM chunks_fts")}
     ids = {r[0] for r in chunk_rows}
     if fts != ids:
@@ -163,7 +167,12 @@ def kill_index_repeatedly(
     db = Path(db_path_for(str(repo), str(cache)))
     previous = IndexState()
     while report.kills < kills:
-        proc = subprocess.Popen(index_command(repo, cache), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            index_command(repo, cache),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         report.runs += 1
         time.sleep(rng.uniform(0.2, max_delay_s))
         if proc.poll() is None:
@@ -177,7 +186,9 @@ def kill_index_repeatedly(
         lost_files = previous.files - state.files
         if lost_files or state.vectors < previous.vectors:
             report.lost += len(lost_files) + max(0, previous.vectors - state.vectors)
-            report.problems.append(f"kill {report.kills}: lost {sorted(lost_files)[:3]} / vectors {previous.vectors}->{state.vectors}")
+            report.problems.append(
+                f"kill {report.kills}: lost {sorted(lost_files)[:3]} / vectors {previous.vectors}->{state.vectors}"
+            )
         previous = state
         if code == -signal.SIGKILL:
             report.kills += 1
@@ -199,9 +210,16 @@ def kill_index_repeatedly(
     final = subprocess.run(index_command(repo, cache), env=env, capture_output=True, text=True)
     state = check_index(db, expected)
     report.checks += 1
-    if final.returncode != 0 or state.problems or state.files != set(expected) or state.vectors != state.hashes:
+    if (
+        final.returncode != 0
+        or state.problems
+        or state.files != set(expected)
+        or state.vectors != state.hashes
+    ):
         report.corrupt += 1
-        report.problems.append(f"final: exit {final.returncode}, {len(state.files)}/{len(expected)} files, {state.problems[:3]}")
+        report.problems.append(
+            f"final: exit {final.returncode}, {len(state.files)}/{len(expected)} files, {state.problems[:3]}"
+        )
     return report
 
 
@@ -213,7 +231,13 @@ def _frame(obj: dict[str, object]) -> bytes:
 
 
 def kill_server_repeatedly(
-    repo: Path, work: Path, kills: int, *, seed: int = 11, min_delay_s: float = 1.0, max_delay_s: float = 5.0
+    repo: Path,
+    work: Path,
+    kills: int,
+    *,
+    seed: int = 11,
+    min_delay_s: float = 1.0,
+    max_delay_s: float = 5.0,
 ) -> CrashReport:
     """Start the real language server on ``repo`` (index on, fake embeddings) and SIGKILL it
     at random moments; check the database after each kill, then let ``mimi-lsp index`` finish."""
@@ -260,9 +284,16 @@ def kill_server_repeatedly(
     final = subprocess.run(index_command(repo, cache), env=env, capture_output=True, text=True)
     state = check_index(db, expected)
     report.checks += 1
-    if final.returncode != 0 or state.problems or state.files != set(expected) or state.vectors != state.hashes:
+    if (
+        final.returncode != 0
+        or state.problems
+        or state.files != set(expected)
+        or state.vectors != state.hashes
+    ):
         report.corrupt += 1
-        report.problems.append(f"final: exit {final.returncode}, {len(state.files)}/{len(expected)} files")
+        report.problems.append(
+            f"final: exit {final.returncode}, {len(state.files)}/{len(expected)} files"
+        )
     return report
 
 

@@ -73,7 +73,9 @@ class TypingSession:
     async def _connect(self) -> None:
         self.http = aiohttp.ClientSession()
         self.ws = await self.http.ws_connect(
-            self.url, headers={"Authorization": f"token {self.token}", "Origin": self.origin}, max_msg_size=0
+            self.url,
+            headers={"Authorization": f"token {self.token}", "Origin": self.origin},
+            max_msg_size=0,
         )
         self.reader = asyncio.ensure_future(self._read())
         started = time.perf_counter()
@@ -104,7 +106,9 @@ class TypingSession:
                 break
             data = json.loads(msg.data)
             if "method" in data and "id" in data:  # a server request: answer plainly
-                await self.ws.send_str(json.dumps({"jsonrpc": "2.0", "id": data["id"], "result": None}))
+                await self.ws.send_str(
+                    json.dumps({"jsonrpc": "2.0", "id": data["id"], "result": None})
+                )
             elif "id" in data and data["id"] in self.pending:
                 sent, method, future = self.pending.pop(data["id"])
                 if method == "textDocument/inlineCompletion":
@@ -129,7 +133,9 @@ class TypingSession:
         msg_id = next(self.ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending[msg_id] = (time.perf_counter(), method, future)
-        await self.ws.send_str(json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}))
+        await self.ws.send_str(
+            json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+        )
         return future
 
     async def key(self, n: int) -> asyncio.Future[Any]:
@@ -207,7 +213,9 @@ class TypingSession:
 async def web_root_uri(base: str, token: str) -> str:
     """The folder URI a ``mimi-lsp web`` edits (from ``/api/info``)."""
     async with aiohttp.ClientSession() as http:
-        async with http.get(base.rstrip("/") + "/api/info", headers={"Authorization": f"token {token}"}) as r:
+        async with http.get(
+            base.rstrip("/") + "/api/info", headers={"Authorization": f"token {token}"}
+        ) as r:
             return str((await r.json())["rootUri"])
 
 
@@ -251,8 +259,16 @@ class LoadResult:
 
 
 async def run_load(
-    base: str, token: str, root_uri: str, pid: int, *, sessions: int, seconds: float,
-    keys_per_s: float = 25.0, sample_every_s: float = 2.0, tag: str = "s",
+    base: str,
+    token: str,
+    root_uri: str,
+    pid: int,
+    *,
+    sessions: int,
+    seconds: float,
+    keys_per_s: float = 25.0,
+    sample_every_s: float = 2.0,
+    tag: str = "s",
 ) -> LoadResult:
     """``sessions`` tabs typing at once for ``seconds``; memory sampled meanwhile."""
     samples: list[tuple[float, int, int]] = []
@@ -295,7 +311,11 @@ async def run_load(
     await sampling
     return LoadResult(
         sessions=sessions,
-        held=sum(1 for f in figures if f.connected and f.failure is None and f.errors == 0 and f.answered == f.requests),
+        held=sum(
+            1
+            for f in figures
+            if f.connected and f.failure is None and f.errors == 0 and f.answered == f.requests
+        ),
         keys=sum(f.keys for f in figures),
         answered=sum(f.answered for f in figures),
         ghost=sum(f.ghost for f in figures),

@@ -102,9 +102,13 @@ async def test_agent_run_through_the_server_leaks_nothing(tree: Tree) -> None:
             "index": {"enabled": False},
             "agent": {"maxSteps": 100},
         }
-        async with start_session(root=tree.root, settings=settings, env={"HOME": str(tree.outside)}) as client:
+        async with start_session(
+            root=tree.root, settings=settings, env={"HOME": str(tree.outside)}
+        ) as client:
             result = await client.workspace_execute_command_async(
-                types.ExecuteCommandParams(command="mimi.agent.edit", arguments=[{"instruction": "read the secret"}])
+                types.ExecuteCommandParams(
+                    command="mimi.agent.edit", arguments=[{"instruction": "read the secret"}]
+                )
             )
             applied = list(client.applied_edits)
         sent = json.dumps([c.body for c in model.calls("/api/chat")])
@@ -127,9 +131,20 @@ async def test_chat_context_cannot_name_a_file_outside(tree: Tree) -> None:
         }
         rng = {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}}
         async with start_session(root=tree.root, settings=settings) as client:
-            for uri in [(tree.outside / "secret.txt").as_uri(), (tree.root / "link_file.txt").as_uri()]:
+            for uri in [
+                (tree.outside / "secret.txt").as_uri(),
+                (tree.root / "link_file.txt").as_uri(),
+            ]:
                 for command, args in [
-                    ("mimi.chat", {"chatId": "c", "message": "what is in this file?", "uri": uri, "range": rng}),
+                    (
+                        "mimi.chat",
+                        {
+                            "chatId": "c",
+                            "message": "what is in this file?",
+                            "uri": uri,
+                            "range": rng,
+                        },
+                    ),
                     ("mimi.explain", {"uri": uri, "range": rng, "chatId": "c"}),
                 ]:
                     answer = await client.workspace_execute_command_async(
@@ -146,7 +161,10 @@ async def test_chat_context_cannot_name_a_file_outside(tree: Tree) -> None:
 @pytest.fixture(scope="module")
 def web_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WebServer, Tree]]:
     tree = attack_tree(tmp_path_factory.mktemp("attack-web"))
-    settings = {"completion": {"backend": {"kind": "fake", "replies": ["x"]}}, "index": {"enabled": False}}
+    settings = {
+        "completion": {"backend": {"kind": "fake", "replies": ["x"]}},
+        "index": {"enabled": False},
+    }
     with start_web(tree.root, settings, "--no-spare", env={"HOME": str(tree.outside)}) as web:
         yield web, tree
 
@@ -154,7 +172,9 @@ def web_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WebServ
 async def _web(server: WebServer, method: str, url: str, **kwargs: Any) -> tuple[int, str]:
     headers = {"Authorization": f"token {server.token}"}
     async with aiohttp.ClientSession() as http:
-        async with http.request(method, server.base.rstrip("/") + url, headers=headers, **kwargs) as r:
+        async with http.request(
+            method, server.base.rstrip("/") + url, headers=headers, **kwargs
+        ) as r:
             return r.status, await r.text()
 
 
@@ -191,7 +211,9 @@ async def test_web_file_endpoints_refuse(web_tree: tuple[WebServer, Tree], name:
         "%2fetc%2fpasswd",
     ],
 )
-async def test_web_refuses_raw_encoded_query_strings(web_tree: tuple[WebServer, Tree], raw: str) -> None:
+async def test_web_refuses_raw_encoded_query_strings(
+    web_tree: tuple[WebServer, Tree], raw: str
+) -> None:
     """Query strings encoded by hand (decoded once by the server) are refused too."""
     server, _ = web_tree
     status, text = await _web(server, "GET", f"/api/file?path={raw}")
@@ -219,7 +241,9 @@ async def mcp_session(tree: Tree) -> AsyncIterator[Any]:
         "HOME": str(tree.outside),
         "MIMI_SETTINGS": json.dumps({"index": {"enabled": False}}),
     }
-    params = StdioServerParameters(command=sys.executable, args=["-m", "mimi_lsp", "mcp", str(tree.root)], env=env)
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "mimi_lsp", "mcp", str(tree.root)], env=env
+    )
     async with Client(params, mode="legacy", read_timeout_seconds=60) as client:
         yield client
 

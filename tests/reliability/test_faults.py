@@ -46,7 +46,13 @@ def settings_for(kind: str, server: StandinServer) -> dict[str, Any]:
         backend = {"kind": "openai", "baseUrl": f"{server.url}/v1", "timeoutMs": 2_000}
         model, chat_model = "qwen2.5-coder-1.5b", "qwen2.5-coder-7b-instruct"
     return {
-        "completion": {"backend": backend, "model": model, "debounceMs": 0, "context": False, "timeoutMs": 1_500},
+        "completion": {
+            "backend": backend,
+            "model": model,
+            "debounceMs": 0,
+            "context": False,
+            "timeoutMs": 1_500,
+        },
         "chat": {"model": chat_model},
         "index": {"enabled": False},
         "limits": {"completion": {"perMinute": 0}, "chat": {"perMinute": 0}},
@@ -66,7 +72,13 @@ def statuses(client: Any, feature: str) -> list[str]:
     for method, params in client.notifications:
         if method != "mimi/status":
             continue
-        data = params if isinstance(params, dict) else params._asdict() if hasattr(params, "_asdict") else vars(params)
+        data = (
+            params
+            if isinstance(params, dict)
+            else params._asdict()
+            if hasattr(params, "_asdict")
+            else vars(params)
+        )
         if feature in data:
             out.append(data[feature])
     return out
@@ -85,7 +97,9 @@ async def bounded(coro: Any) -> tuple[float, Any]:
 
 async def chat(client: Any, n: int) -> Any:
     return await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="mimi.chat", arguments=[{"chatId": f"c{n}", "message": f"question {n}"}])
+        types.ExecuteCommandParams(
+            command="mimi.chat", arguments=[{"chatId": f"c{n}", "message": f"question {n}"}]
+        )
     )
 
 
@@ -103,7 +117,9 @@ def heal(server: StandinServer, mode: str) -> None:
         server.configure(fail=None)
 
 
-async def test_every_fault_is_answered_reported_once_and_recovered(standin: tuple[str, StandinServer]) -> None:
+async def test_every_fault_is_answered_reported_once_and_recovered(
+    standin: tuple[str, StandinServer],
+) -> None:
     """Each fault: bounded answers, one status per outage and feature, automatic recovery."""
     kind, server = standin
     injected = 0
@@ -115,7 +131,9 @@ async def test_every_fault_is_answered_reported_once_and_recovered(standin: tupl
             nonlocal n
             n += 1
             uri = f"file:///tmp/mimi-faults/{kind}-{n}.py"
-            return await bounded(inline(client, open_doc(client, f"v{n} = <CURSOR>\n", uri=uri), uri=uri))
+            return await bounded(
+                inline(client, open_doc(client, f"v{n} = <CURSOR>\n", uri=uri), uri=uri)
+            )
 
         _, healthy = await ghost()
         assert [i.insert_text for i in healthy] == ["a + b"]
@@ -125,12 +143,16 @@ async def test_every_fault_is_answered_reported_once_and_recovered(standin: tupl
             failing = [await ghost() for _ in range(3)]
             chats = [await bounded(chat(client, n)) for _ in range(2)]
             injected += len(failing) + len(chats)
-            outage = {f: statuses(client, f)[before[f]:] for f in ("completion", "chat")}
+            outage = {f: statuses(client, f)[before[f] :] for f in ("completion", "chat")}
             heal(server, mode)
             _, back = await ghost()
             _, answer = await bounded(chat(client, n + 100))
-            after = {f: statuses(client, f)[before[f]:] for f in ("completion", "chat")}
-            report[mode] = {"outage": outage, "after": after, "slowest_s": max(t for t, _ in failing + chats)}
+            after = {f: statuses(client, f)[before[f] :] for f in ("completion", "chat")}
+            report[mode] = {
+                "outage": outage,
+                "after": after,
+                "slowest_s": max(t for t, _ in failing + chats),
+            }
             assert all(items == [] for _, items in failing), (mode, failing)
             assert all(isinstance(r, Exception) for _, r in chats), (mode, chats)
             for feature in ("completion", "chat"):

@@ -66,7 +66,10 @@ def save_counts() -> None:
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WebServer, Tree, httpx.Client]]:
     tree = attack_tree(tmp_path_factory.mktemp("fuzz-web"))
-    settings_ = {"completion": {"backend": {"kind": "fake", "replies": ["x"]}}, "index": {"enabled": False}}
+    settings_ = {
+        "completion": {"backend": {"kind": "fake", "replies": ["x"]}},
+        "index": {"enabled": False},
+    }
     before = outside_files(tree)
     with start_web(tree.root, settings_, "--no-spare") as server:
         headers = {"Authorization": f"token {server.token}"}
@@ -81,13 +84,19 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WebServer, T
 
 @FUZZ
 @given(path=PATHS, method=st.sampled_from(["GET file", "PUT file", "GET tree"]), body=JSON)
-def test_web_file_endpoints_answer_properly(web: tuple[WebServer, Tree, httpx.Client], path: str, method: str, body: Any) -> None:
+def test_web_file_endpoints_answer_properly(
+    web: tuple[WebServer, Tree, httpx.Client], path: str, method: str, body: Any
+) -> None:
     """Any path and body: a status below 500, never the secret."""
     _, _, client = web
     verb, route = method.split()
     kwargs: dict[str, Any] = {"params": {"path": path}}
     if verb == "PUT":
-        kwargs["json"] = body if not isinstance(body, dict) or "text" not in body else {"text": str(body["text"])}
+        kwargs["json"] = (
+            body
+            if not isinstance(body, dict) or "text" not in body
+            else {"text": str(body["text"])}
+        )
     response = client.request(verb, f"/api/{route}", **kwargs)
     COUNTS["web_cases"] += 1
     assert response.status_code < 500, (method, path, response.status_code, response.text[:200])
@@ -122,7 +131,9 @@ class McpThread:
 
         env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(self.tree.outside),
                "MIMI_SETTINGS": json.dumps({"index": {"enabled": False}})}  # fmt: skip
-        params = StdioServerParameters(command=sys.executable, args=["-m", "mimi_lsp", "mcp", str(self.tree.root)], env=env)
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "mimi_lsp", "mcp", str(self.tree.root)], env=env
+        )
         self._stop = asyncio.Event()
         try:
             async with Client(params, mode="legacy", read_timeout_seconds=30) as client:
@@ -168,10 +179,18 @@ def mcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpThread]:
 
 
 ARGUMENTS = {
-    "read_file": st.fixed_dictionaries({"path": PATHS}, optional={"start_line": JSON, "end_line": JSON}),
-    "list_files": st.fixed_dictionaries({}, optional={"path": PATHS, "pattern": st.one_of(PATHS, JSON)}),
-    "search_code": st.fixed_dictionaries({"query": st.one_of(st.text(max_size=40), JSON)}, optional={"k": JSON, "mode": JSON}),
-    "find_symbol": st.fixed_dictionaries({"name": st.one_of(st.text(max_size=40), JSON)}, optional={"limit": JSON}),
+    "read_file": st.fixed_dictionaries(
+        {"path": PATHS}, optional={"start_line": JSON, "end_line": JSON}
+    ),
+    "list_files": st.fixed_dictionaries(
+        {}, optional={"path": PATHS, "pattern": st.one_of(PATHS, JSON)}
+    ),
+    "search_code": st.fixed_dictionaries(
+        {"query": st.one_of(st.text(max_size=40), JSON)}, optional={"k": JSON, "mode": JSON}
+    ),
+    "find_symbol": st.fixed_dictionaries(
+        {"name": st.one_of(st.text(max_size=40), JSON)}, optional={"limit": JSON}
+    ),
     "index_status": st.dictionaries(st.text(max_size=8), JSON, max_size=2),
 }
 
@@ -181,7 +200,9 @@ ARGUMENTS = {
 def test_mcp_tools_answer_properly(mcp: McpThread, data: st.DataObject) -> None:
     """Any arguments to any tool: a result or a tool error in time, never the secret."""
     tool = data.draw(st.sampled_from(sorted(ARGUMENTS)))
-    args = data.draw(st.one_of(ARGUMENTS[tool], st.dictionaries(st.text(max_size=8), JSON, max_size=3)))
+    args = data.draw(
+        st.one_of(ARGUMENTS[tool], st.dictionaries(st.text(max_size=8), JSON, max_size=3))
+    )
 
     async def call() -> str:
         try:
@@ -190,7 +211,9 @@ def test_mcp_tools_answer_properly(mcp: McpThread, data: st.DataObject) -> None:
             raise AssertionError(f"{tool} got no answer for {args!r}") from None
         except Exception as exc:  # a protocol-level error is an answer too
             return str(exc)
-        return json.dumps([c.model_dump() for c in result.content]) + json.dumps(result.structured_content or {})
+        return json.dumps([c.model_dump() for c in result.content]) + json.dumps(
+            result.structured_content or {}
+        )
 
     text = mcp.run(call())
     COUNTS["mcp_cases"] += 1

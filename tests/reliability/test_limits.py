@@ -71,7 +71,9 @@ async def test_cache_hits_are_never_rate_limited() -> None:
                     ],
                 )
             )
-            items = await inline(client, types.Position(line=0, character=4 + n), uri=URI, invoked=False)
+            items = await inline(
+                client, types.Position(line=0, character=4 + n), uri=URI, invoked=False
+            )
             assert [i.insert_text for i in items] == [suggestion[n:]]
         status = await command(client, "mimi.status")
     assert status["metrics"]["rateLimits"]["completion"]["limited"] == 0
@@ -85,7 +87,9 @@ async def test_chat_rate_limit_is_a_request_failed_error_and_one_message() -> No
         errors = []
         for _ in range(3):
             with pytest.raises(Exception) as caught:
-                await asyncio.wait_for(command(client, "mimi.chat", {"chatId": "c", "message": "hi"}), 5)
+                await asyncio.wait_for(
+                    command(client, "mimi.chat", {"chatId": "c", "message": "hi"}), 5
+                )
             errors.append(str(caught.value))
         search = await command(client, "mimi.search", {"query": "x"})  # other features unaffected
     assert first["reply"] == "An answer."
@@ -106,7 +110,9 @@ async def test_oversized_document_is_not_tracked() -> None:
         client.text_document_did_change(
             types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(uri=small_uri, version=2),
-                content_changes=[types.TextDocumentContentChangeWholeDocument(text="z = 1\n" * 20_000)],
+                content_changes=[
+                    types.TextDocumentContentChangeWholeDocument(text="z = 1\n" * 20_000)
+                ],
             )
         )
         assert await inline(client, types.Position(line=0, character=4), uri=small_uri) == []
@@ -120,10 +126,21 @@ OVERSIZED = [
     ("mimi.chat", {"chatId": "c", "message": "x" * 2_000_000}, "maxCommandBytes"),
     ("mimi.chat", {"chatId": "c", "message": "x" * 150_000}, "message"),
     ("mimi.chat", {"chatId": "c" * 1_000, "message": "hi"}, "chatId"),
-    ("mimi.chat", {"chatId": "c", "message": "hi", "history": [{"role": "user", "content": "a"}] * 500}, "history"),
+    (
+        "mimi.chat",
+        {"chatId": "c", "message": "hi", "history": [{"role": "user", "content": "a"}] * 500},
+        "history",
+    ),
     ("mimi.agent.edit", {"instruction": "y" * 150_000}, "instruction"),
     ("mimi.agent.edit", {"uri": "file:///" + "a" * 10_000, "instruction": "x"}, "uri"),
-    ("mimi.explain", {"uri": URI, "range": {"start": {"line": -1, "character": 0}, "end": {"line": 0, "character": 0}}}, "line"),
+    (
+        "mimi.explain",
+        {
+            "uri": URI,
+            "range": {"start": {"line": -1, "character": 0}, "end": {"line": 0, "character": 0}},
+        },
+        "line",
+    ),
     ("mimi.search", {"query": "q" * 5_000}, "query"),
 ]
 
@@ -134,7 +151,10 @@ async def test_oversized_or_unbounded_arguments_are_invalid_params() -> None:
         for name, args, needle in OVERSIZED:
             with pytest.raises(Exception) as caught:
                 await asyncio.wait_for(
-                    send_raw(client, "workspace/executeCommand", {"command": name, "arguments": [args]}), 10
+                    send_raw(
+                        client, "workspace/executeCommand", {"command": name, "arguments": [args]}
+                    ),
+                    10,
                 )
             assert needle in str(caught.value), (name, needle, str(caught.value)[:300])
         alive = await command(client, "mimi.status")

@@ -52,16 +52,29 @@ def families(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:
 async def test_tabs_typing_at_once_are_all_served(web: WebServer) -> None:
     """Four tabs typing at 25 keys/s: every request answered, ghost text at the end, metrics
     summed over the four servers, and their processes gone once the tabs close."""
-    result = await run_load(web.base, web.token, await web_root_uri(web.base, web.token), web.process.pid, sessions=SESSIONS, seconds=6)
+    result = await run_load(
+        web.base,
+        web.token,
+        await web_root_uri(web.base, web.token),
+        web.process.pid,
+        sessions=SESSIONS,
+        seconds=6,
+    )
     status, text = await metrics_text(web, web.token)
     assert result.held == SESSIONS, result.failures
     assert result.errors == 0 and result.answered == result.keys
     assert result.ghost > 0
     assert status == 200
     found = families(text)
-    count = sum(v for n, labels, v in found["mimi_request_duration_seconds"] if n.endswith("_count") and labels["feature"] == "completion")
+    count = sum(
+        v
+        for n, labels, v in found["mimi_request_duration_seconds"]
+        if n.endswith("_count") and labels["feature"] == "completion"
+    )
     assert count >= result.answered  # every server's requests are in the sum
-    assert [v for n, _, v in found["mimi_web_sessions_started"] if n.endswith("_total")] == [SESSIONS]
+    assert [v for n, _, v in found["mimi_web_sessions_started"] if n.endswith("_total")] == [
+        SESSIONS
+    ]
     assert found["mimi_web_resident_memory_bytes"][0][2] > 0
     for _ in range(100):
         if process_tree_rss(web.process.pid)[1] == 1:
@@ -80,7 +93,10 @@ async def test_sessions_beyond_the_limit_are_refused_plainly(tmp_path: Path) -> 
     """Past --max-sessions a new tab gets HTTP 503 with the limit named; the count shows it."""
     root = tmp_path / "p"
     root.mkdir()
-    settings = {"completion": {"backend": {"kind": "fake", "replies": ["x"]}}, "index": {"enabled": False}}
+    settings = {
+        "completion": {"backend": {"kind": "fake", "replies": ["x"]}},
+        "index": {"enabled": False},
+    }
     with start_web(root, settings, "--no-spare", "--max-sessions", "1") as server:
         headers = {"Authorization": f"token {server.token}", "Origin": server.base.rstrip("/")}
         url = server.base.replace("http://", "ws://") + "lsp"
@@ -91,4 +107,6 @@ async def test_sessions_beyond_the_limit_are_refused_plainly(tmp_path: Path) -> 
             await first.close()
         _, text = await metrics_text(server, server.token)
     assert refused.value.status == 503
-    assert [v for n, _, v in families(text)["mimi_web_sessions_refused"] if n.endswith("_total")] == [1]
+    assert [
+        v for n, _, v in families(text)["mimi_web_sessions_refused"] if n.endswith("_total")
+    ] == [1]

@@ -44,7 +44,10 @@ def test_summary_reports_latency_cache_tokens_and_batches() -> None:
     chat = after["latencyMs"]["chat"]
     assert chat["count"] == before["latencyMs"]["chat"]["count"] + 2
     assert 100 <= chat["p50"] <= 500
-    assert after["requests"]["chat"]["cancelled"] == before["requests"].get("chat", {}).get("cancelled", 0) + 1
+    assert (
+        after["requests"]["chat"]["cancelled"]
+        == before["requests"].get("chat", {}).get("cancelled", 0) + 1
+    )
     assert after["cache"]["hits"] == before["cache"]["hits"] + 1
     assert 0 < after["cache"]["hitRate"] < 1
     assert after["tokensPerSecond"]["chat"] > 0
@@ -89,7 +92,13 @@ def test_web_metrics_sum_every_server_process() -> None:
     store = MultiprocessMetrics()
     env = store.child_env({**os.environ, "PYTHONPATH": str(ROOT)})
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     try:
@@ -97,7 +106,11 @@ def test_web_metrics_sum_every_server_process() -> None:
             assert proc.stdout is not None and proc.stdout.readline().strip() == "done"
         store.sessions, store.sessions_total = 2, 2
         families = {f.name: f for f in text_string_to_metric_families(store.render()[0].decode())}
-        count = [s for s in families["mimi_request_duration_seconds"].samples if s.name.endswith("_count")]
+        count = [
+            s
+            for s in families["mimi_request_duration_seconds"].samples
+            if s.name.endswith("_count")
+        ]
         assert count[0].value == 4
         queue = families["mimi_scheduler_queue_depth"].samples
         assert [s.value for s in queue if s.labels["priority"] == "inline"] == [6]

@@ -37,12 +37,17 @@ def ops_settings(cache: Path, embed_url: str) -> dict[str, Any]:
         },
         "index": {"enabled": True, "cacheDir": str(cache)},
         # Embeddings from a model server go through the scheduler's batches (the stand-in).
-        "embedding": {"backend": {"kind": "ollama", "host": embed_url}, "model": "nomic-embed-text"},
+        "embedding": {
+            "backend": {"kind": "ollama", "host": embed_url},
+            "model": "nomic-embed-text",
+        },
     }
 
 
 async def command(client: Any, name: str, *args: Any) -> Any:
-    return await client.workspace_execute_command_async(types.ExecuteCommandParams(command=name, arguments=list(args)))
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=name, arguments=list(args))
+    )
 
 
 async def exercise(root: Path, settings: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +89,11 @@ async def test_status_reports_every_operational_figure(tmp_path: Path) -> None:
         assert ops["latencyMs"][feature]["p95"] >= ops["latencyMs"][feature]["p50"] >= 0
     assert ops["cache"]["hits"] >= 3 and 0 < ops["cache"]["hitRate"] < 1
     assert ops["tokensPerSecond"]["completion"] > 0 and ops["tokensPerSecond"]["chat"] > 0
-    assert "fake" in ops["queueDepth"] and set(ops["queueDepth"]["fake"]) == {"inline", "interactive", "background"}
+    assert "fake" in ops["queueDepth"] and set(ops["queueDepth"]["fake"]) == {
+        "inline",
+        "interactive",
+        "background",
+    }
     assert ops["batchSizes"]["embed"]["count"] >= 1
     assert ops["index"]["files"] >= 1 and ops["index"]["chunks"] >= 1 and ops["index"]["bytes"] > 0
     assert ops["requests"]["completion"]["ok"] >= 4
@@ -92,7 +101,13 @@ async def test_status_reports_every_operational_figure(tmp_path: Path) -> None:
 
 async def test_warnings_reach_the_editor_log() -> None:
     """A server warning is forwarded as window/logMessage (the editor's output panel)."""
-    settings = {"completion": {"backend": {"kind": "ollama", "host": "http://127.0.0.1:9"}, "debounceMs": 0}, "index": {"enabled": False}}
+    settings = {
+        "completion": {
+            "backend": {"kind": "ollama", "host": "http://127.0.0.1:9"},
+            "debounceMs": 0,
+        },
+        "index": {"enabled": False},
+    }
     async with start_session(settings=settings) as client:
         await inline(client, open_doc(client, "x = <CURSOR>\n"))
         await command(client, "mimi.status")
@@ -104,7 +119,18 @@ async def test_json_log_file_from_the_real_server(tmp_path: Path) -> None:
     """--log-file with --log-format json: every line is a JSON object with the core fields."""
     log_file = tmp_path / "mimi.jsonl"
     client = make_client()
-    cmd = [sys.executable, "-m", "mimi_lsp", "--stdio", "--log-level", "debug", "--log-file", str(log_file), "--log-format", "json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mimi_lsp",
+        "--stdio",
+        "--log-level",
+        "debug",
+        "--log-file",
+        str(log_file),
+        "--log-format",
+        "json",
+    ]
     await client.start_io(*cmd, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         await client.initialize_session(types.InitializeParams(

@@ -40,15 +40,32 @@ async def run_server(tmp_path: Path, standin: OpenAIStandin, log_format: str) ->
     """Drive success and failure paths; return everything the server said."""
     log_file = tmp_path / f"server-{log_format}.log"
     host = standin.base_url.split("://", 1)[1]
-    backend = {"kind": "openai", "baseUrl": f"http://mimi:{URL_PASSWORD}@{host}", "apiKeyEnv": KEY_ENV}
+    backend = {
+        "kind": "openai",
+        "baseUrl": f"http://mimi:{URL_PASSWORD}@{host}",
+        "apiKeyEnv": KEY_ENV,
+    }
     settings = {
         "completion": {"backend": backend, "model": "m", "debounceMs": 0, "context": False},
         "index": {"enabled": False},
-        "agent": {"mcpServers": {"gh": {"command": "/nonexistent/mcp-gh", "env": {"GITHUB_TOKEN": SETTINGS_TOKEN}}}},
+        "agent": {
+            "mcpServers": {
+                "gh": {"command": "/nonexistent/mcp-gh", "env": {"GITHUB_TOKEN": SETTINGS_TOKEN}}
+            }
+        },
     }
     client = make_client()
     env = {**os.environ, "PYTHONPATH": str(ROOT), KEY_ENV: ENV_KEY}
-    command = [sys.executable, "-m", "mimi_lsp", "--stdio", "--log-level", "debug", "--log-file", str(log_file)]
+    command = [
+        sys.executable,
+        "-m",
+        "mimi_lsp",
+        "--stdio",
+        "--log-level",
+        "debug",
+        "--log-file",
+        str(log_file),
+    ]
     await client.start_io(*command, "--log-format", log_format, env=env)
     errors: list[str] = []
     try:
@@ -69,15 +86,25 @@ async def run_server(tmp_path: Path, standin: OpenAIStandin, log_format: str) ->
         ]:
             try:
                 await asyncio.wait_for(
-                    client.workspace_execute_command_async(types.ExecuteCommandParams(command=name, arguments=[args])), 30
+                    client.workspace_execute_command_async(
+                        types.ExecuteCommandParams(command=name, arguments=[args])
+                    ),
+                    30,
                 )
             except Exception as exc:  # the refused key: a JSON-RPC error to inspect
                 errors.append(str(exc))
         # A key pasted into settings is refused as a setting (and must not be echoed).
-        pasted = {**settings, "completion": {**settings["completion"], "backend": {**backend, "apiKey": PASTED_KEY}}}
+        pasted = {
+            **settings,
+            "completion": {**settings["completion"], "backend": {**backend, "apiKey": PASTED_KEY}},
+        }
         client.set_configuration(pasted, section="mimi")
-        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=pasted))
-        status = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="mimi.status"))
+        client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings=pasted)
+        )
+        status = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="mimi.status")
+        )
         said = {
             "status": json.dumps(status),
             "errors": " ".join(errors),
@@ -114,11 +141,15 @@ async def test_no_secret_reaches_any_output(
 
 def test_json_log_lines_are_objects_with_fields(tmp_path: Path) -> None:
     """--log-format json: one object per line with ts, level, logger, msg, pid and extras."""
-    record = logging.LogRecord("mimi_lsp.x", logging.WARNING, __file__, 1, "hello %s", ("world",), None)
+    record = logging.LogRecord(
+        "mimi_lsp.x", logging.WARNING, __file__, 1, "hello %s", ("world",), None
+    )
     record.feature = "chat"
     line = make_formatter("json").format(record)
     obj = json.loads(line)
-    assert obj["msg"] == "hello world" and obj["level"] == "warning" and obj["logger"] == "mimi_lsp.x"
+    assert (
+        obj["msg"] == "hello world" and obj["level"] == "warning" and obj["logger"] == "mimi_lsp.x"
+    )
     assert obj["feature"] == "chat" and obj["pid"] == os.getpid() and obj["ts"].endswith("+00:00")
     assert "\n" not in line
 

@@ -40,7 +40,9 @@ class PipeClient:
         self.answered = 0
         self.sent = 0
         self.thread = threading.Thread(
-            target=self.server.start_io, args=(os.fdopen(c2s_r, "rb"), os.fdopen(s2c_w, "wb")), daemon=True
+            target=self.server.start_io,
+            args=(os.fdopen(c2s_r, "rb"), os.fdopen(s2c_w, "wb")),
+            daemon=True,
         )
         self.thread.start()
         threading.Thread(target=self._read, daemon=True).start()
@@ -131,7 +133,9 @@ def client() -> Iterator[PipeClient]:
         c.close()
 
 
-def test_typing_for_long_leaves_nothing_behind(client: PipeClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_typing_for_long_leaves_nothing_behind(
+    client: PipeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """1,500 more keystrokes after a warm-up: no per-message state left, heap growth small."""
     # The typed-through cache (1,000 entries) and the fake model's record of its calls (1,000)
     # are bounded by design: make them small, so they are full after the warm-up and any growth

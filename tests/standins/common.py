@@ -94,7 +94,9 @@ class Turn:
         return cls(
             text=raw.get("text", raw.get("content", "")) or "",
             tool_calls=[
-                c if isinstance(c, ScriptedToolCall) else ScriptedToolCall(
+                c
+                if isinstance(c, ScriptedToolCall)
+                else ScriptedToolCall(
                     name=c["name"], arguments=dict(c.get("arguments", {})), id=c.get("id")
                 )
                 for c in calls
@@ -168,7 +170,9 @@ class StandinConfig:
 
     replies: list[Reply] = field(default_factory=lambda: [Reply("pass")])
     """Completion replies, used in turn (the last one repeats) unless one's ``match`` hits."""
-    chat: list[ChatEntry] = field(default_factory=lambda: [ChatEntry([Turn("Hello from the stand-in.")])])
+    chat: list[ChatEntry] = field(
+        default_factory=lambda: [ChatEntry([Turn("Hello from the stand-in.")])]
+    )
     models: list[ModelSpec] | None = None
     """Served models; None serves any name (and lists ``default_models``)."""
     first_token_ms: float = 0.0
@@ -299,7 +303,9 @@ class StandinServer:
         self._closing.clear()
         self._httpd = httpd
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
             name=f"{self.kind}-standin-{self.port}",
         )
         self._thread.start()
@@ -371,7 +377,9 @@ class StandinServer:
                     return value
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"stand-in condition not met in {timeout} s: {self.requests}")
+                    raise TimeoutError(
+                        f"stand-in condition not met in {timeout} s: {self.requests}"
+                    )
                 self._cond.wait(left)
 
     def wait_disconnect(self, path: str | None = None, timeout: float = 10.0) -> Recorded:
@@ -386,7 +394,11 @@ class StandinServer:
     def wait_requests(self, path: str, count: int, timeout: float = 10.0) -> list[Recorded]:
         """Block until ``count`` requests to ``path`` have arrived."""
         return self.wait_for(
-            lambda reqs: [r for r in reqs if r.path == path] if len([r for r in reqs if r.path == path]) >= count else None,
+            lambda reqs: (
+                [r for r in reqs if r.path == path]
+                if len([r for r in reqs if r.path == path]) >= count
+                else None
+            ),
             timeout,
         )
 
@@ -413,6 +425,7 @@ class StandinServer:
 
     def pick_turn(self, messages: list[dict[str, Any]]) -> Turn:
         """The scripted assistant turn answering ``messages`` (see ChatEntry)."""
+
         def content(m: dict[str, Any]) -> str:
             c = m.get("content") or ""
             if isinstance(c, list):  # OpenAI content parts
@@ -425,9 +438,7 @@ class StandinServer:
         assistants = sum(1 for m in messages if m.get("role") == "assistant")
         with self._cond:
             entries = list(self.config.chat)
-            entry = next(
-                (e for e in entries if e.match and re.search(e.match, last_user)), None
-            )
+            entry = next((e for e in entries if e.match and re.search(e.match, last_user)), None)
             if entry is None:
                 plain = [e for e in entries if not e.match]
                 if not plain:
@@ -633,9 +644,7 @@ class StandinHandler(BaseHTTPRequestHandler):
         """Abort with a TCP RST (SO_LINGER 0), as a crashed server would."""
         self.close_connection = True
         try:
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
         except OSError:
             pass
@@ -716,11 +725,21 @@ def serve_main(server_cls: type[StandinServer], argv: list[str] | None = None) -
         description=f"Stand-in {server_cls.kind} server on 127.0.0.1 (real wire protocol).",
     )
     parser.add_argument("--port", type=int, default=0, help="port (0: a free one)")
-    parser.add_argument("--reply", action="append", default=None, help="completion reply (repeatable, used in turn)")
-    parser.add_argument("--chat-reply", action="append", default=None, help="chat reply text (repeatable)")
-    parser.add_argument("--config", default=None, help="JSON file with any settings (replies, chat, models, ...)")
-    parser.add_argument("--models", default=None, help="comma-separated model names (default: any name)")
-    parser.add_argument("--first-token-ms", type=float, default=None, help="latency before the first token")
+    parser.add_argument(
+        "--reply", action="append", default=None, help="completion reply (repeatable, used in turn)"
+    )
+    parser.add_argument(
+        "--chat-reply", action="append", default=None, help="chat reply text (repeatable)"
+    )
+    parser.add_argument(
+        "--config", default=None, help="JSON file with any settings (replies, chat, models, ...)"
+    )
+    parser.add_argument(
+        "--models", default=None, help="comma-separated model names (default: any name)"
+    )
+    parser.add_argument(
+        "--first-token-ms", type=float, default=None, help="latency before the first token"
+    )
     parser.add_argument("--delay-ms", type=float, default=None, help="delay between tokens")
     parser.add_argument("--fail", choices=FAIL_MODES, default=None, help="inject a failure")
     parser.add_argument("--api-key", default=None, help="(openai) require this bearer key")

@@ -91,11 +91,22 @@ class OllamaHandler(StandinHandler):
         prompt = str(body.get("prompt") or "")
         suffix = body.get("suffix") or ""
         if suffix and not body.get("raw") and not spec.fim:
-            self.send_json(400, {"error": f"registry.ollama.ai/library/{model} does not support insert"})
+            self.send_json(
+                400, {"error": f"registry.ollama.ai/library/{model} does not support insert"}
+            )
             return
         if not prompt and not suffix:
             # An empty prompt loads the model (Ollama's warm-up call).
-            self.send_json(200, {"model": model, "created_at": _now(), "response": "", "done": True, "done_reason": "load"})
+            self.send_json(
+                200,
+                {
+                    "model": model,
+                    "created_at": _now(),
+                    "response": "",
+                    "done": True,
+                    "done_reason": "load",
+                },
+            )
             return
         options = body.get("options") or {}
         text, stopped = cut_at_stop(self.standin.pick_reply(prompt), options.get("stop"))
@@ -212,11 +223,17 @@ class OllamaHandler(StandinHandler):
             self.send_json(404, {"error": f"model '{name}' not found"})
             return
         family = spec.family
-        dim = spec.embedding_length or (self.standin.config.embedding_dim if spec.embedding else 1536)
-        capabilities = ["embedding"] if spec.embedding else ["completion"] + (["insert"] if spec.fim else [])
+        dim = spec.embedding_length or (
+            self.standin.config.embedding_dim if spec.embedding else 1536
+        )
+        capabilities = (
+            ["embedding"] if spec.embedding else ["completion"] + (["insert"] if spec.fim else [])
+        )
         if "instruct" in name or "chat" in name:
             capabilities.append("tools")
-        template = FIM_TEMPLATE if spec.fim else (CHAT_TEMPLATE if "instruct" in name else PLAIN_TEMPLATE)
+        template = (
+            FIM_TEMPLATE if spec.fim else (CHAT_TEMPLATE if "instruct" in name else PLAIN_TEMPLATE)
+        )
         self.send_json(
             200,
             {

@@ -56,9 +56,16 @@ class OpenAIHandler(StandinHandler):
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
-                self.rec = Recorded(method, self.path, {k.lower(): v for k, v in self.headers.items()}, None)
+                self.rec = Recorded(
+                    method, self.path, {k.lower(): v for k, v in self.headers.items()}, None
+                )
                 self.standin.record(self.rec)
-                self.send_json(401, _error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"))
+                self.send_json(
+                    401,
+                    _error(
+                        "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+                    ),
+                )
                 return
         super()._dispatch(method)
 
@@ -68,7 +75,11 @@ class OpenAIHandler(StandinHandler):
         if spec is None:
             self.send_json(
                 404,
-                _error(f"The model `{name}` does not exist.", "invalid_request_error", "model_not_found"),
+                _error(
+                    f"The model `{name}` does not exist.",
+                    "invalid_request_error",
+                    "model_not_found",
+                ),
             )
         return spec
 
@@ -117,7 +128,11 @@ class OpenAIHandler(StandinHandler):
 
         if not body.get("stream"):
             out = chunk("".join(pieces), reason)
-            out["usage"] = {"prompt_tokens": len(tokens(str(prompt))), "completion_tokens": len(pieces), "total_tokens": 0}
+            out["usage"] = {
+                "prompt_tokens": len(tokens(str(prompt))),
+                "completion_tokens": len(pieces),
+                "total_tokens": 0,
+            }
             self.send_json(200, out)
             return
         self._sse(pieces, chunk, [chunk("", reason)])
@@ -147,7 +162,9 @@ class OpenAIHandler(StandinHandler):
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
             }
 
         if not body.get("stream"):
@@ -162,7 +179,11 @@ class OpenAIHandler(StandinHandler):
                     "created": created,
                     "model": model,
                     "choices": [{"index": 0, "message": message, "finish_reason": reason}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": len(pieces), "total_tokens": 1 + len(pieces)},
+                    "usage": {
+                        "prompt_tokens": 1,
+                        "completion_tokens": len(pieces),
+                        "total_tokens": 1 + len(pieces),
+                    },
                 },
             )
             return
@@ -185,7 +206,11 @@ class OpenAIHandler(StandinHandler):
             args = call["function"]["arguments"]
             for start in range(0, len(args), 7):  # argument JSON in fragments, as streamed
                 deltas.append(
-                    {"tool_calls": [{"index": index, "function": {"arguments": args[start : start + 7]}}]}
+                    {
+                        "tool_calls": [
+                            {"index": index, "function": {"arguments": args[start : start + 7]}}
+                        ]
+                    }
                 )
         self._sse(deltas, chunk, [chunk({}, reason)])
 
@@ -197,12 +222,20 @@ class OpenAIHandler(StandinHandler):
             return
         raw = body.get("input", "")
         inputs = [raw] if isinstance(raw, str) else list(raw)
-        dim = int(body.get("dimensions") or spec.embedding_length or self.standin.config.embedding_dim)
+        dim = int(
+            body.get("dimensions") or spec.embedding_length or self.standin.config.embedding_dim
+        )
         as_b64 = body.get("encoding_format") == "base64"
         data = []
         for i, text in enumerate(inputs):
             vec = embedding(str(text), dim)
-            data.append({"object": "embedding", "index": i, "embedding": embedding_base64(vec) if as_b64 else vec})
+            data.append(
+                {
+                    "object": "embedding",
+                    "index": i,
+                    "embedding": embedding_base64(vec) if as_b64 else vec,
+                }
+            )
         self.send_json(
             200,
             {

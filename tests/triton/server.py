@@ -67,12 +67,19 @@ class TritonProcess:
             "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
             "LD_LIBRARY_PATH": ":".join(
-                p for p in (sysconfig.get_config_var("LIBDIR"), os.environ.get("LD_LIBRARY_PATH"))
+                p
+                for p in (sysconfig.get_config_var("LIBDIR"), os.environ.get("LD_LIBRARY_PATH"))
                 if p
             ),
         }
-        cmd = [sys.executable, str(SCRIPT), "--grpc-port", str(self.grpc_port),
-               "--http-port", str(self.http_port)]
+        cmd = [
+            sys.executable,
+            str(SCRIPT),
+            "--grpc-port",
+            str(self.grpc_port),
+            "--http-port",
+            str(self.http_port),
+        ]
         if not self.embedder:
             cmd.append("--no-embedder")
         if self.log_verbose:

@@ -31,7 +31,9 @@ async def test_fim_through_text_input(triton: TritonProcess, protocol: str) -> N
     """A FIM prompt sent as text_input comes back as text_output."""
     b = backend(triton, protocol)
     try:
-        pieces = await collect(b.generate(GenerateRequest(FIM, raw=True, model="fim", stop=("\n\n",))))
+        pieces = await collect(
+            b.generate(GenerateRequest(FIM, raw=True, model="fim", stop=("\n\n",)))
+        )
     finally:
         await b.aclose()
     assert "".join(pieces) == "a + b\n"
@@ -67,7 +69,11 @@ async def test_embeddings_are_minilm_vectors(triton: TritonProcess, protocol: st
     b = backend(triton, protocol)
     try:
         add, plus, cat = await b.embed(
-            ["def add(a, b): return a + b", "function sum(x, y) { return x + y }", "a cat on a mat"],
+            [
+                "def add(a, b): return a + b",
+                "function sum(x, y) { return x + y }",
+                "a cat on a mat",
+            ],
             "minilm",
         )
     finally:
@@ -163,14 +169,18 @@ async def test_cancelling_a_stream_cancels_the_triton_request(triton: TritonProc
     finally:
         await b.aclose()
     assert pieces == ["You "]
-    assert "Cancellation notification received for ModelStreamInferHandler" in triton.triton_log_text()
+    assert (
+        "Cancellation notification received for ModelStreamInferHandler" in triton.triton_log_text()
+    )
 
 
 async def test_cancelling_a_unary_call_cancels_the_rpc(triton: TritonProcess) -> None:
     """Cancelling a non-streamed call returns at once and Triton sees the RPC cancelled."""
     b = backend(triton)
     await b.spec("fim")
-    before = triton.triton_log_text().count("Cancellation notification received for ModelInferHandler")
+    before = triton.triton_log_text().count(
+        "Cancellation notification received for ModelInferHandler"
+    )
     task = asyncio.create_task(collect(b.generate(GenerateRequest("SLEEP=1500 x", model="fim"))))
     try:
         await asyncio.sleep(0.3)

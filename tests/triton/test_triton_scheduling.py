@@ -29,7 +29,9 @@ async def test_concurrent_embedding_callers_become_model_batches(fresh: TritonPr
     """16 callers embedding one text each reach the model as a few large batches."""
     b = scheduled(fresh)
     try:
-        vectors = await asyncio.gather(*(b.embed([f"def f{i}(): pass"], "minilm") for i in range(16)))
+        vectors = await asyncio.gather(
+            *(b.embed([f"def f{i}(): pass"], "minilm") for i in range(16))
+        )
     finally:
         await b.aclose()
     assert all(len(v) == 1 and len(v[0]) == 384 for v in vectors)
@@ -44,7 +46,9 @@ async def test_concurrent_completions_share_one_model_call(fresh: TritonProcess)
 
     async def complete(i: int) -> str:
         prompt = "SLEEP=200 return" if i == 0 else f"{FIM} #{i}"
-        return "".join([p async for p in b.generate(GenerateRequest(prompt, raw=True, model="fim"))])
+        return "".join(
+            [p async for p in b.generate(GenerateRequest(prompt, raw=True, model="fim"))]
+        )
 
     try:
         answers = await asyncio.gather(*(complete(i) for i in range(8)))
@@ -127,9 +131,7 @@ async def test_completion_is_not_starved_by_a_reindex(fresh: TritonProcess) -> N
                 break
             await asyncio.sleep(0.005)
         queued_before = b.metrics()["classes"]["background"]["queued"]
-        text = "".join(
-            [p async for p in b.generate(GenerateRequest(FIM, raw=True, model="fim"))]
-        )
+        text = "".join([p async for p in b.generate(GenerateRequest(FIM, raw=True, model="fim"))])
         still_indexing = sum(not t.done() for t in reindex)
         inline_wait = b.metrics()["classes"]["inline"]["waitMs"]["p95"]
     finally:

@@ -97,7 +97,9 @@ async def test_cancel_closes_the_model_stream(tmp_path: Path) -> None:
         return chat(request)
 
     backend.chat = observed  # type: ignore[method-assign]
-    task = asyncio.ensure_future(AgentLoop(backend, model="m").run("sys", [ChatMessage("user", "x")], tools))
+    task = asyncio.ensure_future(
+        AgentLoop(backend, model="m").run("sys", [ChatMessage("user", "x")], tools)
+    )
     await started.wait()
     await asyncio.sleep(0)  # let the stream start its (long) model call
     task.cancel()
@@ -110,7 +112,9 @@ async def test_text_protocol_search_replace_blocks(tmp_path: Path) -> None:
     """A model without tools can answer with search/replace blocks; they become edits."""
     reply = "Fixing.\napp.py\n<<<<<<< SEARCH\n    return a - b\n=======\n    return a + b\n>>>>>>> REPLACE\n"
     backend, plan, tools = setup(tmp_path, reply)
-    out = await AgentLoop(backend, model="m", tool_mode="text").run("sys", [ChatMessage("user", "x")], tools)
+    out = await AgentLoop(backend, model="m", tool_mode="text").run(
+        "sys", [ChatMessage("user", "x")], tools
+    )
     assert plan.changes_list[0].new_text.endswith("return a + b\n")
     assert out.reply == "Fixing."
     assert not backend.chat_calls[0].tools
@@ -124,7 +128,9 @@ async def test_text_protocol_tool_call_tags(tmp_path: Path) -> None:
         '<tool_call>{"name": "read_file", "arguments": {"path": "app.py"}}</tool_call>',
         "It subtracts.",
     )
-    out = await AgentLoop(backend, model="m", tool_mode="text").run("sys", [ChatMessage("user", "x")], tools)
+    out = await AgentLoop(backend, model="m", tool_mode="text").run(
+        "sys", [ChatMessage("user", "x")], tools
+    )
     assert out.reply == "It subtracts."
     last = backend.chat_calls[1].messages[-1]
     assert last.role == "user" and "return a - b" in last.content
@@ -146,7 +152,9 @@ async def test_model_without_tools_falls_back_to_text(tmp_path: Path) -> None:
     backend = NoToolsBackend(FakeBackendSettings(chat_replies=["All good."]))
     ws = Workspace(lambda: [str(tmp_path)])
     _NO_NATIVE_TOOLS.discard("fake:nt")
-    out = await AgentLoop(backend, model="nt").run("sys", [ChatMessage("user", "x")], workspace_tools(ws, None))
+    out = await AgentLoop(backend, model="nt").run(
+        "sys", [ChatMessage("user", "x")], workspace_tools(ws, None)
+    )
     assert out.reply == "All good."
     assert "fake:nt" in _NO_NATIVE_TOOLS
 

@@ -39,16 +39,22 @@ def test_missing_block_is_refused() -> None:
 def test_indentation_slip_is_tolerated() -> None:
     """A block quoted with the wrong indentation still applies, re-indented."""
     text = "class A:\n    def f(self):\n        return 1\n"
-    out = apply_replace(text, Replace("def f(self):\n    return 1\n", "def f(self):\n    return 2\n"))
+    out = apply_replace(
+        text, Replace("def f(self):\n    return 1\n", "def f(self):\n    return 2\n")
+    )
     assert out == "class A:\n    def f(self):\n        return 2\n"
 
 
-def make(tmp_path: Path, files: dict[str, str], open_docs: dict[str, TextBuffer] | None = None) -> EditPlan:
+def make(
+    tmp_path: Path, files: dict[str, str], open_docs: dict[str, TextBuffer] | None = None
+) -> EditPlan:
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     docs = open_docs or {}
-    ws = Workspace(lambda: [str(tmp_path)], lambda path: docs[path].snapshot() if path in docs else None)
+    ws = Workspace(
+        lambda: [str(tmp_path)], lambda path: docs[path].snapshot() if path in docs else None
+    )
     return EditPlan(ws)
 
 
@@ -128,5 +134,10 @@ def test_text_changes_reproduce_the_new_text() -> None:
     from mimi_lsp.session import PositionCodec
 
     for c in reversed(text_changes(old, new)):
-        buf.apply((c.span.start_line, c.span.start_col), (c.span.end_line, c.span.end_col), c.text, PositionCodec())
+        buf.apply(
+            (c.span.start_line, c.span.start_col),
+            (c.span.end_line, c.span.end_col),
+            c.text,
+            PositionCodec(),
+        )
     assert buf.text == new

@@ -92,7 +92,7 @@ SAMPLES: dict[str, tuple[str, dict[str, str], tuple[str, int]]] = {
         ("deploy", 3),
     ),
     "kotlin": (
-        "class Repo {\n  fun find(id: Int): String = \"x\"\n}\n\nfun main() {}\n",
+        'class Repo {\n  fun find(id: Int): String = "x"\n}\n\nfun main() {}\n',
         {"Repo": "class", "find": "method", "main": "function"},
         ("main", 4),
     ),
@@ -141,7 +141,9 @@ def test_comments_and_decorators_stay_with_their_definition() -> None:
 def test_a_big_class_is_split_into_its_methods() -> None:
     """A class over the size limit becomes a header chunk plus one chunk per method."""
     body = "".join(
-        f"    def method_{i}(self):\n" + "".join(f"        value_{j} = {j}\n" for j in range(20)) + "\n"
+        f"    def method_{i}(self):\n"
+        + "".join(f"        value_{j} = {j}\n" for j in range(20))
+        + "\n"
         for i in range(12)
     )
     source = "class Big:\n    '''Big class.'''\n\n" + body
@@ -155,7 +157,9 @@ def test_a_big_class_is_split_into_its_methods() -> None:
 
 def test_a_huge_function_is_windowed_under_the_limit() -> None:
     """A function bigger than the limit is cut into windows that keep its name."""
-    source = "def huge():\n" + "".join(f"    x_{i} = compute({i}) + other_value\n" for i in range(600))
+    source = "def huge():\n" + "".join(
+        f"    x_{i} = compute({i}) + other_value\n" for i in range(600)
+    )
     chunks = chunk_file(source, "python").chunks
     assert len(chunks) > 3
     assert all(len(c.text) <= MAX_CHARS + 200 for c in chunks)
@@ -164,7 +168,9 @@ def test_a_huge_function_is_windowed_under_the_limit() -> None:
 
 def test_small_neighbours_merge_and_point_at_the_biggest() -> None:
     """Tiny definitions are merged; the chunk is named after and focused on the biggest one."""
-    source = "def a():\n    return 1\n\n\ndef bigger(x):\n    y = x * 2\n    z = y + 3\n    return z\n"
+    source = (
+        "def a():\n    return 1\n\n\ndef bigger(x):\n    y = x * 2\n    z = y + 3\n    return z\n"
+    )
     chunks = chunk_file(source, "python").chunks
     assert len(chunks) == 1
     assert chunks[0].symbol == "bigger"
@@ -174,7 +180,9 @@ def test_small_neighbours_merge_and_point_at_the_biggest() -> None:
 
 def test_markdown_is_cut_into_sections() -> None:
     """Markdown chunks follow headings (never inside a code fence) and are named after them."""
-    source = "# Title\nintro\n\n## Install\nrun it\n```sh\n# not a heading\n```\n\n## Usage\nuse it\n"
+    source = (
+        "# Title\nintro\n\n## Install\nrun it\n```sh\n# not a heading\n```\n\n## Usage\nuse it\n"
+    )
     chunks = chunk_file(source, "markdown").chunks
     assert [c.symbol for c in chunks] == ["Title", "Install", "Usage"]
     assert all(c.kind == "section" for c in chunks)

@@ -122,7 +122,9 @@ async def test_backend_down_reports_once_then_recovers() -> None:
     backend = FlakyBackend(FakeBackendSettings(replies=["ok()"]))
     statuses: list[BackendHealth] = []
     engine = CompletionEngine(
-        CompletionSettings(debounce_ms=0), backend, current_version=session.version,
+        CompletionSettings(debounce_ms=0),
+        backend,
+        current_version=session.version,
         on_status=statuses.append,
     )
     session.open(URI, "python", 1, "x = \n")
@@ -141,7 +143,9 @@ async def test_automatic_trigger_is_debounced_invoked_is_not() -> None:
     session.open(URI, "python", 1, "abc\n")
     tasks = []
     for col in (1, 2, 3):
-        tasks.append(asyncio.ensure_future(engine.complete(request(session, 0, col, invoked=False))))
+        tasks.append(
+            asyncio.ensure_future(engine.complete(request(session, 0, col, invoked=False)))
+        )
         await asyncio.sleep(0.02)
     results = await asyncio.gather(*tasks)
     assert [bool(r.items) for r in results] == [False, False, True]

@@ -29,7 +29,9 @@ async def test_eval_slice_prints_figures(tmp_path: Path) -> None:
     result = await run_eval(files=6, queries=60, embedding="local", workdir=tmp_path)
     print()
     for mode, m in result["modes"].items():
-        print(f"eval slice {mode:7} MRR@10 {m['mrr@10']:.3f} R@1 {m['recall@1']:.3f} R@10 {m['recall@10']:.3f}")
+        print(
+            f"eval slice {mode:7} MRR@10 {m['mrr@10']:.3f} R@1 {m['recall@1']:.3f} R@10 {m['recall@10']:.3f}"
+        )
     modes = result["modes"]
     assert result["queries"] >= 30
     assert modes["hybrid"]["mrr@10"] >= 0.25

@@ -94,7 +94,9 @@ async def test_unchanged_chunks_are_never_embedded_twice(tmp_path: Path) -> None
     chunks = (await service.wait_embedded()).chunks
     first = embedder.texts
     assert chunks <= first <= 2 * chunks  # a signature and a head per chunk, at most
-    (root / "app" / "geometry.py").write_text(GEOMETRY + "\n\ndef perimeter(r):\n    return 2 * (r.width + r.height)\n")
+    (root / "app" / "geometry.py").write_text(
+        GEOMETRY + "\n\ndef perimeter(r):\n    return 2 * (r.width + r.height)\n"
+    )
     service.files_changed([str(root / "app" / "geometry.py")])
     await service.wait_embedded()
     await service.reindex()
@@ -164,12 +166,18 @@ async def test_a_hit_starts_at_its_definitions_not_the_imports_above(tmp_path: P
     service = IndexService(settings(tmp_path / "c"))
     await service.set_folders([str(root)])
     await service.wait_embedded()
-    hits = [(await service.search("circle area radius", mode=mode))[0] for mode in ("hybrid", "bm25")]
+    hits = [
+        (await service.search("circle area radius", mode=mode))[0] for mode in ("hybrid", "bm25")
+    ]
     other = (await service.search("rectangle perimeter"))[0]
     await service.aclose()
     for hit in hits:
         assert (hit.symbol, hit.span.start_line, hit.span.end_line) == ("circle_area", 5, 10)
-    assert (other.symbol, other.span.start_line, other.span.end_line) == ("rectangle_perimeter", 5, 10)
+    assert (other.symbol, other.span.start_line, other.span.end_line) == (
+        "rectangle_perimeter",
+        5,
+        10,
+    )
 
 
 async def test_filters_by_language_and_path(tmp_path: Path) -> None:
@@ -211,7 +219,9 @@ async def test_completion_context_brings_definitions_and_similar_code(tmp_path: 
     await service.set_folders([str(root)])
     await service.wait_idle()
     other = (root / "app" / "jobs.py").as_uri()
-    service.overlay(other, "def requeue(queue):\n    for item in queue.failed():\n        item.retry()\n")
+    service.overlay(
+        other, "def requeue(queue):\n    for item in queue.failed():\n        item.retry()\n"
+    )
     await service.wait_idle()
     text = "from app.upload import retry_failed_uploads\n\nfor item in queue.failed():\n    retry_failed_uploads(q"
     snap = DocumentSnapshot("file:///elsewhere/main.py", 1, "python", tuple(split_lines(text)))
@@ -232,7 +242,9 @@ async def test_folders_come_and_go(tmp_path: Path) -> None:
     a = workspace(tmp_path / "a")
     b = tmp_path / "b"
     b.mkdir()
-    (b / "billing.go").write_text("package b\n\nfunc ChargeCard(amount int) error {\n\treturn nil\n}\n")
+    (b / "billing.go").write_text(
+        "package b\n\nfunc ChargeCard(amount int) error {\n\treturn nil\n}\n"
+    )
     service = IndexService(settings(tmp_path / "c"))
     await service.set_folders([str(a), str(b)])
     await service.wait_idle()

@@ -74,9 +74,15 @@ async def test_native_fim_streams_the_reply(backend: OllamaBackend, ollama: Olla
 
 async def test_generation_options_are_sent(backend: OllamaBackend, ollama: OllamaStandin) -> None:
     """max_tokens, temperature, stop sequences and keep_alive reach Ollama."""
-    await collect(backend.generate(fim(max_tokens=7, temperature=0.1, stop=("\n\n", "<|endoftext|>"))))
+    await collect(
+        backend.generate(fim(max_tokens=7, temperature=0.1, stop=("\n\n", "<|endoftext|>")))
+    )
     body = ollama.calls("/api/generate")[0].body
-    assert body["options"] == {"num_predict": 7, "temperature": 0.1, "stop": ["\n\n", "<|endoftext|>"]}
+    assert body["options"] == {
+        "num_predict": 7,
+        "temperature": 0.1,
+        "stop": ["\n\n", "<|endoftext|>"],
+    }
     assert body["keep_alive"] == "5m"
 
 
@@ -96,7 +102,9 @@ async def test_num_ctx_setting_is_sent(ollama: OllamaStandin) -> None:
     assert ollama.calls("/api/generate")[0].body["options"]["num_ctx"] == 4096
 
 
-async def test_ollama_host_from_environment(ollama: OllamaStandin, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_ollama_host_from_environment(
+    ollama: OllamaStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without a host setting, $OLLAMA_HOST (host:port, no scheme) is used."""
     monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{ollama.port}")
     backend = OllamaBackend(OllamaBackendSettings())
@@ -105,7 +113,9 @@ async def test_ollama_host_from_environment(ollama: OllamaStandin, monkeypatch: 
     await backend.aclose()
 
 
-async def test_stop_sequences_end_the_stream_early(backend: OllamaBackend, ollama: OllamaStandin) -> None:
+async def test_stop_sequences_end_the_stream_early(
+    backend: OllamaBackend, ollama: OllamaStandin
+) -> None:
     """Ollama stops at a stop sequence; the backend yields only what came before it."""
     ollama.configure(replies=["a + b\n\ndef other():"])
     assert await collect(backend.generate(fim(stop=("\n\n",)))) == "a + b"
@@ -175,7 +185,9 @@ async def test_backend_recovers_when_ollama_comes_back(ollama: OllamaStandin) ->
     await backend.aclose()
 
 
-async def test_missing_model_says_ollama_pull(backend: OllamaBackend, ollama: OllamaStandin) -> None:
+async def test_missing_model_says_ollama_pull(
+    backend: OllamaBackend, ollama: OllamaStandin
+) -> None:
     """A model Ollama does not have: ModelNotFound with the pull command."""
     ollama.configure(models=["qwen2.5-coder:7b-instruct"])
     with pytest.raises(ModelNotFound) as info:
@@ -200,7 +212,9 @@ async def test_broken_answers_are_backend_errors(
         await collect(backend.generate(fim()))
 
 
-async def test_server_keeps_working_after_a_failure(backend: OllamaBackend, ollama: OllamaStandin) -> None:
+async def test_server_keeps_working_after_a_failure(
+    backend: OllamaBackend, ollama: OllamaStandin
+) -> None:
     """One failed request does not poison the client's connection pool."""
     ollama.configure(fail="reset", fail_count=1)
     with pytest.raises(BackendError):
@@ -224,17 +238,30 @@ async def test_slow_server_times_out(ollama: OllamaStandin) -> None:
 async def test_chat_streams_text_then_done(backend: OllamaBackend, ollama: OllamaStandin) -> None:
     """Chat yields text deltas and a final done delta."""
     ollama.configure(chat=["Hello there, friend."])
-    deltas = [d async for d in backend.chat(ChatRequest((ChatMessage("user", "hi"),), model="chat"))]
+    deltas = [
+        d async for d in backend.chat(ChatRequest((ChatMessage("user", "hi"),), model="chat"))
+    ]
     assert "".join(d.content for d in deltas) == "Hello there, friend."
     assert deltas[-1].done and not any(d.done for d in deltas[:-1])
 
 
-async def test_chat_tool_calls_become_tool_calls(backend: OllamaBackend, ollama: OllamaStandin) -> None:
+async def test_chat_tool_calls_become_tool_calls(
+    backend: OllamaBackend, ollama: OllamaStandin
+) -> None:
     """Ollama's tool calls arrive as complete ToolCalls; tools are sent in Ollama's shape."""
     ollama.configure(
-        chat=[{"turns": [{"toolCalls": [{"name": "read_file", "arguments": {"path": "a.py"}}]}, "Done."]}]
+        chat=[
+            {
+                "turns": [
+                    {"toolCalls": [{"name": "read_file", "arguments": {"path": "a.py"}}]},
+                    "Done.",
+                ]
+            }
+        ]
     )
-    tool = ToolSpec("read_file", "Read a file", {"type": "object", "properties": {"path": {"type": "string"}}})
+    tool = ToolSpec(
+        "read_file", "Read a file", {"type": "object", "properties": {"path": {"type": "string"}}}
+    )
     request = ChatRequest((ChatMessage("user", "read a.py"),), model="chat", tools=(tool,))
     deltas = [d async for d in backend.chat(request)]
     calls = [c for d in deltas for c in d.tool_calls]
@@ -245,18 +272,24 @@ async def test_chat_tool_calls_become_tool_calls(backend: OllamaBackend, ollama:
     assert sent["tools"][0]["type"] == "function"
 
 
-async def test_chat_history_with_tool_results(backend: OllamaBackend, ollama: OllamaStandin) -> None:
+async def test_chat_history_with_tool_results(
+    backend: OllamaBackend, ollama: OllamaStandin
+) -> None:
     """Assistant tool calls and tool results go back in Ollama's message shape."""
     ollama.configure(chat=[{"turns": ["unused", "All done."]}])
     history = (
         ChatMessage("user", "read a.py"),
-        ChatMessage("assistant", "", tool_calls=(ToolCall("call_1", "read_file", {"path": "a.py"}),)),
+        ChatMessage(
+            "assistant", "", tool_calls=(ToolCall("call_1", "read_file", {"path": "a.py"}),)
+        ),
         ChatMessage("tool", "print('hi')", tool_call_id="call_1", name="read_file"),
     )
     deltas = [d async for d in backend.chat(ChatRequest(history, model="chat"))]
     assert "".join(d.content for d in deltas) == "All done."
     messages = ollama.calls("/api/chat")[0].body["messages"]
-    assert messages[1]["tool_calls"] == [{"function": {"name": "read_file", "arguments": {"path": "a.py"}}}]
+    assert messages[1]["tool_calls"] == [
+        {"function": {"name": "read_file", "arguments": {"path": "a.py"}}}
+    ]
     assert messages[2] == {"role": "tool", "content": "print('hi')", "tool_name": "read_file"}
 
 
@@ -272,15 +305,21 @@ async def test_chat_on_a_missing_model(backend: OllamaBackend, ollama: OllamaSta
 # ------------------------------------------------------------------------------ embed, info, health
 
 
-async def test_embed_sends_one_batched_request(backend: OllamaBackend, ollama: OllamaStandin) -> None:
+async def test_embed_sends_one_batched_request(
+    backend: OllamaBackend, ollama: OllamaStandin
+) -> None:
     """Texts are embedded in one /api/embed call, one vector each."""
-    vectors = await backend.embed(["def a(): pass", "class B: ...", "x = 1"], model="nomic-embed-text")
+    vectors = await backend.embed(
+        ["def a(): pass", "class B: ...", "x = 1"], model="nomic-embed-text"
+    )
     assert len(vectors) == 3 and len(vectors[0]) == 384
     calls = ollama.calls("/api/embed")
     assert len(calls) == 1 and calls[0].body["input"] == ["def a(): pass", "class B: ...", "x = 1"]
 
 
-async def test_embed_of_nothing_makes_no_request(backend: OllamaBackend, ollama: OllamaStandin) -> None:
+async def test_embed_of_nothing_makes_no_request(
+    backend: OllamaBackend, ollama: OllamaStandin
+) -> None:
     """An empty batch returns at once."""
     assert await backend.embed([]) == []
     assert ollama.calls("/api/embed") == []
@@ -293,7 +332,9 @@ async def test_model_info_reports_native_fim(backend: OllamaBackend) -> None:
     assert info.template is not None and ".Suffix" in info.template
 
 
-async def test_model_info_without_fim_template(backend: OllamaBackend, ollama: OllamaStandin) -> None:
+async def test_model_info_without_fim_template(
+    backend: OllamaBackend, ollama: OllamaStandin
+) -> None:
     """A model without a suffix template is present but not native FIM."""
     ollama.configure(models=[{"name": "llama3:8b", "fim": False, "family": "llama"}])
     info = await backend.model_info("llama3:8b")
@@ -309,7 +350,11 @@ async def test_model_info_of_missing_model(backend: OllamaBackend, ollama: Ollam
 
 async def test_model_info_embedding_length(backend: OllamaBackend, ollama: OllamaStandin) -> None:
     """Embedding models report their vector size from model_info."""
-    ollama.configure(models=[{"name": "nomic-embed-text", "embedding": True, "fim": False, "embeddingLength": 768}])
+    ollama.configure(
+        models=[
+            {"name": "nomic-embed-text", "embedding": True, "fim": False, "embeddingLength": 768}
+        ]
+    )
     info = await backend.model_info("nomic-embed-text")
     assert info.embedding_dim == 768
 

@@ -44,14 +44,22 @@ def test_reply_chosen_by_prompt_match(server: OllamaStandin) -> None:
 
 def test_chat_turns_follow_the_conversation(server: OllamaStandin) -> None:
     """The number of assistant messages so far picks the scripted turn (agent loops)."""
-    server.configure(chat=[{"turns": [{"toolCalls": [{"name": "read_file", "arguments": {"path": "a"}}]}, "Done."]}])
+    server.configure(
+        chat=[
+            {"turns": [{"toolCalls": [{"name": "read_file", "arguments": {"path": "a"}}]}, "Done."]}
+        ]
+    )
     client = ollama.Client(host=server.url)
     first = chat(client, {"role": "user", "content": "fix a"})
     assert first.tool_calls and first.tool_calls[0].function.name == "read_file"
     second = chat(
         client,
         {"role": "user", "content": "fix a"},
-        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "read_file", "arguments": {"path": "a"}}}]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": "read_file", "arguments": {"path": "a"}}}],
+        },
         {"role": "tool", "content": "x = 1", "tool_name": "read_file"},
     )
     assert second.content == "Done." and not second.tool_calls
@@ -95,7 +103,15 @@ def test_requests_are_recorded(server: OllamaStandin) -> None:
 def test_script_mode_and_control_endpoints() -> None:
     """`python -m tests.standins.ollama` prints its URL and takes config over HTTP."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.standins.ollama", "--port", "0", "--reply", "from the script"],
+        [
+            sys.executable,
+            "-m",
+            "tests.standins.ollama",
+            "--port",
+            "0",
+            "--reply",
+            "from the script",
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -107,7 +123,9 @@ def test_script_mode_and_control_endpoints() -> None:
         url = line.split()[1]
         client = ollama.Client(host=url)
         assert client.generate(model="m", prompt="x").response == "from the script"
-        httpx.post(f"{url}/_standin/config", json={"replies": ["changed"], "delayMs": 0}).raise_for_status()
+        httpx.post(
+            f"{url}/_standin/config", json={"replies": ["changed"], "delayMs": 0}
+        ).raise_for_status()
         assert client.generate(model="m", prompt="x").response == "changed"
         recorded = httpx.get(f"{url}/_standin/requests").json()["requests"]
         assert [r["path"] for r in recorded] == ["/api/generate", "/api/generate"]

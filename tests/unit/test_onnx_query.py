@@ -49,7 +49,10 @@ async def test_queries_embed_through_onnx_with_the_vectors_torch_gives(models: P
     exported = files(models)
     assert len(exported) == 1 and exported[0].endswith(".onnx")
 
-    texts = ["where do we retry failed uploads", "class Box:\n    def area(self): return self.w * self.h"]
+    texts = [
+        "where do we retry failed uploads",
+        "class Box:\n    def area(self): return self.w * self.h",
+    ]
     onnx = np.array([(await embedder.embed([t]))[0] for t in texts])
     torch_one = np.array([embedder._encode_one(embedder._model, t) for t in texts])
     batched = np.array(await embedder.embed(texts))  # two texts: torch's batch path

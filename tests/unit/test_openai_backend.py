@@ -67,7 +67,9 @@ async def test_factory_builds_the_openai_backend(server: OpenAIStandin) -> None:
     await backend.aclose()
 
 
-async def test_completion_with_suffix_streams(backend: OpenAIBackend, server: OpenAIStandin) -> None:
+async def test_completion_with_suffix_streams(
+    backend: OpenAIBackend, server: OpenAIStandin
+) -> None:
     """Native FIM: /v1/completions with prompt and suffix, streamed."""
     assert await collect(backend.generate(fim(max_tokens=9, stop=("\n\n",)))) == "return a + b"
     body = server.calls("/v1/completions")[0].body
@@ -77,11 +79,17 @@ async def test_completion_with_suffix_streams(backend: OpenAIBackend, server: Op
 
 async def test_raw_prompt_has_no_suffix(backend: OpenAIBackend, server: OpenAIStandin) -> None:
     """A raw FIM prompt is sent without a suffix field."""
-    await collect(backend.generate(GenerateRequest("<|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>", raw=True, model=MODEL)))
+    await collect(
+        backend.generate(
+            GenerateRequest("<|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>", raw=True, model=MODEL)
+        )
+    )
     assert "suffix" not in server.calls("/v1/completions")[0].body
 
 
-async def test_api_key_from_the_named_env_var(server: OpenAIStandin, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_api_key_from_the_named_env_var(
+    server: OpenAIStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The key is read from the variable named in apiKeyEnv and sent as a bearer token."""
     monkeypatch.setenv(KEY_ENV, KEY)
     server.configure(api_key=KEY)
@@ -106,7 +114,9 @@ async def test_wrong_key_is_reported_without_the_key(
     await backend.aclose()
 
 
-async def test_no_key_configured_sends_a_placeholder(backend: OpenAIBackend, server: OpenAIStandin) -> None:
+async def test_no_key_configured_sends_a_placeholder(
+    backend: OpenAIBackend, server: OpenAIStandin
+) -> None:
     """Local servers without auth work with no apiKeyEnv at all."""
     await collect(backend.generate(fim()))
     assert server.calls("/v1/completions")[0].headers["authorization"] == "Bearer no-key"
@@ -156,14 +166,18 @@ async def test_server_down_is_unavailable() -> None:
     assert info.value.fix == f"Start your OpenAI-compatible server at {s.base_url}."
 
 
-async def test_unknown_model_is_model_not_found(backend: OpenAIBackend, server: OpenAIStandin) -> None:
+async def test_unknown_model_is_model_not_found(
+    backend: OpenAIBackend, server: OpenAIStandin
+) -> None:
     """A 404 model_not_found becomes ModelNotFound."""
     server.configure(models=["other-model", "another"])
     with pytest.raises(ModelNotFound):
         await collect(backend.generate(fim()))
 
 
-async def test_server_rejecting_suffix_is_fim_unsupported(backend: OpenAIBackend, server: OpenAIStandin) -> None:
+async def test_server_rejecting_suffix_is_fim_unsupported(
+    backend: OpenAIBackend, server: OpenAIStandin
+) -> None:
     """vLLM's 'suffix is not currently supported' becomes FimUnsupported naming fimTemplate."""
     server.configure(suffix_supported=False)
     with pytest.raises(FimUnsupported) as info:
@@ -172,7 +186,9 @@ async def test_server_rejecting_suffix_is_fim_unsupported(backend: OpenAIBackend
 
 
 @pytest.mark.parametrize("mode", ["http500", "garbage", "truncate", "reset", "disconnect"])
-async def test_broken_answers_are_backend_errors(backend: OpenAIBackend, server: OpenAIStandin, mode: str) -> None:
+async def test_broken_answers_are_backend_errors(
+    backend: OpenAIBackend, server: OpenAIStandin, mode: str
+) -> None:
     """HTTP 500, garbage SSE, a stream without [DONE] or a dropped connection: BackendError."""
     server.configure(fail=mode)
     with pytest.raises(BackendError):
@@ -194,27 +210,45 @@ async def test_slow_server_times_out(server: OpenAIStandin) -> None:
 async def test_chat_streams_text(backend: OpenAIBackend, server: OpenAIStandin) -> None:
     """Chat yields the text deltas and a final done."""
     server.configure(chat=["It adds two numbers."])
-    deltas = [d async for d in backend.chat(ChatRequest((ChatMessage("user", "what?"),), model=MODEL))]
+    deltas = [
+        d async for d in backend.chat(ChatRequest((ChatMessage("user", "what?"),), model=MODEL))
+    ]
     assert "".join(d.content for d in deltas) == "It adds two numbers."
     assert deltas[-1].done
 
 
-async def test_streamed_tool_call_fragments_are_assembled(backend: OpenAIBackend, server: OpenAIStandin) -> None:
+async def test_streamed_tool_call_fragments_are_assembled(
+    backend: OpenAIBackend, server: OpenAIStandin
+) -> None:
     """Argument fragments streamed per index come out as complete ToolCalls with their ids."""
     args = {"path": "src/app.py", "text": "x = 1\n" * 5}
     server.configure(
-        chat=[{"turns": [{"text": "Let me look.", "toolCalls": [
-            {"name": "read_file", "arguments": {"path": "a.py"}, "id": "call_a"},
-            {"name": "write_file", "arguments": args, "id": "call_b"},
-        ]}]}]
+        chat=[
+            {
+                "turns": [
+                    {
+                        "text": "Let me look.",
+                        "toolCalls": [
+                            {"name": "read_file", "arguments": {"path": "a.py"}, "id": "call_a"},
+                            {"name": "write_file", "arguments": args, "id": "call_b"},
+                        ],
+                    }
+                ]
+            }
+        ]
     )
     tool = ToolSpec("read_file", "Read", {"type": "object", "properties": {}})
     request = ChatRequest((ChatMessage("user", "go"),), model=MODEL, tools=(tool,))
     deltas = [d async for d in backend.chat(request)]
     calls = [c for d in deltas for c in d.tool_calls]
-    assert calls == [ToolCall("call_a", "read_file", {"path": "a.py"}), ToolCall("call_b", "write_file", args)]
+    assert calls == [
+        ToolCall("call_a", "read_file", {"path": "a.py"}),
+        ToolCall("call_b", "write_file", args),
+    ]
     assert "".join(d.content for d in deltas) == "Let me look."
-    assert server.calls("/v1/chat/completions")[0].body["tools"][0]["function"]["name"] == "read_file"
+    assert (
+        server.calls("/v1/chat/completions")[0].body["tools"][0]["function"]["name"] == "read_file"
+    )
 
 
 async def test_chat_history_in_openai_shape(backend: OpenAIBackend, server: OpenAIStandin) -> None:
@@ -222,17 +256,24 @@ async def test_chat_history_in_openai_shape(backend: OpenAIBackend, server: Open
     server.configure(chat=[{"turns": ["unused", "Done."]}])
     history = (
         ChatMessage("user", "read a.py"),
-        ChatMessage("assistant", "", tool_calls=(ToolCall("call_1", "read_file", {"path": "a.py"}),)),
+        ChatMessage(
+            "assistant", "", tool_calls=(ToolCall("call_1", "read_file", {"path": "a.py"}),)
+        ),
         ChatMessage("tool", "print('hi')", tool_call_id="call_1", name="read_file"),
     )
     deltas = [d async for d in backend.chat(ChatRequest(history, model=MODEL))]
     assert "".join(d.content for d in deltas) == "Done."
     messages = server.calls("/v1/chat/completions")[0].body["messages"]
-    assert messages[1]["tool_calls"][0]["function"] == {"name": "read_file", "arguments": '{"path": "a.py"}'}
+    assert messages[1]["tool_calls"][0]["function"] == {
+        "name": "read_file",
+        "arguments": '{"path": "a.py"}',
+    }
     assert messages[2]["role"] == "tool" and messages[2]["tool_call_id"] == "call_1"
 
 
-async def test_truncated_chat_stream_is_an_error(backend: OpenAIBackend, server: OpenAIStandin) -> None:
+async def test_truncated_chat_stream_is_an_error(
+    backend: OpenAIBackend, server: OpenAIStandin
+) -> None:
     """A chat stream that ends without finish_reason is reported, not taken as complete."""
     server.configure(chat=["one two three"], fail="truncate")
     with pytest.raises(BackendError):
@@ -259,13 +300,17 @@ async def test_model_info_uses_raw_mode_for_known_families(backend: OpenAIBacken
     assert unknown.native_fim
 
 
-async def test_model_info_missing_from_a_multi_model_server(backend: OpenAIBackend, server: OpenAIStandin) -> None:
+async def test_model_info_missing_from_a_multi_model_server(
+    backend: OpenAIBackend, server: OpenAIStandin
+) -> None:
     """A server listing several models but not ours: not present."""
     server.configure(models=["a-model", "b-model"])
     assert not (await backend.model_info(MODEL)).present
 
 
-async def test_single_model_servers_serve_any_name(backend: OpenAIBackend, server: OpenAIStandin) -> None:
+async def test_single_model_servers_serve_any_name(
+    backend: OpenAIBackend, server: OpenAIStandin
+) -> None:
     """llama.cpp-style servers list one model and answer to any name: present."""
     server.configure(models=["/models/qwen2.5-coder-1.5b-q8_0.gguf"])
     assert (await backend.model_info("qwen2.5-coder:1.5b")).present

@@ -87,7 +87,10 @@ EXPECTED_RAW = {
 def test_raw_prompt_per_family(family: str) -> None:
     """Raw mode spells the family's FIM tokens around prefix and suffix."""
     parts = build_prompt(
-        template=TEMPLATES[family], native_fim=False, prefix=PREFIX, suffix=SUFFIX,
+        template=TEMPLATES[family],
+        native_fim=False,
+        prefix=PREFIX,
+        suffix=SUFFIX,
         path="file:///w/app/main.py",
     )
     assert parts.prompt == EXPECTED_RAW[family]
@@ -146,8 +149,12 @@ CURRENT = "file:///w/app/main.py"
 def test_qwen_context_is_repo_level() -> None:
     """Qwen gets <|repo_name|> and one <|file_sep|> per file, with repo-relative paths."""
     parts = build_prompt(
-        template=TEMPLATES["qwen"], native_fim=False, prefix=PREFIX, suffix=SUFFIX,
-        path=CURRENT, context=CONTEXT,
+        template=TEMPLATES["qwen"],
+        native_fim=False,
+        prefix=PREFIX,
+        suffix=SUFFIX,
+        path=CURRENT,
+        context=CONTEXT,
     )
     assert parts.prompt == (
         "<|repo_name|>app\n"
@@ -161,8 +168,13 @@ def test_qwen_context_is_repo_level() -> None:
 def test_starcoder2_context_is_repo_level() -> None:
     """StarCoder2 gets <repo_name> and <file_sep> before each file's path."""
     parts = build_prompt(
-        template=TEMPLATES["starcoder"], native_fim=False, prefix=PREFIX, suffix=SUFFIX,
-        path=CURRENT, context=CONTEXT[:1], root="/w",
+        template=TEMPLATES["starcoder"],
+        native_fim=False,
+        prefix=PREFIX,
+        suffix=SUFFIX,
+        path=CURRENT,
+        context=CONTEXT[:1],
+        root="/w",
     )
     assert parts.prompt == (
         "<repo_name>w"
@@ -175,20 +187,31 @@ def test_starcoder2_context_is_repo_level() -> None:
 def test_other_families_get_context_as_comments() -> None:
     """CodeLlama (and the rest) read context as comments on top of the prefix."""
     parts = build_prompt(
-        template=TEMPLATES["codellama"], native_fim=False, prefix=PREFIX, suffix=SUFFIX,
-        path=CURRENT, context=CONTEXT[:1],
+        template=TEMPLATES["codellama"],
+        native_fim=False,
+        prefix=PREFIX,
+        suffix=SUFFIX,
+        path=CURRENT,
+        context=CONTEXT[:1],
     )
     assert parts.prompt == (
         "<PRE> # Path: util/math.py\n# def add(x, y):\n#     return x + y\n"
-        + PREFIX + " <SUF>" + SUFFIX + " <MID>"
+        + PREFIX
+        + " <SUF>"
+        + SUFFIX
+        + " <MID>"
     )
 
 
 def test_native_fim_context_as_comments_in_the_prompt() -> None:
     """With native FIM the context comments go in front of the prefix, the suffix stays clean."""
     parts = build_prompt(
-        template=TEMPLATES["qwen"], native_fim=True, prefix="x = ", suffix="\n",
-        path="file:///w/src/app.ts", context=(ContextSnippet("/w/src/lib.ts", "export const k = 1;"),),
+        template=TEMPLATES["qwen"],
+        native_fim=True,
+        prefix="x = ",
+        suffix="\n",
+        path="file:///w/src/app.ts",
+        context=(ContextSnippet("/w/src/lib.ts", "export const k = 1;"),),
     )
     assert parts.prompt == "// Path: lib.ts\n// export const k = 1;\nx = "
     assert parts.suffix == "\n"
@@ -199,8 +222,13 @@ def test_context_budget_cuts_whole_lines() -> None:
     long = ContextSnippet("/w/a.py", "\n".join(f"line_{i} = {i}" for i in range(100)))
     other = ContextSnippet("/w/b.py", "never = 1")
     parts = build_prompt(
-        template=TEMPLATES["codegemma"], native_fim=True, prefix="", suffix="",
-        path="/w/c.py", context=(long, other), max_context_chars=40,
+        template=TEMPLATES["codegemma"],
+        native_fim=True,
+        prefix="",
+        suffix="",
+        path="/w/c.py",
+        context=(long, other),
+        max_context_chars=40,
     )
     body = parts.prompt.splitlines()
     assert body[0] == "# Path: a.py"
@@ -211,8 +239,12 @@ def test_context_budget_cuts_whole_lines() -> None:
 def test_blank_snippets_are_skipped() -> None:
     """Whitespace-only snippets add nothing to the prompt."""
     parts = build_prompt(
-        template=TEMPLATES["qwen"], native_fim=False, prefix="a", suffix="b",
-        path="/w/x.py", context=(ContextSnippet("/w/y.py", "  \n\n"),),
+        template=TEMPLATES["qwen"],
+        native_fim=False,
+        prefix="a",
+        suffix="b",
+        path="/w/x.py",
+        context=(ContextSnippet("/w/y.py", "  \n\n"),),
     )
     assert parts.prompt == "<|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>"
 

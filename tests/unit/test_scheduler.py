@@ -341,4 +341,3 @@ def test_scheduling_can_be_switched_off() -> None:
     inner = GatedBackend()
     assert schedule(inner, SchedulerSettings(enabled=False)) is inner  # type: ignore[arg-type]
     assert isinstance(schedule(inner, SchedulerSettings()), ScheduledBackend)  # type: ignore[arg-type]
-

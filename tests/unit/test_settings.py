@@ -61,7 +61,14 @@ def test_invalid_layer_is_reported_and_ignored() -> None:
 
 def test_unknown_keys_and_wrong_types_never_raise() -> None:
     """Garbage of any shape yields defaults plus problems, never an exception."""
-    for junk in (42, "x", [1, 2], {"completion": []}, {"nope": 1}, {"completion": {"backend": {"kind": "?"}}}):
+    for junk in (
+        42,
+        "x",
+        [1, 2],
+        {"completion": []},
+        {"nope": 1},
+        {"completion": {"backend": {"kind": "?"}}},
+    ):
         settings, problems = resolve_settings(junk, env={})
         assert settings.completion.enabled
         assert problems
