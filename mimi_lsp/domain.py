@@ -27,6 +27,17 @@ class Span:
 
 
 @dataclass(frozen=True, slots=True)
+class TextChange:
+    """One applied edit: ``old`` starting at (line, col) became ``new`` (code points, in the
+    document as it was just before the edit)."""
+
+    line: int
+    col: int
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentSnapshot:
     """An immutable view of one open document at one version."""
 

@@ -107,6 +107,20 @@ class _Instruments:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.next_edit = Counter(
+            "mimi_next_edit",
+            "Next-edit suggestions: suggested-<source>, shown, accepted, reversed (dropped: they "
+            "would undo the user's edit), undone (accepted, then taken back).",
+            ["event"],
+            registry=r,
+        )
+        self.next_edit_latency = Histogram(
+            "mimi_next_edit_duration_seconds",
+            "Server time of a next-edit suggestion, model-free or model.",
+            ["source"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         # Every web session of one folder reads the same index: the max, not the sum.
         self.index = Gauge(
             "mimi_index",
@@ -191,6 +205,22 @@ def count_rate_limited(feature: str) -> None:
         ins.requests.labels(feature, "limited").inc()
     except Exception:
         log.debug("metrics: count_rate_limited failed", exc_info=True)
+
+
+def count_next_edit(event: str) -> None:
+    """A next-edit suggestion event (suggested-<source>, shown, accepted, reversed, undone)."""
+    try:
+        instruments().next_edit.labels(event).inc()
+    except Exception:
+        log.debug("metrics: count_next_edit failed", exc_info=True)
+
+
+def observe_next_edit(source: str, seconds: float) -> None:
+    """One next-edit prediction of ``source`` ('model-free' or 'model') took ``seconds``."""
+    try:
+        instruments().next_edit_latency.labels(source).observe(max(0.0, seconds))
+    except Exception:
+        log.debug("metrics: observe_next_edit failed", exc_info=True)
 
 
 def refresh(services: Any) -> None:

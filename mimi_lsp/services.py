@@ -18,6 +18,7 @@ from mimi_lsp.domain import BackendHealth, HealthState
 from mimi_lsp.inference.base import Backend
 from mimi_lsp.inference.factory import create_backend
 from mimi_lsp.inference.scheduler import ScheduledBackend, schedule
+from mimi_lsp.next_edit.service import NextEditService
 from mimi_lsp.ratelimit import RateLimiter
 from mimi_lsp.session import Session
 from mimi_lsp.settings import BackendSettings, Settings, resolve_settings
@@ -51,6 +52,16 @@ class Services:
         )
         self.completion.limiter = self.limiter
         self.session.on_change(self.completion.document_changed)
+        self.next_edit = NextEditService(
+            self.settings.next_edit,
+            self.session,
+            folders=lambda: self.workspace_folders,
+            backend=self._next_edit_backend(self.settings),
+        )
+        """Next-edit suggestions: its history hears every applied change."""
+        self.session.on_edit(self.next_edit.record)
+        self.session.on_change(self.next_edit.document_changed)
+        self.metric_sources["nextEdit"] = self.next_edit.stats.snapshot
         self.index: IndexService | None = None
         """The workspace index; built by ``start_index`` (after initialize), None when disabled."""
         self._index_listeners: list[Callable[[IndexEvent], None]] = []
@@ -83,6 +94,12 @@ class Services:
                 b for b in self._backends.values() if isinstance(b, ScheduledBackend)
             )
         }
+
+    def _next_edit_backend(self, settings: Settings) -> Backend | None:
+        """The next-edit model's backend, only when a model is set."""
+        if not settings.next_edit.model:
+            return None
+        return self.backend_for(settings.next_edit_backend())
 
     @property
     def chat_backend(self) -> Backend:
@@ -181,11 +198,17 @@ class Services:
             self.completion.reconfigure(
                 settings.completion, self.backend_for(settings.completion.backend)
             )
+        if (
+            old.next_edit != settings.next_edit
+            or old.completion.backend != settings.completion.backend
+        ):
+            self.next_edit.reconfigure(settings.next_edit, self._next_edit_backend(settings))
         # Close backends no configuration uses any more.
         in_use = {
             settings.completion.backend.model_dump_json(),
             settings.chat_backend().model_dump_json(),
             settings.embedding.backend.model_dump_json(),
+            settings.next_edit_backend().model_dump_json(),
         }
         for key in [k for k in self._backends if k not in in_use]:
             backend = self._backends.pop(key)
@@ -195,6 +218,7 @@ class Services:
 
     async def aclose(self) -> None:
         self.completion.cancel_all()
+        self.next_edit.cancel()
         if self.index is not None:
             index, self.index = self.index, None
             await index.aclose()

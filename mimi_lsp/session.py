@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from mimi_lsp.domain import DocumentSnapshot
+from mimi_lsp.domain import DocumentSnapshot, TextChange
 
 _LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
@@ -113,8 +113,8 @@ class TextBuffer:
 
     def apply(
         self, start: tuple[int, int], end: tuple[int, int], new_text: str, codec: PositionCodec
-    ) -> None:
-        """Replace the range (protocol line/column pairs) with ``new_text``."""
+    ) -> TextChange:
+        """Replace the range (protocol line/column pairs) with ``new_text``; says what changed."""
         n = len(self.lines)
         sl, sc_units = start
         el, ec_units = end
@@ -128,6 +128,11 @@ class TextBuffer:
         first, last = self.lines[sl], self.lines[el]
         sc = codec.to_col(first, sc_units)
         ec = codec.to_col(last, ec_units)
+        if sl == el:
+            old_text = first[sc:ec]
+        else:
+            old_text = first[sc:] + "".join(self.lines[sl + 1 : el]) + last[:ec]
+        change = TextChange(sl, sc, old_text, new_text)
         ending = last[len(last.rstrip("\r\n")) :]
         text = first[:sc] + new_text + last.rstrip("\r\n")[ec:] + ending
         # A lone "\r" next to a "\n" across the splice joins into one "\r\n": widen by a line.
@@ -142,6 +147,7 @@ class TextBuffer:
             replacement.pop()  # the "" after the last replaced line's own ending
         self.length += sum(map(len, replacement)) - sum(map(len, self.lines[sl : el + 1]))
         self.lines[sl : el + 1] = replacement
+        return change
 
     def snapshot(self) -> DocumentSnapshot:
         return DocumentSnapshot(
@@ -154,6 +160,24 @@ class TextBuffer:
         )
 
 
+def full_change(old: str, new: str) -> TextChange:
+    """The one change that turns ``old`` into ``new`` (common prefix and suffix kept)."""
+    limit = min(len(old), len(new))
+    start = 0
+    while start < limit and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < limit - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    head = old[:start]
+    line = head.count("\n")
+    col = start - (head.rfind("\n") + 1)
+    return TextChange(line, col, old[start : len(old) - end], new[start : len(new) - end])
+
+
+EditListener = Callable[[TextBuffer, TextChange], None]
+
+
 class Session:
     """All open documents, plus listeners told about every change (engine, index)."""
 
@@ -161,10 +185,15 @@ class Session:
         self.documents: dict[str, TextBuffer] = {}
         self.codec = PositionCodec()
         self._listeners: list[Callable[[str], None]] = []
+        self._edit_listeners: list[EditListener] = []
 
     def on_change(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(uri)`` after every open, change and close."""
         self._listeners.append(listener)
+
+    def on_edit(self, listener: EditListener) -> None:
+        """Call ``listener(buffer, change)`` after each applied change (the next-edit history)."""
+        self._edit_listeners.append(listener)
 
     def _notify(self, uri: str) -> None:
         for listener in self._listeners:
@@ -186,10 +215,17 @@ class Session:
             return
         for change in changes:
             if isinstance(change, str):
+                # Only a listener needs the old text of a full replacement (rare: reloads).
+                old = buf.text if self._edit_listeners else None
                 buf.replace_all(change)
+                applied = full_change(old, change) if old is not None else None
             else:
                 start, end, text = change
-                buf.apply(start, end, text, self.codec)
+                applied = buf.apply(start, end, text, self.codec)
+            buf.version = version
+            if applied is not None:
+                for listener in self._edit_listeners:
+                    listener(buf, applied)
         buf.version = version
         self._notify(uri)
 

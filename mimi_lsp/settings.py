@@ -174,6 +174,31 @@ class CompletionSettings(_Model):
     )
 
 
+class NextEditSettings(_Model):
+    """Next-edit suggestions (``textDocument/copilotInlineEdit``)."""
+
+    enabled: bool = Field(
+        default=True, description="Suggest the next edit from your recent edits (renames, repeats)."
+    )
+    model: str = Field(
+        default="",
+        description="A next-edit model (e.g. 'sweep-next-edit-1.5b', 'zeta'); empty: the "
+        "model-free predictions only.",
+    )
+    backend: BackendSettings | None = Field(
+        default=None, description="Backend of the next-edit model; defaults to the completion one."
+    )
+    prompt_format: Literal["auto", "sweep", "zeta"] = Field(
+        default="auto",
+        description="Prompt format of the model: 'auto' (from its name), 'sweep' or 'zeta'.",
+    )
+    max_tokens: int = Field(default=512, ge=16, le=4096, description="Max tokens the model writes.")
+    timeout_ms: int = Field(default=10_000, ge=100, description="Give up on the model after.")
+    open_files: bool = Field(
+        default=True, description="Also suggest edits in other open files (renamed definitions)."
+    )
+
+
 class ChatSettings(_Model):
     """Chat and the agent."""
 
@@ -319,6 +344,7 @@ class Settings(_Model):
     """Everything mimi-lsp reads from the editor (section `mimi`)."""
 
     completion: CompletionSettings = Field(default_factory=CompletionSettings)
+    next_edit: NextEditSettings = Field(default_factory=NextEditSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
@@ -331,6 +357,9 @@ class Settings(_Model):
 
     def chat_backend(self) -> BackendSettings:
         return self.chat.backend or self.completion.backend
+
+    def next_edit_backend(self) -> BackendSettings:
+        return self.next_edit.backend or self.completion.backend
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ FEATURES = [
     "chat",
     "code_actions",
     "operations",
+    "next_edit",
 ]
 
 
