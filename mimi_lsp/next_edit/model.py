@@ -93,6 +93,12 @@ def edits_from_window(
     """The window's changed hunks as replacements, the one nearest the cursor first."""
     snap = ctx.snapshot
     old_lines = list(prompt.window)
+    new_lines = list(new_lines)
+    # Models drop trailing blank lines (answers are read without them): keep the window's own,
+    # so they never read as deleted.
+    missing = _trailing_blank(old_lines) - _trailing_blank(new_lines)
+    if missing > 0:
+        new_lines += old_lines[len(old_lines) - missing :]
     matcher = difflib.SequenceMatcher(a=old_lines, b=list(new_lines), autojunk=False)
     out: list[tuple[int, NextEdit]] = []
     eol = snap.eol
@@ -128,6 +134,13 @@ def edits_from_window(
         out.append((distance, NextEdit(snap.uri, snap.version, span, new, "model")))
     out.sort(key=lambda item: item[0])
     return [edit for _, edit in out]
+
+
+def _trailing_blank(lines: Sequence[str]) -> int:
+    count = 0
+    while count < len(lines) and not lines[len(lines) - 1 - count].strip():
+        count += 1
+    return count
 
 
 class ModelPredictor:

@@ -18,6 +18,7 @@ from mimi_lsp.domain import Span
 from mimi_lsp.next_edit.edits import NextEdit, PredictionContext
 from mimi_lsp.next_edit.history import Edit
 from mimi_lsp.next_edit.syntax import (
+    CLASS_TYPES,
     DEFINITION_TYPES,
     Occurrence,
     Parsed,
@@ -91,7 +92,11 @@ def predict(ctx: PredictionContext) -> list[NextEdit]:
     if site.family in ("shorthand", "keyword"):
         return []
     origin = _chain_origin(ctx, edit, old, new, parsed) or site
-    scope, module_level = _scope(parsed, origin, old, new)
+    if site.family == "member":
+        # A field or method is used through any object, in every method: its class, or the file.
+        scope, module_level = _class_or_file(parsed, origin)
+    else:
+        scope, module_level = _scope(parsed, origin, old, new)
     families = {site.family}
     uses = [u for u in parsed.uses(old, scope) if u.family in families]
     per_uri: list[tuple[str, int, list[Occurrence]]] = [(edited.uri, edited.version, uses)]
@@ -144,6 +149,29 @@ def _scope(parsed: Parsed, origin: Occurrence, old: str, new: str) -> tuple[Any,
                 if _is_definition(parsed.node_at(occ.line, occ.col, occ.end_col)):
                     return scope, scope is chain[-1]
     return chain[-1], True
+
+
+def _class_or_file(parsed: Parsed, origin: Occurrence) -> tuple[Any, bool]:
+    for scope in scopes(parsed, origin.line, origin.col, origin.end_col):
+        if scope.type in CLASS_TYPES:
+            return scope, False
+    return parsed.tree.root_node, True
+
+
+def renamed_identifier(ctx: PredictionContext, edit: Edit) -> bool:
+    """Whether ``edit`` renamed an identifier the syntax tree knows (the rename predictor's
+    case: other predictors leave it alone, whatever the rename found)."""
+    edited = ctx.snapshot_of(edit.uri)
+    if edited is None:
+        return False
+    found = rename_of(edit, edited.line_text(edit.line))
+    if found is None:
+        return False
+    parsed = ctx.syntax.parse(edited)
+    if parsed is None:
+        return False
+    site = parsed.occurrence(parsed.node_at(edit.line, found[0], found[1]))
+    return site is not None and (site.line, site.col, site.end_col) == (edit.line, *found[:2])
 
 
 def _is_definition(node: Any) -> bool:

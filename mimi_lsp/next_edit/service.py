@@ -271,7 +271,7 @@ class NextEditService:
     def predict_model_free(self, ctx: PredictionContext) -> list[NextEdit]:
         """Renames first, then look-alike siblings; each candidate checked."""
         for predictor in (rename, siblings):
-            edits = self._checked(predictor.predict(ctx), ctx)
+            edits = self.checked(predictor.predict(ctx), ctx)
             if edits:
                 return edits
         return []
@@ -308,7 +308,7 @@ class NextEditService:
             if reason:
                 self.stats.unparsable += 1
                 return NextEditResult(reason=reason)
-            edits = self._checked(edits, ctx)
+            edits = self.checked(edits, ctx)
         else:
             self.stats.model_free_ms.append((time.perf_counter() - started) * 1000)
         if self.session.version(snapshot.uri) != snapshot.version:
@@ -331,7 +331,7 @@ class NextEditService:
             if self._model_task is task:
                 self._model_task = None
 
-    def _checked(self, edits: list[NextEdit], ctx: PredictionContext) -> list[NextEdit]:
+    def checked(self, edits: list[NextEdit], ctx: PredictionContext) -> list[NextEdit]:
         """Drop edits that would undo the user's own recent edits (counted: reversed)."""
         out = []
         for edit in edits:

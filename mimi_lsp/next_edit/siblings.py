@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 from mimi_lsp.domain import DocumentSnapshot, Span
 from mimi_lsp.next_edit.edits import NextEdit, PredictionContext, trimmed
+from mimi_lsp.next_edit.rename import renamed_identifier
 from mimi_lsp.next_edit.syntax import grammar_language
 
 MAX_LINE = 400
@@ -68,8 +69,8 @@ def _right_token(line: str, col: int) -> str:
 def predict(ctx: PredictionContext) -> list[NextEdit]:
     """The newest edit repeated at its look-alike sites, nearest after the cursor first."""
     edit = ctx.last_edit()
-    if edit is None or not edit.single_line:
-        return []
+    if edit is None or not edit.single_line or renamed_identifier(ctx, edit):
+        return []  # a renamed identifier changes in its scope only (rename.py), never by look
     edited = ctx.snapshot_of(edit.uri)
     if edited is None:
         return []

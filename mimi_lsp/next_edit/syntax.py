@@ -63,6 +63,16 @@ SCOPE_TYPES = frozenset(
         "function_definition_statement",
     }
 )
+CLASS_TYPES = frozenset(
+    {
+        "class_definition",
+        "class_declaration",
+        "abstract_class_declaration",
+        "interface_declaration",
+        "impl_item",
+        "trait_item",
+    }
+)
 DEFINITION_TYPES = SCOPE_TYPES | frozenset(
     {"struct_item", "enum_item", "type_item", "type_declaration", "type_spec", "enum_declaration"}
 )
@@ -163,6 +173,15 @@ def family_of(node: Any) -> str:
             parent, "name", node
         ):
             return "keyword"
+        # Go's composite literal keys (Config{Addr: v}) name struct fields.
+        grand = parent.parent
+        if (
+            parent.type == "literal_element"
+            and grand is not None
+            and grand.type == "keyed_element"
+            and _is_field(grand, "key", parent)
+        ):
+            return "member"
     return "plain"
 
 

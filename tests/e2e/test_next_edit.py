@@ -189,3 +189,56 @@ async def test_rename_reaches_other_open_file() -> None:
     edits = result["edits"]
     assert edits and edits[0]["textDocument"]["uri"] == app_uri
     assert edits[0]["range"] == rng(0, 16, 29) and edits[0]["text"] == "grand_total"
+
+
+MODEL_SOURCE = "def area(w, h):\n    return w * h\n\n\nprint(area(2, 3))\n"
+
+
+async def test_model_suggests_from_its_rewritten_window() -> None:
+    """With a next-edit model set, its rewritten window (OpenAI wire) becomes the edit."""
+    from tests.standins.openai import OpenAIStandin
+
+    window = MODEL_SOURCE.rstrip("\n").replace("area(2, 3)", "area(2, 3) + 1")
+    with OpenAIStandin(replies=[window + "\n<|file_sep|>"], models=["sweep-next-edit-0.5b"]) as srv:
+        settings = {
+            **fake_settings("x"),
+            "nextEdit": {
+                "model": "sweep-next-edit-0.5b",
+                "backend": {"kind": "openai", "baseUrl": srv.base_url},
+            },
+        }
+        async with start_session(settings=settings) as client:
+            open_text(client, MODEL_SOURCE)
+            change(client, 2, 1, 15, 15, " ")  # "w * h " : not a rename, nothing model-free
+            result = await inline_edit(client, 1, 16, 2)
+            prompt = srv.calls("/v1/completions")[0].body["prompt"]
+    assert prompt.endswith("<|file_sep|>updated/pricing.py\n")
+    assert "<|file_sep|>current/pricing.py" in prompt
+    assert result["edits"][0]["range"] == rng(4, 16, 16)
+    assert result["edits"][0]["text"] == " + 1"
+
+
+async def test_model_answer_that_undoes_the_edit_is_dropped() -> None:
+    """A model answer restoring what the user just changed is dropped and counted reversed;
+    an answer that is not a window gives nothing."""
+    from tests.standins.openai import OpenAIStandin
+
+    with OpenAIStandin(
+        replies=[MODEL_SOURCE.rstrip("\n") + "\n<|file_sep|>", "<|file_sep|>"],
+        models=["sweep-next-edit-0.5b"],
+    ) as srv:
+        settings = {
+            **fake_settings("x"),
+            "nextEdit": {
+                "model": "sweep-next-edit-0.5b",
+                "backend": {"kind": "openai", "baseUrl": srv.base_url},
+            },
+        }
+        async with start_session(settings=settings) as client:
+            open_text(client, MODEL_SOURCE)
+            change(client, 2, 1, 15, 15, " ")
+            reverted = await inline_edit(client, 1, 16, 2)
+            garbage = await inline_edit(client, 1, 16, 2)
+            counts = await status(client)
+    assert reverted["edits"] == [] and garbage["edits"] == []
+    assert counts["reversed"] == 1 and counts["unparsable"] == 1
