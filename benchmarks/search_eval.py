@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mimi_lsp.index.search import Fusion  # noqa: E402
+from mimi_lsp.index.ranking import Fusion  # noqa: E402
 from mimi_lsp.index.service import IndexService  # noqa: E402
 from mimi_lsp.settings import resolve_settings  # noqa: E402
 
@@ -159,7 +159,7 @@ async def run_eval(
         {"index": {"cacheDir": str(base / "cache")}, "embedding": {"backend": {"kind": embedding}}}
     )
     service = IndexService(settings)
-    service.query_cache_size = 100_000
+    service.searcher.query_cache_size = 100_000
     started = time.perf_counter()
     await service.set_folders([str(root)])
     status = await service.wait_idle()
@@ -184,12 +184,12 @@ async def run_eval(
     }
     if sweep:
         grid: dict[str, Any] = {}
-        default = service.fusion
+        default = service.searcher.fusion
         options = [Fusion(method="linear", bm25_weight=w) for w in (0.05, 0.1, 0.15, 0.2, 0.3, 0.4)]
         options += [Fusion(method="convex", dense_weight=w) for w in (0.5, 0.6, 0.7)]
         options += [Fusion(method="rrf", rrf_k=k, rrf_dense=wd) for k, wd in ((60, 1.0), (10, 1.5))]
         for fusion in options:
-            service.fusion = fusion
+            service.searcher.fusion = fusion
             name = {
                 "linear": f"linear bm25={fusion.bm25_weight}",
                 "convex": f"convex dense={fusion.dense_weight}",
@@ -199,7 +199,7 @@ async def run_eval(
                 "dev": await evaluate(service, root, dev, "hybrid"),
                 "held_out": await evaluate(service, root, held_out, "hybrid"),
             }
-        service.fusion = default
+        service.searcher.fusion = default
         out["sweep"] = grid
     await service.aclose()
     return out

@@ -35,10 +35,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.search_eval import blank_docstrings, first_sentence  # noqa: E402
-from mimi_lsp.index.embedder import LocalEmbedder  # noqa: E402
 from mimi_lsp.index.indexer import FolderIndex  # noqa: E402
 from mimi_lsp.index.service import IndexService  # noqa: E402
-from mimi_lsp.index.store import embed_texts, fts_query  # noqa: E402
+from mimi_lsp.index.text import embed_texts, fts_query  # noqa: E402
+from mimi_lsp.inference.local import LocalEmbedder  # noqa: E402
 from mimi_lsp.settings import resolve_settings  # noqa: E402
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -166,7 +166,7 @@ async def measure_size(target: int, base: Path, files: list[Path], per_copy: int
 
     s2, _ = resolve_settings({"index": {"cacheDir": str(base / f"cache-{target}")}})
     service = IndexService(s2, embedder=embedder)
-    service.query_cache_size = 0
+    service.searcher.query_cache_size = 0
     await service.set_folders([str(root)])
     await service.wait_idle()
     for q in queries[:5]:  # warm-up (SQLite page cache, model)

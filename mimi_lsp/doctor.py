@@ -166,7 +166,7 @@ async def _triton_model_row(backend: Any, role: str, model: str) -> Check:
 def index_dims(folders: Sequence[str], cache_dir: str | None) -> list[tuple[str, str, int, str]]:
     """(folder, db path, dim, embedder) for each folder whose index stores vectors."""
     try:
-        from mimi_lsp.index.store import db_path_for
+        from mimi_lsp.index.cache_dir import db_path_for
     except ImportError:
         return []
     out = []
@@ -199,8 +199,8 @@ def _onnx_queries(model: str) -> Check:
             f"{', '.join(missing)} not installed: search queries embed with torch (3-4x slower)",
             "pip install onnxruntime onnx (or make setup)",
         )
-    from mimi_lsp.index import onnx_query
-    from mimi_lsp.index.embedder import local_model_path
+    from mimi_lsp.inference import onnx_query
+    from mimi_lsp.inference.local import local_model_path
 
     path = onnx_query.onnx_path(local_model_path(model))
     if os.path.exists(path):

@@ -445,3 +445,16 @@ def _describe(exc: ValidationError) -> list[str]:
 def settings_schema() -> dict[str, Any]:
     """JSON schema of the settings (camelCase), for editors and docs."""
     return Settings.model_json_schema(by_alias=True)
+
+
+def user_cache_dir() -> str:
+    """``<per-user cache>/mimi-lsp``: index databases and exported models live below it."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        if os.name == "nt":
+            base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+        elif os.uname().sysname == "Darwin":
+            base = os.path.expanduser("~/Library/Caches")
+        else:
+            base = os.path.expanduser("~/.cache")
+    return os.path.join(base, "mimi-lsp")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mimi_lsp.index.store import STOPWORDS, split_identifier
+from mimi_lsp.index.text import STOPWORDS, split_identifier
 
 WINDOW_LINES = 12
 STRIDE = 6

@@ -1,106 +1,351 @@
-"""Ranking: fusing BM25 and vector candidates, search filters, fuzzy symbol matching.
+"""Search: the candidates of every folder, fused, ranked and turned into hits; symbol lookup.
 
-Pure functions used by ``service.py`` after it has fetched candidates from each folder's store.
-Plain equal-weight reciprocal-rank fusion lost to dense-only retrieval in a pilot here, so the
-default fusion is a tuned convex combination of normalised scores (see
-``benchmarks/search_eval.py`` for the figures behind the weights); weighted RRF is kept as an
-option for comparison. Prose (Markdown, plain text) is weighed down so documentation does not
-crowd out code.
-
-The default, 'linear', adds the raw dense score (cosines, not rescaled: their absolute level
-says how good a match is) to a fraction of the BM25 score divided by the best BM25 score of the
-query, over the union of both candidate pools, with every candidate's dense score filled in.
-Min-max rescaled convex fusion and RRF (options here) lost to it on the eval's dev split.
-
-Measured (``benchmarks/search_eval.py --sweep``: 40 stdlib modules with docstrings blanked,
-1,989 chunks, 500 queries, MiniLM): MRR@10 BM25 0.449, vector 0.556, hybrid 0.607 (dev half
-0.612, held-out half 0.603); on the held-out half linear 0.05/0.1/0.2/0.3 gave 0.595/0.603/
-0.588/0.579, convex 0.6/0.7 0.564/0.573, RRF k=10 0.567, k=60 0.511. Hence linear, 0.1.
+BM25 runs on a reader thread while the query embeds (SQLite and the model both release the
+GIL); the vector search starts on the other reader thread as soon as the query is embedded,
+next to BM25's tail; then one reader call per search scores BM25's candidates on the dense
+signal too (so fusion compares every candidate on both), fuses (``ranking.fuse``), ranks,
+drops duplicates and fetches the text of the ``k`` hits only (``hits``).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+import asyncio
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Literal
 
-K = TypeVar("K", bound=Hashable)
+import numpy as np
 
+from mimi_lsp.domain import SearchHit, Span, SymbolInfo
+from mimi_lsp.index.database import is_corruption
+from mimi_lsp.index.hits import resolve_merged, search_hit
+from mimi_lsp.index.indexer import FolderIndex
+from mimi_lsp.index.languages import PROSE, normalize_language
+from mimi_lsp.index.ranking import (
+    DEFAULT_FUSION,
+    Fusion,
+    fuse,
+    fuzzy_score,
+    subsequence_pattern,
+)
+from mimi_lsp.index.store import ChunkRow
+from mimi_lsp.index.text import query_terms
+from mimi_lsp.index.workers import StoreThreads, TaskRunner
+from mimi_lsp.inference.embedding import Embedder, query_prefix
 
-@dataclass(frozen=True, slots=True)
-class Fusion:
-    """How hybrid search combines its two rankings."""
+log = logging.getLogger(__name__)
 
-    method: str = "linear"
-    """'linear' (dense score + weight x relative BM25), 'convex' (weighted sum of min-max
-    normalised scores) or 'rrf' (weighted reciprocal ranks)."""
-    bm25_weight: float = 0.1
-    """Weight of the relative BM25 score (score / best score of the query) in 'linear'."""
-    dense_weight: float = 0.5
-    """Share of the dense (vector) score in 'convex'; BM25 gets the rest."""
-    rrf_k: float = 60.0
-    rrf_dense: float = 1.0
-    rrf_bm25: float = 1.0
-    prose_penalty: float = 0.6
-    """Multiplier for chunks in prose languages."""
-    code_penalty: float = 0.85
-    """Multiplier for anonymous code (imports, module-level statements: no definition), which
-    otherwise crowds out the definitions people search for (+0.014 MRR@10 on the eval)."""
-
-
-DEFAULT_FUSION = Fusion()
-
-
-def _normalise(scores: Sequence[float]) -> list[float]:
-    """Min-max to [0, 1] (a single candidate gets 1)."""
-    if not scores:
-        return []
-    hi, lo = max(scores), min(scores)
-    if hi - lo < 1e-9:
-        return [1.0 for _ in scores]
-    return [(s - lo) / (hi - lo) for s in scores]
+Mode = Literal["hybrid", "bm25", "vector"]
+MODES = ("hybrid", "bm25", "vector")
+_DEFINITION_KINDS = ("class", "interface", "struct", "trait", "function", "method", "type", "enum")
 
 
-def fuse(
-    bm25: Sequence[tuple[K, float]],
-    dense: Sequence[tuple[K, float]],
-    fusion: Fusion = DEFAULT_FUSION,
-    pool: int | None = None,
-) -> list[tuple[K, float]]:
-    """One ranking from two (each best first) over the top ``pool`` of each.
+class Searcher:
+    """``mimi.search`` and ``workspace/symbol`` over the open folders."""
 
-    Scores beyond the pools still count for the candidates (``dense`` may carry the dense
-    scores of BM25's candidates); keys missing from a list score 0 there.
-    """
-    cut = pool or max(len(bm25), len(dense))
-    candidates = dict.fromkeys([key for key, _ in bm25[:cut]] + [key for key, _ in dense[:cut]])
-    scores: dict[K, float] = {}
-    if fusion.method == "linear":
-        top = max((s for _, s in bm25), default=0.0) or 1.0
-        sparse = dict(bm25)
-        dense_of = dict(dense)
-        for key in candidates:
-            scores[key] = dense_of.get(key, 0.0) + fusion.bm25_weight * sparse.get(key, 0.0) / top
-    elif fusion.method == "rrf":
-        for rank, (key, _) in enumerate(bm25[:cut]):
-            scores[key] = scores.get(key, 0.0) + fusion.rrf_bm25 / (fusion.rrf_k + rank + 1)
-        for rank, (key, _) in enumerate(dense[:cut]):
-            scores[key] = scores.get(key, 0.0) + fusion.rrf_dense / (fusion.rrf_k + rank + 1)
-    else:
-        # BM25 scores are unbounded: scale by the best one. Cosines are squeezed into a narrow
-        # band: min-max over the candidates spreads them.
-        top = max((s for _, s in bm25), default=0.0) or 1.0
-        for key, s in bm25[:cut]:
-            scores[key] = scores.get(key, 0.0) + (1 - fusion.dense_weight) * (s / top)
-        inside = [(key, s) for key, s in dense if key in candidates]
-        for (key, _), s in zip(inside, _normalise([s for _, s in inside]), strict=True):
-            scores[key] = scores.get(key, 0.0) + fusion.dense_weight * s
-    return sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+    def __init__(
+        self,
+        folders: dict[str, FolderIndex],
+        threads: StoreThreads,
+        embedder: Callable[[], Embedder | None],
+        on_damaged: Callable[[FolderIndex, BaseException], None],
+        run: TaskRunner,
+        fusion: Fusion = DEFAULT_FUSION,
+    ) -> None:
+        self._folders = folders
+        self._threads = threads
+        self._embedder = embedder
+        self._on_damaged = on_damaged
+        self._run = run
+        self.fusion = fusion
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.query_cache_size = 256
+        self._load_task: asyncio.Task[None] | None = None
+
+    def clear_cache(self) -> None:
+        """Forget cached query vectors (the embedding model changed)."""
+        self._query_cache.clear()
+
+    async def close(self) -> None:
+        if self._load_task is not None:
+            self._load_task.cancel()
+            try:
+                await self._load_task
+            except BaseException:
+                pass
+
+    # ------------------------------------------------------------------ query vectors
+
+    async def _query_vector(self, query: str, wait: bool) -> np.ndarray | None:
+        embedder = self._embedder()
+        if embedder is None:
+            return None
+        cached = self._query_cache.get(query)
+        if cached is not None:
+            self._query_cache.move_to_end(query)
+            return cached
+        if not embedder.ready and not wait:
+            # Hybrid search answers with BM25 alone until the model has loaded (seconds).
+            if self._load_task is None or self._load_task.done():
+                self._load_task = self._run(embedder.load(), name="mimi-embed-load")
+            return None
+        try:
+            vectors = await embedder.embed([query_prefix(embedder.name) + query])
+        except Exception as exc:
+            log.warning("query embedding failed: %s", exc)
+            return None
+        vec = np.asarray(vectors[0], dtype=np.float32)
+        self._query_cache[query] = vec
+        while len(self._query_cache) > self.query_cache_size:
+            self._query_cache.popitem(last=False)
+        return vec
+
+    # ------------------------------------------------------------------ search
+
+    async def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        paths: list[str] | None = None,
+        language: str | None = None,
+    ) -> list[SearchHit]:
+        """The ``k`` chunks best matching ``query`` across all folders.
+
+        BM25 runs on a reader thread while the query embeds (SQLite and the model both release
+        the GIL); the vector search starts on the other reader thread as soon as the query is
+        embedded, next to BM25's tail; then one reader call per search scores BM25's
+        candidates on the dense signal too (so fusion compares every candidate on both), fuses,
+        ranks, drops duplicates and fetches the text of the ``k`` hits only.
+        """
+        if mode not in MODES:
+            raise ValueError(f"unknown search mode {mode!r}")
+        query = query.strip()
+        folders = [f for f in self._folders.values() if f.opened]
+        if not query or not folders or k <= 0:
+            return []
+        pool_size = max(50, k * 5)
+        lang = normalize_language(language) if language else None
+        filters = {f.root: _filters(f, paths, lang) for f in folders}
+
+        def sparse_in(folder: FolderIndex) -> list[tuple[int, float]]:
+            where, params = filters[folder.root]
+            if where is None:
+                return []
+            match = folder.store.fts_match(query)
+            return folder.store.bm25(match, pool_size * 4, where, params) if match else []
+
+        def dense_in(folder: FolderIndex, qvec: np.ndarray) -> dict[int, float]:
+            where, params = filters[folder.root]
+            if where is None:
+                return {}
+            return dict(folder.store.knn(qvec, pool_size, where, params))
+
+        sparse_jobs = None
+        if mode != "vector":
+            sparse_jobs = asyncio.gather(
+                *(self._threads.read(sparse_in, f) for f in folders), return_exceptions=True
+            )
+        qvec = None
+        if mode != "bm25":
+            qvec = await self._query_vector(query, wait=mode == "vector")
+        if qvec is None and mode == "vector":
+            return []
+        dense_jobs = None
+        if qvec is not None:
+            dense_jobs = asyncio.gather(
+                *(self._threads.read(dense_in, f, qvec) for f in folders), return_exceptions=True
+            )
+        no_sparse: list[Any] = [[] for _ in folders]
+        sparse_results: list[Any] = (
+            list(await sparse_jobs) if sparse_jobs is not None else no_sparse
+        )
+        dense_results: list[Any] = (
+            list(await dense_jobs) if dense_jobs is not None else [{} for _ in folders]
+        )
+        sparse_of: dict[str, list[tuple[int, float]]] = {}
+        dense_of: dict[str, dict[int, float]] = {}
+        for folder, sparse, dense in zip(folders, sparse_results, dense_results, strict=True):
+            failed = next((r for r in (sparse, dense) if isinstance(r, BaseException)), None)
+            if failed is not None:
+                log.warning("search in %s failed: %s", folder.root, failed)
+                if is_corruption(failed):
+                    self._on_damaged(folder, failed)
+                continue
+            sparse_of[folder.root], dense_of[folder.root] = sparse, dense
+        ranking = partial(
+            self._rank, sparse_of, dense_of, qvec if mode == "hybrid" else None, mode, pool_size
+        )
+        return await self._threads.read(ranking, k, query_terms(query))
+
+    def _rank(
+        self,
+        sparse_of: dict[str, list[tuple[int, float]]],
+        dense_of: dict[str, dict[int, float]],
+        qvec: np.ndarray | None,
+        mode: str,
+        pool_size: int,
+        k: int,
+        terms: list[str],
+    ) -> list[SearchHit]:
+        """Fuse the folders' BM25 and vector candidates and return the best ``k`` as hits.
+
+        Runs on a reader thread. Given the query vector (hybrid), BM25's candidates that the
+        vector search did not return get their dense scores first.
+        """
+        sparse_all: list[tuple[tuple[str, int], float]] = []
+        dense_all: dict[tuple[str, int], float] = {}
+        for root, sparse in sparse_of.items():
+            dense = dense_of[root]
+            missing = [cid for cid, _ in sparse[:pool_size] if cid not in dense]
+            if qvec is not None and missing and root in self._folders:
+                try:
+                    dense = {**dense, **self._folders[root].store.dense_scores(qvec, missing)}
+                except Exception as exc:
+                    log.warning("search in %s failed: %s", root, exc)
+            sparse_all += [((root, cid), s) for cid, s in sparse]
+            dense_all.update({(root, cid): s for cid, s in dense.items()})
+        sparse_all.sort(key=lambda kv: kv[1], reverse=True)
+        dense_ranked = sorted(dense_all.items(), key=lambda kv: kv[1], reverse=True)
+        if mode == "bm25":
+            ranked = sparse_all[:pool_size]
+        elif mode == "vector":
+            ranked = dense_ranked[:pool_size]
+        else:
+            ranked = fuse(sparse_all, dense_ranked, self.fusion, pool_size)
+        return self._hits(ranked, k, terms)
+
+    def _hits(
+        self, ranked: list[tuple[tuple[str, int], float]], k: int, terms: list[str]
+    ) -> list[SearchHit]:
+        """The best ``k`` of ``ranked`` as hits, after the prose and anonymous-code penalties.
+
+        Runs on a reader thread: rows without text for the ranking, then the text of the
+        chosen chunks only.
+        """
+        by_folder: dict[str, list[int]] = {}
+        for (root, cid), _ in ranked:
+            by_folder.setdefault(root, []).append(cid)
+        folders = {root: self._folders[root] for root in by_folder if root in self._folders}
+        rows_all: dict[tuple[str, int], tuple[FolderIndex, ChunkRow]] = {}
+        for root, folder in folders.items():
+            ids = by_folder[root]
+            try:
+                meta = folder.store.chunk_rows(ids, False)
+            except Exception as exc:
+                log.warning("search in %s failed: %s", root, exc)
+                continue
+            for cid, row in meta.items():
+                rows_all[(root, cid)] = (folder, row)
+        scored = []
+        for key, score in ranked:
+            if key not in rows_all:
+                continue
+            row = rows_all[key][1]
+            if row.language in PROSE:
+                score *= self.fusion.prose_penalty
+            elif row.symbol is None:
+                score *= self.fusion.code_penalty
+            scored.append((key, score))
+        scored.sort(key=lambda kv: kv[1], reverse=True)
+        chosen: list[tuple[tuple[str, int], float]] = []
+        seen: set[tuple[str, int, int]] = set()
+        for key, score in scored:
+            folder, row = rows_all[key]
+            ident = (folder.abs(row.path), row.start_line, row.end_line)
+            if ident in seen:
+                continue  # nested workspace folders index a file twice
+            seen.add(ident)
+            chosen.append((key, score))
+            if len(chosen) >= k:
+                break
+        texts: dict[tuple[str, int], ChunkRow] = {}
+        for root in {key[0] for key, _ in chosen}:
+            ids = [key[1] for key, _ in chosen if key[0] == root]
+            for cid, found in folders[root].store.chunk_rows(ids).items():
+                texts[(root, cid)] = found
+        out = []
+        for key, score in chosen:
+            folder = rows_all[key][0]
+            if key not in texts:
+                continue  # deleted since it was ranked
+            row = resolve_merged(folder.store, texts[key], terms)
+            out.append(search_hit(folder.abs(row.path), row, score))
+        return out
+
+    # ------------------------------------------------------------------ symbols
+
+    async def symbols(self, query: str, limit: int = 50) -> list[SymbolInfo]:
+        """Definitions whose name fuzzily matches ``query`` (prefix, camel humps, subsequence)."""
+        query = query.strip()
+        folders = [f for f in self._folders.values() if f.opened]
+        if not query or not folders:
+            return []
+        pattern = subsequence_pattern(query)
+
+        def fetch(folder: FolderIndex) -> list[Any]:
+            return folder.store.symbols_like(pattern, 5_000)
+
+        results = await asyncio.gather(
+            *(self._threads.read(fetch, f) for f in folders), return_exceptions=True
+        )
+        scored: list[tuple[float, SymbolInfo]] = []
+        for folder, rows in zip(folders, results, strict=True):
+            if isinstance(rows, BaseException):
+                log.warning("symbol lookup in %s failed: %s", folder.root, rows)
+                continue
+            for row in rows:
+                score = fuzzy_score(query, row.name)
+                if score <= 0:
+                    continue
+                if row.kind in _DEFINITION_KINDS:
+                    score += 2
+                if row.language in PROSE:
+                    score -= 5
+                info = SymbolInfo(
+                    name=row.name,
+                    kind=row.kind,
+                    path=folder.abs(row.path),
+                    span=Span(row.start_line, row.start_col, row.end_line, row.end_col),
+                    container=row.container,
+                )
+                scored.append((score, info))
+        scored.sort(key=lambda si: (-si[0], len(si[1].name), si[1].path, si[1].span.start_line))
+        return [info for _, info in scored[:limit]]
 
 
 # ------------------------------------------------------------------------------------------
 # Filters
+
+
+def _filters(
+    folder: FolderIndex, paths: list[str] | None, language: str | None
+) -> tuple[str | None, list[Any]]:
+    """SQL condition (on ``f`` = files) for path globs and language; None: nothing can match."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if language:
+        clauses.append("f.language = ?")
+        params.append(language)
+    if paths:
+        globs: list[str] = []
+        for pattern in paths:
+            if os.path.isabs(pattern):
+                rel = folder.rel(pattern.rstrip("*").rstrip("/") or "/")
+                if rel is None:
+                    continue
+                rest = pattern[len(folder.root) :].lstrip("/")
+                globs.append(glob_to_sql(rest or "*"))
+            else:
+                globs.append(glob_to_sql(pattern))
+        if not globs:
+            return None, []
+        clauses.append("(" + " OR ".join("f.path GLOB ?" for _ in globs) + ")")
+        params += globs
+    return " AND ".join(clauses), params
 
 
 def glob_to_sql(pattern: str) -> str:
@@ -120,50 +365,3 @@ def glob_to_sql(pattern: str) -> str:
     if "/" not in p:
         return "*" + p if not p.startswith("*") else p
     return p
-
-
-# ------------------------------------------------------------------------------------------
-# Fuzzy symbol matching (workspace/symbol)
-
-
-def _humps(name: str) -> str:
-    """Initials of the words of an identifier: ``getUserName`` -> ``gun``."""
-    parts = re.findall(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+", name)
-    return "".join(p[0] for p in parts).lower()
-
-
-def subsequence_pattern(query: str) -> str:
-    """A LIKE pattern matching names that contain the query's characters in order."""
-    escaped = [("\\" + ch) if ch in "%_\\" else ch for ch in query.lower()]
-    return "%" + "%".join(escaped) + "%"
-
-
-def fuzzy_score(query: str, name: str) -> float:
-    """How well ``name`` matches what the user typed (0: no match)."""
-    if not query:
-        return 0.0
-    q, n = query.lower(), name.lower()
-    if name == query:
-        return 100.0
-    if n == q:
-        return 95.0
-    if n.startswith(q):
-        return 80.0 - min(20.0, (len(n) - len(q)) * 0.5)
-    if _humps(name).startswith(q):
-        return 70.0
-    index = n.find(q)
-    if index >= 0:
-        at_word = index > 0 and (name[index - 1] in "_.:$" or name[index].isupper())
-        return (65.0 if at_word else 55.0) - min(10.0, len(n) * 0.1)
-    # Subsequence: closer together is better.
-    pos, first, last = 0, -1, -1
-    for ch in q:
-        found = n.find(ch, pos)
-        if found < 0:
-            return 0.0
-        if first < 0:
-            first = found
-        last = found
-        pos = found + 1
-    spread = last - first + 1 - len(q)
-    return max(1.0, 40.0 - spread * 2.0 - first * 0.5)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mimi_lsp.index.store import db_path_for
+from mimi_lsp.index.cache_dir import db_path_for
 from tests.reliability.crash import (
     ROOT,
     check_index,

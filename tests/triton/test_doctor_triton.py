@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mimi_lsp.index.store import db_path_for
+from mimi_lsp.index.cache_dir import db_path_for
 from tests.lsp_harness import ROOT
 from tests.triton.server import TritonProcess
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from mimi_lsp.domain import CompletionRequest, DocumentSnapshot
-from mimi_lsp.index.embedder import FakeEmbedder, LocalEmbedder
 from mimi_lsp.index.service import IndexService
+from mimi_lsp.inference.embedding import FakeEmbedder
+from mimi_lsp.inference.local import LocalEmbedder
 from mimi_lsp.session import split_lines
 from mimi_lsp.settings import resolve_settings
 

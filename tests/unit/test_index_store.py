@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mimi_lsp.index import store as store_module
-from mimi_lsp.index.embedder import FakeEmbedder
+from mimi_lsp.index import fts
+from mimi_lsp.index.database import connect
 from mimi_lsp.index.ignore import IgnoreRules, skip_reason, walk_folder
 from mimi_lsp.index.indexer import FolderIndex
-from mimi_lsp.index.store import IndexStore, connect, fts_query, fts_text, split_identifier
+from mimi_lsp.index.store import IndexStore
+from mimi_lsp.index.text import fts_query, fts_text, split_identifier
+from mimi_lsp.inference.embedding import FakeEmbedder
 from mimi_lsp.settings import IndexSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -280,8 +282,8 @@ def test_common_terms_only_score_rows_matched_by_rare_ones(
     write(root, "up.py", "def send_upload(payload):\n    return payload\n")
     write(root, "up2.py", "def upload_twice(x):\n    return x\n")
     folder = _index(root, tmp_path / "cache")
-    monkeypatch.setattr(store_module, "STATS_MIN_DF", 10)
-    monkeypatch.setattr(store_module, "POSTINGS_BUDGET", 5)
+    monkeypatch.setattr(fts, "STATS_MIN_DF", 10)
+    monkeypatch.setattr(fts, "POSTINGS_BUDGET", 5)
     folder.store.refresh_term_stats()
     match = folder.store.fts_match("upload the payload")
     rows = folder.store.bm25(match or "", 10)
@@ -304,8 +306,8 @@ def test_scans_recount_common_terms_only_when_the_index_moved_by_a_tenth(
 ) -> None:
     """Term statistics are counted after a scan of a big enough index, and again only when
     its chunk count changed by 10% or more (a count costs ~1 s at 100k chunks)."""
-    monkeypatch.setattr(store_module, "STATS_MIN_CHUNKS", 20)
-    monkeypatch.setattr(store_module, "STATS_MIN_DF", 2)
+    monkeypatch.setattr(fts, "STATS_MIN_CHUNKS", 20)
+    monkeypatch.setattr(fts, "STATS_MIN_DF", 2)
     root = tmp_path / "ws"
     for i in range(10):
         write(root, f"h{i}.py", f"def handler_{i}(payload):\n    return payload + {i}\n")

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mimi_lsp.index import onnx_query
-from mimi_lsp.index.embedder import LocalEmbedder, create_embedder, local_model_path
+from mimi_lsp.inference import onnx_query
+from mimi_lsp.inference.factory import create_embedder
+from mimi_lsp.inference.local import LocalEmbedder, local_model_path
 from mimi_lsp.settings import EmbeddingSettings, LocalEmbeddingSettings
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -87,7 +88,7 @@ async def test_without_a_usable_export_queries_stay_on_torch(
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the models folder should be")
     embedder = LocalEmbedder(models_dir=str(blocked / "models"))
-    with caplog.at_level(logging.WARNING, logger="mimi_lsp.index.embedder"):
+    with caplog.at_level(logging.WARNING, logger="mimi_lsp.inference.local"):
         await ready(embedder)
     assert embedder.query_runtime == "torch"
     warnings = [r for r in caplog.records if "stay on torch" in r.getMessage()]

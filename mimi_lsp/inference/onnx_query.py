@@ -8,7 +8,7 @@ embedding stays on torch and only single texts take this path.
 
 The ONNX file is exported from the loaded sentence-transformers model (transformer, pooling and
 normalisation in one graph) once per model and torch version into ``<cache>/mimi-lsp/models``.
-The export runs in a child process (``python -m mimi_lsp.index.onnx_query MODEL OUT``), so
+The export runs in a child process (``python -m mimi_lsp.inference.onnx_query MODEL OUT``), so
 tracing never touches the model the server is using, and the file is renamed into place only
 when complete; a file lock lets one of several servers starting together export while the
 others wait. Before use, the session's vector for a probe text is checked against torch's; any
@@ -37,9 +37,9 @@ EXPORT_TIMEOUT_S = 300.0
 
 def models_dir() -> str:
     """``<user cache>/mimi-lsp/models`` (next to the index databases)."""
-    from mimi_lsp.index.store import default_cache_dir
+    from mimi_lsp.settings import user_cache_dir
 
-    return os.path.join(os.path.dirname(default_cache_dir()), "models")
+    return os.path.join(user_cache_dir(), "models")
 
 
 def onnx_path(model_path: str, cache_dir: str | None = None) -> str:
@@ -143,7 +143,7 @@ def prepare(
 
 def _export_in_child(model_path: str, out: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "mimi_lsp.index.onnx_query", model_path, out],
+        [sys.executable, "-m", "mimi_lsp.inference.onnx_query", model_path, out],
         capture_output=True,
         text=True,
         timeout=EXPORT_TIMEOUT_S,
@@ -179,7 +179,7 @@ def _load_checked(model: Any, path: str, threads: int) -> OnnxQueryEncoder:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        sys.stderr.write("usage: python -m mimi_lsp.index.onnx_query MODEL_PATH OUT.onnx\n")
+        sys.stderr.write("usage: python -m mimi_lsp.inference.onnx_query MODEL_PATH OUT.onnx\n")
         return 2
     import warnings
 

