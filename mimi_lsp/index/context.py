@@ -45,9 +45,16 @@ class CompletionContext:
         self.closed = False
 
     def buffer_changed(self, path: str, text: str | None) -> None:
-        """An open buffer's text (None: closed) for the similar-code pool."""
+        """An open buffer's text for the similar-code pool (None: closed, it leaves the pool)."""
         if text is not None:
             self.pool.update(path, text)
+        else:
+            self.pool.forget(path)
+        self._schedule_pool_rebuild()
+
+    def file_deleted(self, path: str) -> None:
+        """A file is gone from disk: its code never reaches a prompt again."""
+        self.pool.forget(path)
         self._schedule_pool_rebuild()
 
     async def close(self) -> None:
@@ -67,7 +74,10 @@ class CompletionContext:
         near = (
             "".join(snap.lines[start : request.line]) + snap.line_text(request.line)[: request.col]
         )
-        names = _identifiers_near(near)
+        # A name the current file defines itself is not looked up elsewhere: a same-named
+        # definition in another file is another thing, and the model would copy it.
+        local = _defined_names("".join(snap.lines))
+        names = [name for name in _identifiers_near(near) if name not in local]
         tail = (
             "".join(snap.lines[max(0, request.line - 8) : request.line])
             + snap.line_text(request.line)[: request.col]
@@ -122,6 +132,17 @@ class CompletionContext:
                 await self._threads.read(self.pool.rebuild)
 
         self._pool_task = self._run(rebuild(), name="mimi-index-pool")
+
+
+_DEFINITION = re.compile(
+    r"\b(?:def|class|function|fn|func|interface|type|struct|enum|trait|module|macro)\s+"
+    r"(?:\([^)]*\)\s*)?([A-Za-z_][A-Za-z0-9_]*)"
+)
+
+
+def _defined_names(text: str) -> set[str]:
+    """Names of the functions, classes and types that ``text`` defines."""
+    return set(_DEFINITION.findall(text))
 
 
 def _identifiers_near(text: str) -> list[str]:

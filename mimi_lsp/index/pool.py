@@ -1,4 +1,4 @@
-"""Open and recently edited buffers as a small in-memory BM25 pool for completion context.
+"""Open buffers as a small in-memory BM25 pool for completion context.
 
 The workspace index (FTS5) answers search; this pool answers "which lines in the files the user
 is working on look like the code around the cursor", within the completion engine's ~20 ms
@@ -27,6 +27,11 @@ MAX_LINES_PER_DOC = 4_000
 MAX_WINDOWS = 3_000
 """Scoring is O(query words x windows): cap the pool (newest buffers first)."""
 MAX_QUERY_WORDS = 24
+MIN_SHARED = 3
+"""A window must share this many distinct words with the code before the cursor..."""
+MIN_RELEVANCE = 0.4
+"""...and this share of the query's IDF mass (common words like ``list`` or ``value`` weigh
+little): unrelated open files that happen to share a few words stay out of the prompt."""
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -50,7 +55,11 @@ class Window:
 
 
 class BufferPool:
-    """The last ``MAX_DOCS`` buffers the user had open, as overlapping line windows."""
+    """The last ``MAX_DOCS`` buffers the user has open, as overlapping line windows.
+
+    A buffer leaves the pool when it is closed or its file is deleted (``forget``): snippets of
+    code the user put away, or that no longer exists, only distract the model.
+    """
 
     def __init__(self, max_docs: int = MAX_DOCS) -> None:
         self.max_docs = max_docs
@@ -59,6 +68,7 @@ class BufferPool:
         self._dirty = False
         self._windows: list[Window] = []
         self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._idf: dict[str, float] = {}
 
     def update(self, path: str, text: str) -> None:
         """Remember the newest text of ``path`` (most recent last)."""
@@ -70,6 +80,7 @@ class BufferPool:
             self._dirty = True
 
     def forget(self, path: str) -> None:
+        """Drop ``path`` (closed or deleted)."""
         with self._lock:
             if self._docs.pop(path, None) is not None:
                 self._dirty = True
@@ -93,22 +104,32 @@ class BufferPool:
                     words = tokens(body)
                     windows.append(Window(path, start, body, frozenset(words)))
                     corpus.append(words)
-        self._windows, self._postings = windows, _postings(corpus)
+        postings, idf = _postings(corpus)
+        self._windows, self._postings, self._idf = windows, postings, idf
 
     def similar(
-        self, text: str, exclude: str | None, k: int = 2, min_shared: int = 3
+        self,
+        text: str,
+        exclude: str | None,
+        k: int = 2,
+        min_shared: int = MIN_SHARED,
+        min_relevance: float = MIN_RELEVANCE,
     ) -> list[tuple[Window, float]]:
         """The ``k`` windows most like ``text`` outside ``exclude`` (the current file).
 
         BM25 orders the windows; a window must also share ``min_shared`` distinct words with
-        the query (BM25 scores mean little in a pool of a handful of buffers).
+        the query and cover ``min_relevance`` of the query's IDF mass (BM25 scores mean little
+        in a pool of a handful of buffers, and every file shares some words with every other).
         """
-        postings, windows = self._postings, self._windows
+        postings, windows, idf = self._postings, self._windows, self._idf
         # The words nearest the cursor matter most: keep the last distinct ones.
         query = list(dict.fromkeys(reversed(tokens(text))))[:MAX_QUERY_WORDS]
         if not windows or not query:
             return []
         wanted = set(query)
+        # Query words no window holds count at the highest IDF: they are the rarest of all.
+        top_idf = max(idf.values(), default=1.0)
+        mass = sum(idf.get(word, top_idf) for word in wanted)
         scores = np.zeros(len(windows), dtype=np.float32)
         for word in query:
             hit = postings.get(word)
@@ -126,7 +147,10 @@ class BufferPool:
                 p == w.path and abs(s - w.start_line) < WINDOW_LINES for p, s in used
             ):
                 continue
-            if len(wanted & w.words) < min_shared:
+            shared = wanted & w.words
+            if len(shared) < min_shared:
+                continue
+            if sum(idf.get(word, 0.0) for word in shared) < min_relevance * mass:
                 continue
             used.add((w.path, w.start_line))
             out.append((w, float(scores[i])))
@@ -135,10 +159,10 @@ class BufferPool:
 
 def _postings(
     corpus: list[list[str]], k1: float = 1.5, b: float = 0.75
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """word -> (window indices, Okapi BM25 weight of the word in each window)."""
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, float]]:
+    """word -> (window indices, Okapi BM25 weight of the word in each window); word -> IDF."""
     if not corpus:
-        return {}
+        return {}, {}
     lengths = [len(words) for words in corpus]
     avgdl = (sum(lengths) / len(lengths)) or 1.0
     n = len(corpus)
@@ -150,7 +174,9 @@ def _postings(
             entry[0].append(i)
             entry[1].append(tf * (k1 + 1) / (tf + norm))
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    idfs: dict[str, float] = {}
     for word, (idx, weights) in raw.items():
         idf = math.log((n - len(idx) + 0.5) / (len(idx) + 0.5) + 1.0)
+        idfs[word] = idf
         out[word] = (np.asarray(idx, dtype=np.int32), np.asarray(weights, dtype=np.float32) * idf)
-    return out
+    return out, idfs

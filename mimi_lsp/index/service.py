@@ -223,6 +223,8 @@ class IndexService:
     def files_changed(self, paths: Sequence[str]) -> None:
         """Files created, changed or deleted on disk (watched-file events, saves)."""
         for path in paths:
+            if not os.path.exists(path):
+                self.context.file_deleted(path)
             for folder in self.folders.values():
                 rel = folder.rel(path)
                 if rel is None:
