@@ -18,18 +18,14 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from mimi_lsp.agent.prompts import ASK_SYSTEM, location
-from mimi_lsp.agent.service import AgentService, excerpt, selection_text
+from mimi_lsp.agent.service import AgentHost, AgentService, excerpt, selection_text
 from mimi_lsp.agent.tools import workspace_tools
 from mimi_lsp.agent.workspace import Workspace
 from mimi_lsp.domain import ChatMessage, DocumentSnapshot, SearchHit, Span
 from mimi_lsp.errors import MimiError
 from mimi_lsp.uris import uri_to_path
-
-if TYPE_CHECKING:
-    from mimi_lsp.services import Services
 
 FILE_BUDGET = 6_000
 HIT_LINES = 30
@@ -69,7 +65,7 @@ class ChatAnswer:
 class ChatService:
     """Answers questions about the workspace for ``mimi.chat`` (and explain)."""
 
-    def __init__(self, services: Services, agent: AgentService | None = None) -> None:
+    def __init__(self, services: AgentHost, agent: AgentService | None = None) -> None:
         self.services = services
         self.agent = agent or AgentService(services)
 

@@ -67,7 +67,7 @@ async def check_generation(
     role: str, backend_settings: BackendSettings, model: str, settings: Settings, quick: bool
 ) -> list[Check]:
     """Reachable, model present, FIM (completion) and a first answer."""
-    from mimi_lsp.completion.prompt import select_template
+    from mimi_lsp.completion.engine import choose_fim
     from mimi_lsp.domain import GenerateRequest
     from mimi_lsp.inference.factory import create_backend
 
@@ -96,8 +96,8 @@ async def check_generation(
             return [*out, Check(f"{role}: model", "fail", f"{model!r} is not on {where}", fix)]
         out.append(Check(f"{role}: model", "ok", f"{model} is available"))
         if role == "completion":
-            template = select_template(model, settings.completion.fim_template)
-            if info.native_fim:
+            template, native = choose_fim(info, model, settings.completion.fim_template)
+            if native:
                 out.append(Check("completion: FIM", "ok", "the server takes a native suffix"))
             elif template is not None:
                 out.append(Check("completion: FIM", "ok", f"prompt template {template.name!r}"))
@@ -251,7 +251,7 @@ async def check_embedding(settings: Settings, folders: Sequence[str]) -> list[Ch
     else:
         from mimi_lsp.inference.factory import create_backend
 
-        backend = create_backend(backend_settings)  # type: ignore[arg-type]
+        backend = create_backend(backend_settings)
         try:
             vectors = await _timed(backend.embed(["def add(a, b): return a + b"], emb.model), 30)
             dim = len(vectors[0]) if vectors else None

@@ -219,6 +219,9 @@ class ModelInfo:
     name: str
     present: bool
     native_fim: bool = False
+    suffix_unreliable: bool = False
+    """The server takes a suffix but not every such server honours it (OpenAI-compatible ones:
+    vLLM rejects it, others drop it): a family whose FIM tokens we know gets those instead."""
     family: str | None = None
     template: str | None = None
     embedding_dim: int | None = None

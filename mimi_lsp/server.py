@@ -159,7 +159,7 @@ class MimiProtocol(LanguageServerProtocol):
     # -------------------------------------------------------------- initialize
 
     @lsp_method(types.INITIALIZE)
-    def lsp_initialize(self, params: types.InitializeParams):  # type: ignore[override]
+    def lsp_initialize(self, params: types.InitializeParams):
         result = yield from super().lsp_initialize(params)
         self._server.session.codec = _codec(self.workspace.position_encoding)
         text_doc = params.capabilities.text_document
@@ -171,7 +171,7 @@ class MimiProtocol(LanguageServerProtocol):
     # -------------------------------------------------------------- document sync
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):  # type: ignore[override]
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
         doc = params.text_document
         if self._too_large(doc.uri, len(doc.text)):
             return
@@ -180,7 +180,7 @@ class MimiProtocol(LanguageServerProtocol):
             yield handler, (params,), None
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):  # type: ignore[override]
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
         changes: list[Any] = []
         for change in params.content_changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
@@ -206,7 +206,7 @@ class MimiProtocol(LanguageServerProtocol):
             yield handler, (params,), None
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):  # type: ignore[override]
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):
         self._server.session.close(params.text_document.uri)
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
             yield handler, (params,), None

@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mimi_lsp.agent.loop import AgentLimits, AgentLoop, AgentStep
 from mimi_lsp.agent.plan import EditPlan
@@ -26,7 +26,10 @@ from mimi_lsp.errors import OutsideWorkspace
 from mimi_lsp.uris import path_to_uri, uri_to_path
 
 if TYPE_CHECKING:
-    from mimi_lsp.services import Services
+    from mimi_lsp.index.service import IndexService
+    from mimi_lsp.inference.base import Backend
+    from mimi_lsp.session import Session
+    from mimi_lsp.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +112,29 @@ def excerpt(snapshot: DocumentSnapshot, line: int, radius: int = EXCERPT_LINES /
     return "".join(snapshot.lines[start:end])
 
 
+class AgentHost(Protocol):
+    """What the agent and chat read from the services that build them (``Services``)."""
+
+    @property
+    def session(self) -> Session: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def workspace_folders(self) -> list[str]: ...
+
+    @property
+    def index(self) -> IndexService | None: ...
+
+    @property
+    def chat_backend(self) -> Backend: ...
+
+
 class AgentService:
     """Runs edit tasks for the language server (and anything else holding ``Services``)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: AgentHost) -> None:
         self.services = services
         self.stats = AgentStats()
 
@@ -130,7 +152,7 @@ class AgentService:
         return Workspace(
             folders,
             lambda path: snapshot_for_path(services.session, path),
-            index=lambda: getattr(services, "index", None),
+            index=lambda: services.index,
             exclude=settings.exclude,
             max_file_bytes=settings.max_file_bytes,
         )

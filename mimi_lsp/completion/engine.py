@@ -20,7 +20,7 @@ from mimi_lsp import metrics
 from mimi_lsp.completion import postprocess as post
 from mimi_lsp.completion.cache import CompletionCache
 from mimi_lsp.completion.debounce import AdaptiveDebouncer
-from mimi_lsp.completion.prompt import build_prompt, select_template
+from mimi_lsp.completion.prompt import FimTemplate, build_prompt, select_template
 from mimi_lsp.domain import (
     BackendHealth,
     CompletionItem,
@@ -59,6 +59,21 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def choose_fim(info: ModelInfo, model: str, override: str) -> tuple[FimTemplate | None, bool]:
+    """The FIM template for ``model`` and whether to use the server's native suffix instead.
+
+    An explicit ``fimTemplate`` wins over the server's native FIM (raw mode); so does a known
+    family's template when the server's suffix support is unreliable.
+    """
+    template = select_template(model, override)
+    native = (
+        info.native_fim
+        and override == "auto"
+        and not (info.suffix_unreliable and template is not None)
+    )
+    return template, native
 
 
 @dataclass
@@ -244,7 +259,7 @@ class CompletionEngine:
         try:
             parts_context = await self._context(request)
             info = await self._info()
-            template = select_template(self.settings.model, self.settings.fim_template)
+            template, native = choose_fim(info, self.settings.model, self.settings.fim_template)
             if not info.native_fim and template is None:
                 raise FimUnsupported(
                     f"Model {self.settings.model!r} has no fill-in-the-middle support "
@@ -254,8 +269,7 @@ class CompletionEngine:
                 )
             parts = build_prompt(
                 template=template,
-                # An explicit fimTemplate wins over the server's native FIM (raw mode).
-                native_fim=info.native_fim and self.settings.fim_template == "auto",
+                native_fim=native,
                 prefix=prefix,
                 suffix=suffix,
                 path=snap.uri,

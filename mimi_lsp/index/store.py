@@ -540,7 +540,7 @@ class IndexStore(Database):
             " AND s.end_line <= ? ORDER BY s.start_line",
             (path, start_line, end_line),
         ).fetchall()
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [tuple(r) for r in rows]
 
     def definition_text(self, path: str, start_line: int, end_line: int) -> str | None:
         """The source lines of a definition, from the chunk(s) covering it."""

@@ -27,15 +27,15 @@ def create_backend(settings: BackendSettings) -> Backend:
     if settings.kind == "ollama":
         from mimi_lsp.inference.ollama import OllamaBackend
 
-        return OllamaBackend(settings)  # type: ignore[arg-type]
+        return OllamaBackend(settings)
     if settings.kind == "openai":
         from mimi_lsp.inference.openai_compat import OpenAIBackend
 
-        return OpenAIBackend(settings)  # type: ignore[arg-type]
+        return OpenAIBackend(settings)
     if settings.kind == "triton":
         from mimi_lsp.inference.triton import TritonBackend
 
-        return TritonBackend(settings)  # type: ignore[arg-type]
+        return TritonBackend(settings)
     raise ValueError(f"unknown backend kind {settings.kind!r}")
 
 

@@ -174,7 +174,7 @@ class OllamaBackend:
         done = False
         with self._errors(model):
             stream = await self.client.generate(**kwargs)
-            async with contextlib.aclosing(stream):  # type: ignore[type-var]
+            async with contextlib.aclosing(stream):
                 async for part in stream:
                     if part.response:
                         yield part.response

@@ -19,7 +19,6 @@ import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mimi_lsp.completion.prompt import template_for_model
 from mimi_lsp.domain import (
     BackendHealth,
     ChatDelta,
@@ -281,9 +280,8 @@ class OpenAIBackend:
 
     async def model_info(self, model: str) -> ModelInfo:
         """Present when listed (or when the server lists none / only one: it serves whatever
-        it loaded). Native FIM (the server's ``suffix``) only for models whose FIM tokens we do
-        not know: for known families mimi-lsp writes the tokens itself, which works on every
-        server (vLLM rejects ``suffix``; others silently drop it)."""
+        it loaded). The server's ``suffix`` is unreliable (vLLM rejects it; others silently drop
+        it), so the completion engine writes a known family's FIM tokens itself."""
         listed = await self._listed_models()
         present = True
         if listed is not None and len(listed) > 1:
@@ -295,13 +293,7 @@ class OpenAIBackend:
                     self.base_url,
                     ", ".join(listed[:10]),
                 )
-        family = template_for_model(model)
-        return ModelInfo(
-            name=model,
-            present=present,
-            native_fim=family is None,
-            family=family.name if family else None,
-        )
+        return ModelInfo(name=model, present=present, native_fim=True, suffix_unreliable=True)
 
     async def health(self) -> BackendHealth:
         """Reachability (and key acceptance) via ``/v1/models``."""

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from mimi_lsp.completion.engine import choose_fim
+from mimi_lsp.completion.prompt import TEMPLATES
 from mimi_lsp.domain import (
     ChatMessage,
     ChatRequest,
@@ -296,8 +298,9 @@ async def test_model_info_uses_raw_mode_for_known_families(backend: OpenAIBacken
     """Known FIM families get our tokens (raw); unknown models rely on the server's suffix."""
     known = await backend.model_info(MODEL)
     unknown = await backend.model_info("my-own-model")
-    assert known.present and not known.native_fim and known.family == "qwen"
-    assert unknown.native_fim
+    assert known.present and known.suffix_unreliable
+    assert choose_fim(known, MODEL, "auto") == (TEMPLATES["qwen"], False)
+    assert choose_fim(unknown, "my-own-model", "auto") == (None, True)
 
 
 async def test_model_info_missing_from_a_multi_model_server(
