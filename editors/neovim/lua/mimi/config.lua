@@ -40,7 +40,16 @@ M.defaults = {
     --- Highlight group of the ghost text (linked to Comment by default).
     hl_group = 'MimiGhostText',
   },
+  next_edit = {
+    --- Suggest the next edit from your recent edits (renames, repeated changes).
+    enabled = true,
+    --- Ask after each change (otherwise only through require("mimi.next_edit").request()).
+    auto_trigger = true,
+    --- Milliseconds after the last change before asking.
+    debounce_ms = 300,
+  },
   --- Insert-mode keys of the buffers mimi is attached to; `false` turns all off, or one key.
+  --- `next_edit` and `next_edit_dismiss` are normal-mode keys.
   --- @type table<string,string|false>|false
   keymaps = {
     accept = '<Tab>',
@@ -50,6 +59,8 @@ M.defaults = {
     prev = '<M-[>',
     dismiss = '<C-]>',
     trigger = '<M-\\>',
+    next_edit = '<Tab>',
+    next_edit_dismiss = '<C-]>',
   },
   chat = {
     --- Where :MimiChat opens: 'vertical', 'horizontal', 'tab' or 'current'.
@@ -86,6 +97,7 @@ local function check(opts)
   vim.validate('chat', opts.chat, 'table', true)
   vim.validate('search', opts.search, 'table', true)
   vim.validate('edit', opts.edit, 'table', true)
+  vim.validate('next_edit', opts.next_edit, 'table', true)
   if opts.edit and opts.edit.confirm then
     vim.validate('edit.confirm', opts.edit.confirm, function(v)
       return v == 'always' or v == 'annotated' or v == 'never'

@@ -17,6 +17,7 @@ local function set_highlights()
     hl.fg = '#808080'
   end
   vim.api.nvim_set_hl(0, 'MimiGhostText', hl)
+  require('mimi.next_edit').set_highlights()
 end
 
 --- Start mimi: the server for the configured filetypes, ghost text, commands.

@@ -130,6 +130,7 @@ function M.lsp_config(cfg)
     on_attach = function(client, bufnr)
       require('mimi.ghost').attach(bufnr, client)
       require('mimi').attach_keymaps(bufnr)
+      require('mimi.next_edit').attach(bufnr, client)
       vim.cmd('redrawstatus!') -- the statusline component now has a client to report on
     end,
   }
