@@ -14,6 +14,7 @@ import {
   registerInlineCompletions,
   setCommandHooks,
 } from './features';
+import { registerNextEdits } from './nextEdit';
 import { showHelp } from './help';
 import { type Json, LspClient, type Range } from './lsp';
 import { monaco } from './monaco';
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
   });
   registerInlineCompletions(lsp, documents);
   registerCodeActions(lsp, documents);
+  const nextEdit = registerNextEdits(lsp, documents, editor);
   registerApplyEdit(lsp, documents);
   registerDiagnostics(lsp, documents);
   const chat = new ChatPanel(lsp, documents, editor, (p, r) => void openAt(p, r));
@@ -218,7 +220,7 @@ async function main(): Promise<void> {
   }
 
   // For tests and the curious: the page's moving parts.
-  (window as unknown as { mimi: unknown }).mimi = { lsp, docs: documents, editor, monaco, inlineTiming, openAt };
+  (window as unknown as { mimi: unknown }).mimi = { lsp, docs: documents, editor, monaco, inlineTiming, openAt, nextEdit };
   document.body.dataset.ready = 'true';
 }
 
