@@ -65,7 +65,7 @@ async def inline_edit(
         "textDocument": {"uri": uri, "version": version},
         "position": {"line": line, "character": character},
     }
-    result = await asyncio.wait_for(send_raw(client, "textDocument/copilotInlineEdit", params), 10)
+    result = await asyncio.wait_for(send_raw(client, "textDocument/copilotInlineEdit", params), 30)
     return plain(result)
 
 
