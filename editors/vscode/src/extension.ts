@@ -30,6 +30,7 @@ import type {
 import { Commands, Notifications } from './protocol';
 import { SearchPicker } from './search';
 import { ServerCommands } from './serverCommands';
+import { NextEdits } from './nextEdit';
 import { findServer, type FoundServer, ServerNotFoundError } from './serverPath';
 import { showStatus, StatusBar } from './statusBar';
 import { StatusModel } from './statusModel';
@@ -42,6 +43,8 @@ export interface MimiApi {
   statusBar: StatusBar;
   chat: ChatViewProvider;
   search: SearchPicker;
+  /** Next-edit suggestions (textDocument/copilotInlineEdit). */
+  nextEdits: NextEdits;
   /** Resolves once the current start attempt finished (running, or failed with a message). */
   ready(): Promise<void>;
   restart(): Promise<void>;
@@ -56,6 +59,7 @@ class Mimi implements vscode.Disposable {
   readonly server = new ServerCommands(() => this.client);
   readonly chat: ChatViewProvider;
   readonly search: SearchPicker;
+  readonly nextEdits: NextEdits;
   private starting: Promise<void> = Promise.resolve();
   private readonly clientDisposables: vscode.Disposable[] = [];
 
@@ -66,6 +70,7 @@ class Mimi implements vscode.Disposable {
     this.statusBar = new StatusBar(this.status);
     this.chat = new ChatViewProvider(context.extensionUri, this.server, log);
     this.search = new SearchPicker(this.server, log);
+    this.nextEdits = new NextEdits(() => this.client, log);
   }
 
   start(): Promise<void> {
@@ -242,6 +247,7 @@ class Mimi implements vscode.Disposable {
   }
 
   async dispose(): Promise<void> {
+    this.nextEdits.dispose();
     this.chat.dispose();
     this.statusBar.dispose();
     await this.doStop();
@@ -307,6 +313,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<MimiAp
   );
   register('mimi.showOutput', () => log.show());
   register('mimi.restartServer', () => mimi.restart());
+  register('mimi.nextEdit.next', () => mimi.nextEdits.next());
+  register('mimi.nextEdit.dismiss', () => mimi.nextEdits.clear());
   register('mimi.acceptedCompletion', (uri?: string) => {
     if (mimi.client?.isRunning()) void mimi.client.sendNotification(Notifications.didAcceptCompletion, { uri });
   });
@@ -319,6 +327,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<MimiAp
     statusBar: mimi.statusBar,
     chat: mimi.chat,
     search: mimi.search,
+    nextEdits: mimi.nextEdits,
     ready: () => mimi.ready(),
     restart: () => mimi.restart(),
     serverPath: () => mimi.found,
