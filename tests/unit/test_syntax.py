@@ -6,13 +6,8 @@ import pytest
 
 from mimi_lsp.completion import syntax
 from mimi_lsp.completion.languages import load_grammar, spec_for
-from mimi_lsp.completion.syntax import (
-    analyze_cursor,
-    cursor_window,
-    open_brackets,
-    scan,
-    unmatched_closers,
-)
+from mimi_lsp.completion.lexer import open_brackets, scan, unmatched_closers
+from mimi_lsp.completion.syntax import analyze_cursor, cursor_window
 
 CURSOR = "<CURSOR>"
 

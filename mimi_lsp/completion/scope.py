@@ -1,0 +1,215 @@
+"""Where a suggestion stops: its syntactic scope, echoes of the suffix, repetition.
+
+Steps 6-8 of ``postprocess``: stop at a closing bracket the suffix already supplies (brackets
+counted in the enclosing construct on both sides, skipping strings and comments), after the block
+that contains the cursor closes, at a dedent out of the cursor's block, and after one declaration
+in a declaration scope; cut where the model starts repeating the document's next lines; keep a
+repeated line or block once. LSP-free.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mimi_lsp.completion.languages import LanguageSpec
+from mimi_lsp.completion.lexer import (
+    OPENERS,
+    PAIRS,
+    indent_width,
+    open_brackets,
+    scan,
+    starts_with_closer,
+    unmatched_closers,
+)
+from mimi_lsp.completion.syntax import CursorSyntax, anchors_for, cursor_window, line_opens_block
+
+_WORD = re.compile(r"\w")
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    pos = text.find("\n")
+    while pos != -1:
+        starts.append(pos + 1)
+        pos = text.find("\n", pos + 1)
+    return starts
+
+
+def _line_of(starts: list[int], pos: int) -> int:
+    lo, hi = 0, len(starts) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if starts[mid] <= pos:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def limit_scope(text: str, syn: CursorSyntax, prefix: str, suffix: str, spec: LanguageSpec) -> str:
+    """Cut where the suggestion leaves the syntactic scope of the cursor."""
+    window = cursor_window(prefix, suffix, anchors=anchors_for(spec))
+    head = window.prefix
+    scanned = scan(spec, head + text)
+    cut = len(head)
+    prefix_brackets = [b for b in scanned.brackets if b[0] < cut]
+    text_brackets = [(p - cut, ch) for p, ch in scanned.brackets if p >= cut]
+    stack = open_brackets(prefix_brackets)
+    lb = syn.line_before
+    suffix_scan = scan(spec, lb + window.suffix)
+    supplied = len(
+        unmatched_closers([(p, ch) for p, ch in suffix_scan.brackets if p >= len(lb)], len(stack))
+    )
+    missing = max(0, len(stack) - supplied)
+
+    starts = _line_starts(text)
+    n_lines = len(starts)
+    depth_at_start = [0] * n_lines
+    end_cut: int | None = None  # cut position in text
+
+    depth = 0
+    closed = 0
+    pending_line: int | None = None
+    current_line = 0
+    for index, (pos, ch) in enumerate(text_brackets):
+        line_no = _line_of(starts, pos)
+        while current_line < line_no:
+            current_line += 1
+            depth_at_start[current_line] = depth
+        if ch in OPENERS:
+            depth += 1
+        elif depth > 0:
+            depth -= 1
+        else:
+            target = len(stack) - 1 - closed
+            if closed >= missing or target < 0 or stack[target] != PAIRS[ch]:
+                # The suffix already closes this (or it closes nothing): stop before it.
+                line_start = starts[line_no]
+                if line_no > 0 and not text[line_start:pos].strip():
+                    end_cut = line_start - 1
+                else:
+                    end_cut = pos
+                break
+            closed += 1
+            pending_line = line_no
+        if pending_line is not None and depth == 0:
+            following = text_brackets[index + 1][0] if index + 1 < len(text_brackets) else None
+            if following is None or _line_of(starts, following) != line_no:
+                nxt = starts[line_no + 1] - 1 if line_no + 1 < n_lines else len(text)
+                end_cut = nxt
+                break
+    while current_line < n_lines - 1:
+        current_line += 1
+        depth_at_start[current_line] = depth
+
+    # Indentation: leaving the cursor's block, or a second declaration in a declaration scope.
+    lines = text.split("\n")
+    blank_cursor_line = not lb.strip()
+    if blank_cursor_line:
+        ref = indent_width(lb) + indent_width(lines[0]) if lines[0].strip() else indent_width(lb)
+    elif syn.opens_block:
+        ref = syn.cursor_indent + 1
+    else:
+        ref = syn.cursor_indent
+    went_deeper = depth_at_start[1] > 0 if n_lines > 1 else False
+    if not blank_cursor_line and syn.opens_block:
+        went_deeper = False
+    elif lines and line_opens_block(spec, lines[0]):
+        went_deeper = True
+    # In a class/impl/interface body every line at the block's level starts a new member; at the
+    # top level only a definition keyword does (scripts have plain statements there).
+    declarations = syn.scope == "declarations"
+    top_level = syn.cursor_indent == 0
+    for i in range(1, n_lines):
+        if end_cut is not None and starts[i] > end_cut:
+            break
+        line = lines[i]
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if depth_at_start[i] > 0:
+            went_deeper = True
+            continue
+        if starts_with_closer(stripped):
+            continue
+        width = indent_width(line)
+        if width < ref:
+            end_cut = starts[i] - 1
+            break
+        if (
+            declarations
+            and went_deeper
+            and width <= ref
+            and not _continues(stripped)
+            and (not top_level or stripped.startswith(spec.definition_keywords or ("\0",)))
+        ):
+            end_cut = starts[i] - 1
+            break
+        if width > ref or line_opens_block(spec, line):
+            went_deeper = True
+    if end_cut is not None:
+        text = text[:end_cut]
+    return text
+
+
+_CONTINUATIONS = ("else", "elif ", "except", "finally", "catch", "} else", "case ", "default:")
+
+
+def _continues(stripped: str) -> bool:
+    return stripped.startswith(_CONTINUATIONS)
+
+
+def _next_lines(suffix: str, count: int) -> list[str]:
+    out: list[str] = []
+    pos = suffix.find("\n")
+    while pos != -1 and len(out) < count:
+        nxt = suffix.find("\n", pos + 1)
+        line = suffix[pos + 1 : nxt if nxt != -1 else len(suffix)]
+        if line.strip():
+            out.append(line)
+        pos = nxt
+    return out
+
+
+def cut_suffix_echo(text: str, syn: CursorSyntax, suffix: str) -> str:
+    """Cut where the suggestion starts repeating the document's next line."""
+    following = _next_lines(suffix, 1)
+    if not following:
+        return text
+    target = following[0].strip()
+    meaningful = bool(_WORD.search(target)) and len(target) >= 2
+    lines = text.split("\n")
+    first = 0 if not syn.line_before.strip() else 1
+    offset = 0
+    for i, line in enumerate(lines):
+        if i >= first:
+            same = line.strip() == target if meaningful else line.rstrip() == following[0].rstrip()
+            if same and line.strip():
+                return text[: max(0, offset - 1)] if i else ""
+        offset += len(line) + 1
+    return text
+
+
+def remove_repetition(text: str, first_indent: str = "", max_block: int = 8) -> str:
+    """A line repeated 3+ times or a block of lines repeated 2+ times is kept once."""
+    lines = text.split("\n")
+    n = len(lines)
+    if n < 3:
+        return text
+    keys = [line.rstrip() for line in lines]
+    keys[0] = first_indent + keys[0]  # the cursor line's indentation is in the document
+    best: int | None = None
+    for size in range(1, min(max_block, n // 2) + 1):
+        copies = 3 if size == 1 else 2
+        for i in range(0, n - size * copies + 1):
+            if best is not None and i + size >= best:
+                break
+            block = keys[i : i + size]
+            if not any(_WORD.search(line) for line in block):
+                continue
+            if all(keys[i + c * size : i + (c + 1) * size] == block for c in range(1, copies)):
+                best = i + size
+                break
+    if best is None:
+        return text
+    return "\n".join(lines[:best])
