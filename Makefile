@@ -140,6 +140,8 @@ bench-ci: setup-python
 	$(BIN)/python benchmarks/backend_overhead.py --quick
 	$(BIN)/python benchmarks/search_eval.py --files 8 --queries 100
 	$(BIN)/python benchmarks/search_latency.py --quick
+	$(BIN)/python benchmarks/next_edit_eval.py --repeat 5
+	$(BIN)/python benchmarks/next_edit_eval.py --stdio 20
 	$(MAKE) setup-triton && $(BIN)/python benchmarks/reliability.py --quick
 	$(MAKE) setup-neovim && $(BIN)/python benchmarks/neovim_ghost_latency.py --quick
 	$(MAKE) setup-vscode && cd $(VSCODE) && npm run -s bench -- --runs 2 --requests 100

@@ -12,6 +12,9 @@ suggested. Reports exact-match rate per split (dev / held-out) and kind, time pe
         # OpenAI wire stand-in answering each scenario's exact window (plumbing, not quality)
     python benchmarks/next_edit_eval.py --backend openai --base-url http://127.0.0.1:PORT/v1 \\
         --model qwen2.5-coder:0.5b --format sweep                # a real model (timing)
+    python benchmarks/next_edit_eval.py --stdio 40               # the issue's done criterion as an
+        # editor sees it: the real server over stdio, a parameter renamed at its definition key by
+        # key, then copilotInlineEdit at the next use; round-trip time per fresh document
 """
 
 from __future__ import annotations
@@ -246,6 +249,75 @@ def _show(key: Any) -> str:
     return f"{uri.rsplit('/', 1)[-1]}:{line + 1}:{col + 1} `{old}`→`{new}`"
 
 
+async def stdio_round_trips(count: int) -> None:
+    """Round trips of copilotInlineEdit over stdio after a rename at the definition."""
+    from lsprotocol import types
+    from next_edit_scenarios import PY_BILLING
+
+    from tests.lsp_harness import editor_capabilities, make_client, send_raw, server_command
+
+    client = make_client()
+    await client.start_io(*server_command("warning"))
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=editor_capabilities("neovim"),
+            initialization_options={
+                "completion": {"backend": {"kind": "fake", "replies": ["x"]}},
+                "index": {"enabled": False},
+            },
+        )
+    )
+    times: list[float] = []
+    right = 0
+    line, col = 11, PY_BILLING.split("\n")[11].index("tax_rate")
+    for i in range(count):
+        uri = f"file:///bench/next-edit/billing_{i}.py"
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=uri, language_id="python", version=1, text=PY_BILLING
+                )
+            )
+        )
+        version = 1
+        for j, ch in enumerate("rate"):
+            version += 1
+            end = col + (len("tax_rate") if j == 0 else j)
+            client.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                    content_changes=[
+                        types.TextDocumentContentChangePartial(
+                            range=types.Range(
+                                start=types.Position(line=line, character=col + j),
+                                end=types.Position(line=line, character=end),
+                            ),
+                            text=ch,
+                        )
+                    ],
+                )
+            )
+        params = {
+            "textDocument": {"uri": uri, "version": version},
+            "position": {"line": 18, "character": 4},
+        }
+        started = time.perf_counter()
+        result = await send_raw(client, "textDocument/copilotInlineEdit", params)
+        times.append((time.perf_counter() - started) * 1000)
+        edits = getattr(result, "edits", None) or (result or {}).get("edits") or []
+        edit = edits[0] if edits else None
+        text = getattr(edit, "text", None) if edit is not None else None
+        right += text == "rate"
+    await client.shutdown_session()
+    await client.stop()
+    print(
+        f"\n## done criterion over stdio ({count} fresh documents)\n\n"
+        f"rename `tax_rate` -> `rate` at the definition, key by key; copilotInlineEdit at the "
+        f"next use: {right}/{count} right; round trip first {times[0]:.1f} ms, "
+        f"p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms, max {max(times):.1f} ms"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", choices=["none", "standin", "openai"], default="none")
@@ -256,7 +328,11 @@ async def main() -> None:
     parser.add_argument("--timeout-ms", type=int, default=120_000)
     parser.add_argument("--max-tokens", type=int, default=400)
     parser.add_argument("--only", default="", help="run scenarios whose name contains this")
+    parser.add_argument("--stdio", type=int, default=0, help="done-criterion round trips")
     args = parser.parse_args()
+    if args.stdio:
+        await stdio_round_trips(args.stdio)
+        return
     scenarios = [s for s in SCENARIOS if args.only in s.name]
     for language in {grammar_language(s.language) for s in scenarios}:
         if language:
