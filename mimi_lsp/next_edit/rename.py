@@ -83,7 +83,7 @@ def predict(ctx: PredictionContext) -> list[NextEdit]:
     if found is None:
         return []
     start, end, old, new = found
-    parsed = ctx.syntax.parse(edited)
+    parsed = ctx.syntax.parse(edited, edit.line)
     if parsed is None:
         return []
     site = parsed.occurrence(parsed.node_at(edit.line, start, end))
@@ -100,12 +100,12 @@ def predict(ctx: PredictionContext) -> list[NextEdit]:
     families = {site.family}
     uses = [u for u in parsed.uses(old, scope) if u.family in families]
     per_uri: list[tuple[str, int, list[Occurrence]]] = [(edited.uri, edited.version, uses)]
-    if module_level:
+    if module_level and parsed.whole:
         language = parsed.language
         for other in [ctx.snapshot, *ctx.open_documents()]:
             if other.uri == edited.uri or grammar_language(other.language_id) != language:
                 continue
-            other_parsed = ctx.syntax.parse(other)
+            other_parsed = ctx.syntax.parse(other)  # None for a large one: not parsed whole
             if other_parsed is None:
                 continue
             other_uses = [
@@ -167,7 +167,7 @@ def renamed_identifier(ctx: PredictionContext, edit: Edit) -> bool:
     found = rename_of(edit, edited.line_text(edit.line))
     if found is None:
         return False
-    parsed = ctx.syntax.parse(edited)
+    parsed = ctx.syntax.parse(edited, edit.line)
     if parsed is None:
         return False
     site = parsed.occurrence(parsed.node_at(edit.line, found[0], found[1]))

@@ -3,8 +3,9 @@
 The grammars are the index's (``index/languages.py``: per-language wheels that work offline).
 A document is parsed once per version (``SyntaxCache``); finding the uses of a name costs a
 regular-expression scan of the bytes plus one tree lookup per hit, not a walk of every node. A
-language without a grammar, or a document over ``MAX_PARSE_BYTES``, gives no tree: the
-predictors then stay silent rather than guess from plain text.
+language without a grammar gives no tree: the predictors then stay silent rather than guess
+from plain text. A document over ``WHOLE_FILE_BYTES`` is parsed in a window of lines around the
+edit (tree-sitter holds the GIL while it parses).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from typing import Any
 from mimi_lsp.domain import DocumentSnapshot
 from mimi_lsp.index.languages import GRAMMARS, normalize_language, parser_for
 
-MAX_PARSE_BYTES = 2_000_000
+WHOLE_FILE_BYTES = 192_000
+"""Larger documents are parsed in a window of lines around the edit: tree-sitter holds the GIL
+while it parses (~2-5 MB/s here), so a whole 1 MB file would stall every request for ~300 ms."""
+WINDOW_LINES = 600
 
 IDENTIFIER_TYPES = frozenset(
     {
@@ -94,17 +98,35 @@ class Occurrence:
 class Parsed:
     """One parsed document version: source bytes, tree, and name lookups."""
 
-    def __init__(self, snapshot: DocumentSnapshot, language: str, tree: Any, source: bytes):
+    def __init__(
+        self,
+        snapshot: DocumentSnapshot,
+        language: str,
+        tree: Any,
+        source: bytes,
+        first_line: int = 0,
+        last_line: int | None = None,
+    ):
         self.snapshot = snapshot
         self.language = language
         self.tree = tree
         self.source = source
+        self.first_line = first_line
+        """The tree covers lines ``first_line``..``last_line`` (exclusive) of the document."""
+        self.last_line = len(snapshot.lines) if last_line is None else last_line
         self._line_starts: list[int] | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.first_line == 0 and self.last_line >= len(self.snapshot.lines)
+
+    def covers(self, line: int) -> bool:
+        return self.first_line <= line < self.last_line
 
     def line_starts(self) -> list[int]:
         if self._line_starts is None:
             starts, offset = [], 0
-            for line in self.snapshot.lines:
+            for line in self.snapshot.lines[self.first_line : self.last_line]:
                 starts.append(offset)
                 offset += len(line.encode("utf-8")) if not line.isascii() else len(line)
             self._line_starts = starts
@@ -113,9 +135,12 @@ class Parsed:
     def byte_of(self, line: int, col: int) -> int:
         text = self.snapshot.lines[line]
         head = text[:col]
-        return self.line_starts()[line] + (len(head) if head.isascii() else len(head.encode()))
+        start = self.line_starts()[line - self.first_line]
+        return start + (len(head) if head.isascii() else len(head.encode()))
 
     def node_at(self, line: int, col: int, end_col: int) -> Any:
+        if not self.covers(line):
+            return None
         start, end = self.byte_of(line, col), self.byte_of(line, end_col)
         return self.tree.root_node.named_descendant_for_byte_range(start, end)
 
@@ -124,6 +149,7 @@ class Parsed:
         if node is None or node.type not in IDENTIFIER_TYPES:
             return None
         (line, bcol), (end_line, bend) = node.start_point, node.end_point
+        line, end_line = line + self.first_line, end_line + self.first_line
         if line != end_line or line >= len(self.snapshot.lines):
             return None
         raw = self.snapshot.lines[line].encode("utf-8")
@@ -228,13 +254,22 @@ class SyntaxCache:
         self._trees: OrderedDict[tuple[str, int], Parsed | None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def parse(self, snapshot: DocumentSnapshot) -> Parsed | None:
-        key = (snapshot.uri, snapshot.version)
+    def parse(self, snapshot: DocumentSnapshot, around: int | None = None) -> Parsed | None:
+        """The document's tree; a large one only in a window of lines around ``around`` (None
+        when it is large and no line is given)."""
+        first, last = 0, len(snapshot.lines)
+        if snapshot.size > WHOLE_FILE_BYTES:
+            if around is None:
+                return None
+            first = max(0, around - WINDOW_LINES // 2)
+            last = min(len(snapshot.lines), first + WINDOW_LINES)
+            first = max(0, last - WINDOW_LINES)
+        key = (snapshot.uri, snapshot.version, first)
         with self._lock:
             if key in self._trees:
                 self._trees.move_to_end(key)
                 return self._trees[key]
-        parsed = _parse(snapshot)
+        parsed = _parse(snapshot, first, last)
         with self._lock:
             self._trees[key] = parsed
             while len(self._trees) > self._size:
@@ -242,16 +277,16 @@ class SyntaxCache:
         return parsed
 
 
-def _parse(snapshot: DocumentSnapshot) -> Parsed | None:
+def _parse(snapshot: DocumentSnapshot, first: int, last: int) -> Parsed | None:
     language = grammar_language(snapshot.language_id)
-    if language is None or snapshot.size > MAX_PARSE_BYTES:
+    if language is None:
         return None
     parser = parser_for(language)
     if parser is None:
         return None
-    source = snapshot.text.encode("utf-8")
+    source = "".join(snapshot.lines[first:last]).encode("utf-8")
     try:
         tree = parser.parse(source)
     except Exception:
         return None
-    return Parsed(snapshot, language, tree, source)
+    return Parsed(snapshot, language, tree, source, first, last)

@@ -163,3 +163,18 @@ def test_window_diff_becomes_the_smallest_replacement() -> None:
     assert [(e.span.start_line, e.span.start_col, e.span.end_col, e.text) for e in edits] == [
         (8, 6, 6, "00")
     ]
+
+
+def test_large_file_is_parsed_around_the_edit() -> None:
+    """In a file too large to parse whole, a rename near its end still finds the next use."""
+    filler = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(6_000))
+    text = filler + "def last(rate):\n    return rate * 2\n"
+    session, history = setup(text)
+    line = text.count("\n") - 2
+    typed(session, "file:///w/a.py", line, 9, 4, "factor")
+    ctx = context(session, history, "file:///w/a.py", line, 0)
+    assert ctx.snapshot.size > 192_000
+    edits = rename.predict(ctx)
+    assert [(e.span.start_line, e.span.start_col, e.text) for e in edits] == [
+        (line + 1, 11, "factor")
+    ]
