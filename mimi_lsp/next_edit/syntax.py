@@ -251,7 +251,7 @@ class SyntaxCache:
 
     def __init__(self, size: int = 8) -> None:
         self._size = size
-        self._trees: OrderedDict[tuple[str, int], Parsed | None] = OrderedDict()
+        self._trees: OrderedDict[tuple[str, int, int], Parsed | None] = OrderedDict()
         self._lock = threading.Lock()
 
     def parse(self, snapshot: DocumentSnapshot, around: int | None = None) -> Parsed | None:
