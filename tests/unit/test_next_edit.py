@@ -178,3 +178,20 @@ def test_large_file_is_parsed_around_the_edit() -> None:
     assert [(e.span.start_line, e.span.start_col, e.text) for e in edits] == [
         (line + 1, 11, "factor")
     ]
+
+
+def test_next_edit_events_reach_the_prometheus_exposition() -> None:
+    """Shown, accepted, reversed... are counters on /metrics, latency a histogram."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from mimi_lsp import metrics
+
+    metrics.count_next_edit("accepted")
+    metrics.observe_next_edit("model-free", 0.002)
+    body, _ = metrics.exposition()
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    accepted = [
+        s for s in families["mimi_next_edit"].samples if s.labels.get("event") == "accepted"
+    ]
+    assert accepted and accepted[0].value >= 1
+    assert "mimi_next_edit_duration_seconds" in families
