@@ -204,7 +204,8 @@ async def test_model_suggests_from_its_rewritten_window() -> None:
             **fake_settings("x"),
             "nextEdit": {
                 "model": "sweep-next-edit-0.5b",
-                "backend": {"kind": "openai", "baseUrl": srv.base_url},
+                "backend": {"kind": "openai", "baseUrl": srv.base_url, "timeoutMs": 60_000},
+                "timeoutMs": 60_000,
             },
         }
         async with start_session(settings=settings) as client:
@@ -231,7 +232,8 @@ async def test_model_answer_that_undoes_the_edit_is_dropped() -> None:
             **fake_settings("x"),
             "nextEdit": {
                 "model": "sweep-next-edit-0.5b",
-                "backend": {"kind": "openai", "baseUrl": srv.base_url},
+                "backend": {"kind": "openai", "baseUrl": srv.base_url, "timeoutMs": 60_000},
+                "timeoutMs": 60_000,
             },
         }
         async with start_session(settings=settings) as client:
