@@ -103,7 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--quick", action="store_true", help="no test generation, no model loading")
     doctor.set_defaults(func=_doctor)
+    from mimi_lsp.git.command import add_arguments as add_commit_message_arguments
     from mimi_lsp.web.command import add_arguments as add_web_arguments
+
+    add_commit_message_arguments(
+        sub.add_parser(
+            "commit-message", help="write a commit message from the staged diff (--commit: commit)"
+        )
+    )
 
     add_web_arguments(sub.add_parser("web", help="open the Monaco web IDE on a folder"))
     return parser

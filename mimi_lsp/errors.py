@@ -66,3 +66,8 @@ class OutsideWorkspace(MimiError):
 
 class IndexError_(MimiError):
     """The index could not be read or written."""
+
+
+class GitProblem(MimiError):
+    """Git cannot do what was asked here: no repository, nothing to commit, a merge in
+    progress, a detached HEAD, or git itself failed. Nothing was written."""

@@ -236,6 +236,7 @@ REQUEST_CANCELLED = -32800
 _COMMAND_FEATURES = {
     "mimi.chat": "chat",
     "mimi.explain": "chat",
+    "mimi.git.commitMessage": "chat",
     "mimi.agent.edit": "agent",
     "mimi.search": "search",
 }

@@ -260,6 +260,22 @@ class AgentSettings(_Model):
     )
 
 
+class GitSettings(_Model):
+    """Commit messages written from the diff (mimi.git.commitMessage)."""
+
+    max_diff_tokens: int | None = Field(
+        default=None,
+        ge=500,
+        le=1_000_000,
+        description="Budget for the diff in the prompt (4 characters a token); larger diffs are "
+        "summarised per file. Default: from the chat backend's context window (Ollama's numCtx, "
+        "4096 when unset; 8192 for other backends).",
+    )
+    history: int = Field(
+        default=20, ge=0, le=200, description="Recent commit subjects read to learn the style."
+    )
+
+
 class SchedulerSettings(_Model):
     """How requests share each model server: priorities, concurrency, batching."""
 
@@ -349,6 +365,7 @@ class Settings(_Model):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    git: GitSettings = Field(default_factory=GitSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     log_level: Literal["error", "warning", "info", "debug"] = Field(

@@ -16,6 +16,7 @@ FEATURES = [
     "index",
     "agent",
     "chat",
+    "git",
     "code_actions",
     "operations",
     "next_edit",
