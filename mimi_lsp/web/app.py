@@ -36,6 +36,7 @@ from aiohttp import web
 from mimi_lsp import __version__
 from mimi_lsp.errors import MimiError, OutsideWorkspace
 from mimi_lsp.metrics import MultiprocessMetrics
+from mimi_lsp.web import git_routes, terminal
 from mimi_lsp.web.auth import Auth, new_token
 from mimi_lsp.web.bridge import ServerLauncher, bridge, server_command
 from mimi_lsp.web.bundle import STATIC_DIR, is_built
@@ -82,6 +83,8 @@ class WebConfig:
     max_sessions: int = 16
     log_file: str | None = None
     log_format: str = "text"
+    terminal: bool = False
+    """Serve a shell in the page (``--terminal``; off by default)."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -128,6 +131,7 @@ async def info(request: web.Request) -> web.Response:
             "rootUri": files.root.as_uri(),
             "version": __version__,
             "lsp": "/lsp",
+            "terminal": "/terminal" if request.app[terminal.ENABLED] else None,
         }
     )
 
@@ -346,6 +350,8 @@ def create_app(config: WebConfig, auth: Auth) -> web.Application:
     app.router.add_put("/api/file", save_file)
     app.router.add_get("/lsp", lsp_socket)
     app.router.add_get("/metrics", prometheus_metrics)
+    terminal.register(app, config.root, enabled=config.terminal, limit=config.max_sessions)
+    git_routes.register(app, config.root)
     if (STATIC_DIR / "assets").is_dir():
         app.router.add_static("/assets", STATIC_DIR / "assets", append_version=False)
 

@@ -58,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not keep a language server started in advance for the next tab",
     )
+    parser.add_argument(
+        "--terminal",
+        action="store_true",
+        help="add a terminal panel: a shell on this machine in the folder, for whoever has the "
+        "link (off by default)",
+    )
     parser.set_defaults(func=run_command)
 
 
@@ -91,6 +97,12 @@ def run_command(args: argparse.Namespace) -> int:
         _, problems = resolve_settings(settings)
         for problem in problems:
             sys.stderr.write(f"mimi-lsp web: settings: {problem} (ignored)\n")
+    if args.terminal:
+        from mimi_lsp.web.terminal import supported
+
+        if not supported():
+            sys.stderr.write("mimi-lsp web: --terminal needs a system with PTYs (Linux, macOS)\n")
+            return 2
     token = args.token or os.environ.get("MIMI_WEB_TOKEN") or None
 
     from mimi_lsp.web.app import WebConfig, run
@@ -109,6 +121,7 @@ def run_command(args: argparse.Namespace) -> int:
         max_sessions=max(1, args.max_sessions),
         log_file=args.log_file,
         log_format=args.log_format,
+        terminal=args.terminal,
     )
     try:
         return run(config)

@@ -372,3 +372,69 @@ def test_stop_cancels_a_chat_answer(tmp_path: Path) -> None:
         run = run_browser(server, scenario="chat-stop", prefix="chat-stop-")
     step = _step(run, "chat_stop")
     assert step["detail"]["ms"] < 5_000
+
+
+def test_changes_view_and_terminal(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    """`mimi-lsp web --terminal` on a git repository, in Chromium: the Changes view lists the
+    staged and changed files, writes the commit message as the model streams it, shows a diff
+    and commits; the terminal runs `echo` in the folder, `exit` closes it, and a page of another
+    origin holding the token still cannot open it."""
+    import subprocess
+
+    need_browser()
+    folder = make_project(tmp_path / "proj")
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=folder, check=True, capture_output=True, text=True
+        ).stdout
+
+    git("init", "-q", "-b", "main")
+    git("config", "user.email", "dev@example.com")
+    git("config", "user.name", "Dev")
+    git("add", ".")
+    git("commit", "-qm", "Add the demo project")
+    geometry = folder / "pkg" / "geometry.py"
+    geometry.write_text(
+        geometry.read_text().replace(
+            "    return 2 * (width + height)",
+            '    """The perimeter."""\n    return 2 * (width + height)',
+        )
+    )
+    git("add", "pkg/geometry.py")
+    (folder / "README.md").write_text("# demo\n\nA tiny project, with a Changes view.\n")
+    (folder / "notes.txt").write_text("to do\n")
+    message = "Document rectangle_perimeter"
+    settings = fake_web_settings()
+    settings["completion"]["backend"]["chatReplies"] = [message]
+    with start_web(folder, settings, "--terminal", env={"SHELL": "/bin/bash"}) as server:
+        run = run_browser(
+            server,
+            scenario="git-terminal",
+            prefix="git-terminal-",
+            token=server.token,
+            project={
+                **EXPECT,
+                "stagedFile": "pkg/geometry.py",
+                "stagedText": "The perimeter.",
+                "changedFile": "README.md",
+                "commitMessage": message,
+                "folderName": folder.name,
+            },
+        )
+    shots = []
+    for name in (
+        "changes_list",
+        "changes_write_message",
+        "changes_diff",
+        "changes_commit",
+        "terminal_echo",
+        "terminal_exit",
+        "terminal_foreign_origin_refused",
+    ):
+        step = _step(run, name)
+        if step.get("screenshot"):
+            shots.append(f"  {step['screenshot']}")
+    assert git("log", "-1", "--format=%s").strip() == message
+    assert git("diff", "--cached", "--name-only").strip() == ""
+    report(pytestconfig, ["", "web Changes view and terminal:", *shots])

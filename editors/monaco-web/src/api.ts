@@ -7,6 +7,8 @@ export interface Info {
   rootUri: string;
   version: string;
   lsp: string;
+  /** The terminal's WebSocket path when `mimi-lsp web --terminal` serves one. */
+  terminal?: string | null;
 }
 
 export interface Entry {
@@ -29,6 +31,24 @@ export interface FileData {
 export interface Health {
   completion?: { state: string; message?: string; kind?: string; model?: string };
   chat?: { state: string; message?: string; kind?: string; model?: string };
+}
+
+export interface GitChange {
+  path: string;
+  oldPath: string | null;
+  /** git's letter for the staged state ('.' unchanged, '?' untracked). */
+  index: string;
+  /** git's letter for the worktree state. */
+  worktree: string;
+}
+
+export interface GitStatus {
+  repository: boolean;
+  branch?: string | null;
+  problem?: string | null;
+  changes?: GitChange[];
+  error?: string;
+  fix?: string;
 }
 
 export class ApiError extends Error {
@@ -75,4 +95,16 @@ export const api = {
     call<FileData>('GET', `api/file?path=${q(path)}&missing=ok`),
   save: (path: string, text: string, mtime: string | null) =>
     call<FileData>('PUT', `api/file?path=${q(path)}`, { text, mtime }),
+  git: {
+    status: () => call<GitStatus>('GET', 'api/git/status'),
+    diff: (path: string, staged: boolean) =>
+      call<{ path: string; original: string; modified: string }>(
+        'GET',
+        `api/git/diff?path=${q(path)}&staged=${staged ? 1 : 0}`,
+      ),
+    stage: (paths: string[]) => call<{ ok: boolean }>('POST', 'api/git/stage', { paths }),
+    unstage: (paths: string[]) => call<{ ok: boolean }>('POST', 'api/git/unstage', { paths }),
+    commit: (message: string) =>
+      call<{ commit: string; subject: string; all: boolean }>('POST', 'api/git/commit', { message }),
+  },
 };

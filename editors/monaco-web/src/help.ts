@@ -12,6 +12,8 @@ export const SHORTCUTS: Array<[string, string]> = [
   ['Ctrl+Enter', 'Accept a reviewed edit (Esc rejects it)'],
   ['Ctrl+Shift+L', 'Chat'],
   ['Ctrl+Shift+F', 'Search the codebase'],
+  ['Ctrl+Shift+G', 'Changes: git status, diffs, a commit message from the diff, commit'],
+  ['Ctrl+`', 'Terminal (when mimi-lsp web runs with --terminal)'],
   ['Ctrl+P', 'Go to file'],
   ['Ctrl+P #', 'Go to symbol (from the index): type # and a name'],
   ['Ctrl+S', 'Save'],

@@ -3,6 +3,7 @@
 import './style.css';
 
 import { ApiError, api } from './api';
+import { ChangesPanel } from './changes';
 import { ChatPanel } from './chat';
 import { Documents } from './documents';
 import {
@@ -19,11 +20,12 @@ import { showHelp } from './help';
 import { type Json, LspClient, type Range } from './lsp';
 import { monaco } from './monaco';
 import { SearchPanel } from './search';
+import { TerminalPanel } from './terminal';
 import { checkHealth, setupStatus, showCursor } from './status';
 import { FileTree, type SymbolHit, quickOpen } from './tree';
 import { byId, toast } from './ui';
 
-type PanelName = 'search' | 'chat';
+type PanelName = 'search' | 'chat' | 'changes';
 
 async function main(): Promise<void> {
   performance.mark('mimi:script');
@@ -82,6 +84,9 @@ async function main(): Promise<void> {
   registerDiagnostics(lsp, documents);
   const chat = new ChatPanel(lsp, documents, editor, (p, r) => void openAt(p, r));
   const search = new SearchPanel(lsp, documents, (p, r) => void openAt(p, r));
+  const changes = new ChangesPanel(lsp, () => void documents.syncFromDisk());
+  const terminal = info.terminal ? new TerminalPanel(info.terminal) : null;
+  byId('btn-terminal').hidden = terminal === null;
   setCommandHooks({
     explain: (args) => {
       openPanel('chat');
@@ -99,13 +104,15 @@ async function main(): Promise<void> {
     document.body.classList.toggle('panel-open', next !== null);
     byId('search-panel').hidden = next !== 'search';
     byId('chat-panel').hidden = next !== 'chat';
+    byId('changes-panel').hidden = next !== 'changes';
     if (next === 'search') search.focus();
     else if (next === 'chat') chat.focus();
+    else if (next === 'changes') changes.focus();
     else editor.focus();
   };
   const openPanel = (name: PanelName) => {
     if (!panel.hidden && panel.dataset.panel === name) {
-      (name === 'search' ? search : chat).focus();
+      ({ search, chat, changes })[name].focus();
       return;
     }
     showPanel(name);
@@ -121,6 +128,8 @@ async function main(): Promise<void> {
   });
   byId('btn-search').addEventListener('click', () => openPanel('search'));
   byId('btn-chat').addEventListener('click', () => openPanel('chat'));
+  byId('btn-changes').addEventListener('click', () => openPanel('changes'));
+  byId('btn-terminal').addEventListener('click', () => terminal?.toggle());
   byId('btn-help').addEventListener('click', () => showHelp());
   byId('btn-quickopen').addEventListener('click', () => goTo());
   byId('btn-refresh-tree').addEventListener('click', () => void tree.refresh());
@@ -162,6 +171,8 @@ async function main(): Promise<void> {
       else if (ctrl && !event.shiftKey && key === 'p') goTo();
       else if (ctrl && event.shiftKey && key === 'f') openPanel('search');
       else if (ctrl && event.shiftKey && key === 'l') openPanel('chat');
+      else if (ctrl && event.shiftKey && key === 'g') openPanel('changes');
+      else if (ctrl && event.key === '`' && terminal) terminal.toggle();
       else if (ctrl && !event.shiftKey && key === 'i' && !editor.hasTextFocus()) void askAgent(lsp, documents, editor);
       else if (event.altKey && key === 'w') documents.active && documents.close(documents.active);
       else if (event.altKey && event.key === 'PageDown') documents.cycle(1);
@@ -220,7 +231,7 @@ async function main(): Promise<void> {
   }
 
   // For tests and the curious: the page's moving parts.
-  (window as unknown as { mimi: unknown }).mimi = { lsp, docs: documents, editor, monaco, inlineTiming, openAt, nextEdit };
+  (window as unknown as { mimi: unknown }).mimi = { lsp, docs: documents, editor, monaco, inlineTiming, openAt, nextEdit, changes, terminal };
   document.body.dataset.ready = 'true';
 }
 

@@ -244,6 +244,104 @@ async function main() {
     }
     return;
   }
+  if (config.scenario === 'git-terminal') {
+    // `mimi-lsp web --terminal` on a git repository: the Changes view and the terminal panel.
+    try {
+      const page = await browser.newPage({ viewport });
+      await page.goto(config.url);
+      await waitReady(page);
+      await step('changes_list', page, async () => {
+        await page.click('#btn-changes');
+        await page.waitForSelector(`#changes-list .change[data-path="${expect.stagedFile}"]`);
+        await page.waitForSelector(`#changes-list .change[data-path="${expect.changedFile}"]`);
+        const groups = await page.locator('#changes-list .group-title').allTextContents();
+        check(groups.join('|') === 'Staged (1)|Changes (2)', `groups: ${groups.join('|')}`);
+        return { groups };
+      });
+      await step('changes_write_message', page, async () => {
+        await page.click('#commit-write');
+        await page.waitForSelector('#commit-message.streaming');
+        await page.waitForFunction(() => !document.querySelector('#commit-message.streaming'), null, { timeout: 20000 });
+        const message = await page.inputValue('#commit-message');
+        check(message === expect.commitMessage, `message box: ${JSON.stringify(message)}`);
+        return { message };
+      });
+      await step('changes_diff', page, async () => {
+        await page.click(`#changes-list .change[data-path="${expect.stagedFile}"] .name`);
+        await page.waitForSelector('.changes-diff .monaco-diff-editor');
+        await page.waitForFunction(
+          (text) => Array.from(document.querySelectorAll('.changes-diff .view-line')).some((l) => l.textContent.replace(/\u00a0/g, ' ').includes(text)),
+          expect.stagedText,
+          { timeout: 10000 },
+        );
+        const inserted = await page.locator('.changes-diff .line-insert, .changes-diff .char-insert').count();
+        check(inserted > 0, 'the diff shows no inserted line');
+        return { inserted };
+      });
+      await step('changes_commit', page, async () => {
+        await page.keyboard.press('Escape');
+        await page.click('#commit-run');
+        await page.waitForFunction(() => !document.querySelector('#changes-list .group-title')?.textContent?.startsWith('Staged'), null, { timeout: 10000 });
+        const toastText = await page.locator('.toast').last().textContent();
+        check(toastText.includes('Committed'), `toast: ${toastText}`);
+        return { toast: toastText };
+      });
+      await step('terminal_echo', page, async () => {
+        await page.click('#btn-terminal');
+        await page.waitForSelector('#terminal-panel:not([hidden]) .xterm-rows');
+        // Type once the shell has drawn its prompt (keys before it would echo twice).
+        await page.waitForFunction(() => (document.querySelector('#terminal-panel .xterm-rows')?.textContent ?? '').trim().length > 0, null, { timeout: 10000 });
+        await page.keyboard.type('echo mimi-$((6*7)) in $(basename "$PWD")', { delay: 5 });
+        await page.keyboard.press('Enter');
+        const text = await page.waitForFunction(
+          () => {
+            const rows = document.querySelector('#terminal-panel .xterm-rows')?.textContent ?? '';
+            return rows.includes('mimi-42 in') ? rows : null;
+          },
+          null,
+          { timeout: 10000 },
+        );
+        const rows = await text.jsonValue();
+        check(rows.includes(`mimi-42 in ${expect.folderName}`), `terminal: ${rows.slice(-200)}`);
+        return { lines: rows.length };
+      });
+      await step('terminal_exit', page, async () => {
+        await page.keyboard.type('exit');
+        await page.keyboard.press('Enter');
+        await page.waitForSelector('#terminal-panel', { state: 'hidden', timeout: 10000 });
+      });
+      await step('terminal_foreign_origin_refused', null, async () => {
+        // The same server under another name is another origin (http://localhost:PORT): with the
+        // token in hand, a page there still cannot open the terminal of http://127.0.0.1:PORT.
+        const other = await browser.newPage({ viewport });
+        const port = new URL(base).port;
+        await other.goto(`http://localhost:${port}/?token=${config.token}`);
+        const attempt = (target) =>
+          other.evaluate(
+            (url) =>
+              new Promise((resolve) => {
+                const ws = new WebSocket(url);
+                ws.onopen = () => {
+                  ws.close();
+                  resolve('open');
+                };
+                ws.onerror = () => resolve('refused');
+                setTimeout(() => resolve('timeout'), 5000);
+              }),
+            target,
+          );
+        const foreign = await attempt(`ws://127.0.0.1:${port}/terminal?token=${config.token}`);
+        const own = await attempt(`ws://localhost:${port}/terminal?token=${config.token}`);
+        await other.close();
+        check(foreign === 'refused', `a foreign origin's WebSocket: ${foreign}`);
+        check(own === 'open', `the control (same origin) did not open: ${own}`);
+        return { foreign, own };
+      });
+    } finally {
+      await browser.close();
+    }
+    return;
+  }
   if (config.bench) {
     try {
       await bench(browser, config.bench);
