@@ -27,6 +27,19 @@ command('MimiEdit', function(args)
   require('mimi.edit').command(args)
 end, { nargs = '*', range = true, desc = 'mimi: let the agent edit this file (or the range)' })
 
+command('MimiCommitMessage', function()
+  require('mimi.commit').write(0)
+end, { nargs = 0, desc = 'mimi: write the commit message from the staged diff' })
+
+vim.api.nvim_create_autocmd('FileType', {
+  pattern = 'gitcommit',
+  group = vim.api.nvim_create_augroup('mimi_commit_message', { clear = true }),
+  callback = function(args)
+    require('mimi.commit').auto(args.buf) -- nothing unless setup() enabled it
+  end,
+  desc = 'mimi: write the commit message when enabled (commit_message.auto)',
+})
+
 command('MimiStatus', function()
   require('mimi.status').show()
 end, { nargs = 0, desc = 'mimi: server, backends and index health' })
@@ -38,7 +51,8 @@ end, { nargs = 0, desc = 'mimi: rebuild the workspace index' })
 command('MimiCancel', function()
   local chat = require('mimi.chat').cancel()
   local edit = require('mimi.edit').cancel()
-  if not chat and not edit then
+  local commit = require('mimi.commit').cancel()
+  if not chat and not edit and not commit then
     vim.notify('mimi: nothing to stop', vim.log.levels.INFO)
   end
 end, { nargs = 0, desc = 'mimi: stop the chat answer or agent edit in flight' })

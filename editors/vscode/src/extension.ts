@@ -20,6 +20,7 @@ import {
 } from 'vscode-languageclient/node';
 import { ChatViewProvider, CHAT_VIEW_ID } from './chatView';
 import { serverSettings } from './config';
+import { CommitMessageWriter } from './commitMessage';
 import { editSelection } from './editSelection';
 import type {
   ChatDeltaNotification,
@@ -45,6 +46,7 @@ export interface MimiApi {
   search: SearchPicker;
   /** Next-edit suggestions (textDocument/copilotInlineEdit). */
   nextEdits: NextEdits;
+  commitMessage: CommitMessageWriter;
   /** Resolves once the current start attempt finished (running, or failed with a message). */
   ready(): Promise<void>;
   restart(): Promise<void>;
@@ -60,6 +62,7 @@ class Mimi implements vscode.Disposable {
   readonly chat: ChatViewProvider;
   readonly search: SearchPicker;
   readonly nextEdits: NextEdits;
+  readonly commitMessage: CommitMessageWriter;
   private starting: Promise<void> = Promise.resolve();
   private readonly clientDisposables: vscode.Disposable[] = [];
 
@@ -71,6 +74,7 @@ class Mimi implements vscode.Disposable {
     this.chat = new ChatViewProvider(context.extensionUri, this.server, log);
     this.search = new SearchPicker(this.server, log);
     this.nextEdits = new NextEdits(() => this.client, log);
+    this.commitMessage = new CommitMessageWriter(this.server, log);
   }
 
   start(): Promise<void> {
@@ -171,7 +175,10 @@ class Mimi implements vscode.Disposable {
         this.status.applyIndex(p);
         this.statusBar.update();
       }),
-      client.onNotification(Notifications.chatDelta, (p: ChatDeltaNotification) => this.chat.onDelta(p)),
+      client.onNotification(Notifications.chatDelta, (p: ChatDeltaNotification) => {
+        this.chat.onDelta(p);
+        this.commitMessage.onDelta(p);
+      }),
       client.onDidChangeState((e) => {
         if (e.newState === State.Running) this.setServer('running');
         else if (e.newState === State.Stopped && this.client === client) {
@@ -308,6 +315,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<MimiAp
     editSelection(mimi.server, log, typeof instruction === 'string' ? instruction : undefined),
   );
   register('mimi.reindexWorkspace', () => mimi.reindex());
+  register('mimi.writeCommitMessage', (sourceControl?: { rootUri?: vscode.Uri }) => mimi.commitMessage.write(sourceControl));
   register('mimi.showStatus', () =>
     showStatus({ server: mimi.server, model: mimi.status, serverPath: mimi.found?.command, log }),
   );
@@ -328,6 +336,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<MimiAp
     chat: mimi.chat,
     search: mimi.search,
     nextEdits: mimi.nextEdits,
+    commitMessage: mimi.commitMessage,
     ready: () => mimi.ready(),
     restart: () => mimi.restart(),
     serverPath: () => mimi.found,

@@ -125,6 +125,7 @@ export const Commands = {
   agentEdit: 'mimi.agent.edit',
   reindex: 'mimi.reindex',
   status: 'mimi.status',
+  commitMessage: 'mimi.git.commitMessage',
 } as const;
 
 export const Notifications = {

@@ -78,6 +78,11 @@ M.defaults = {
     --- Open the quickfix window after a search.
     open = true,
   },
+  commit_message = {
+    --- Write a commit message from the staged diff when a gitcommit buffer opens empty
+    --- (`git commit` with this Neovim as its editor); `:MimiCommitMessage` works either way.
+    auto = false,
+  },
   edit = {
     --- Confirm edits the server sends with workspace/applyEdit: 'always', 'annotated' (only
     --- when a change annotation asks for it) or 'never'.
@@ -98,6 +103,7 @@ local function check(opts)
   vim.validate('search', opts.search, 'table', true)
   vim.validate('edit', opts.edit, 'table', true)
   vim.validate('next_edit', opts.next_edit, 'table', true)
+  vim.validate('commit_message', opts.commit_message, 'table', true)
   if opts.edit and opts.edit.confirm then
     vim.validate('edit.confirm', opts.edit.confirm, function(v)
       return v == 'always' or v == 'annotated' or v == 'never'

@@ -142,6 +142,7 @@ function M.handlers()
   return {
     ['mimi/chatDelta'] = function(_, params)
       require('mimi.chat').on_delta(params)
+      require('mimi.commit').on_delta(params)
     end,
     ['mimi/status'] = function(_, params, ctx)
       require('mimi.status').on_status(params, ctx)
