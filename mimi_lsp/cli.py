@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--quick", action="store_true", help="no test generation, no model loading")
     doctor.set_defaults(func=_doctor)
-    from mimi_lsp.git.command import add_arguments as add_commit_message_arguments
+    from mimi_lsp.commit_message import add_arguments as add_commit_message_arguments
     from mimi_lsp.web.command import add_arguments as add_web_arguments
 
     add_commit_message_arguments(

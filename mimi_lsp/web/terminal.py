@@ -284,6 +284,7 @@ def register(app: web.Application, root: Path, *, enabled: bool, limit: int) -> 
     app.router.add_get("/terminal", terminal_socket)
 
     async def close_all(app: web.Application) -> None:
-        await asyncio.gather(*(t.close() for t in list(app[TERMINALS])), return_exceptions=True)
+        terminals: set[Terminal] = app[TERMINALS]
+        await asyncio.gather(*(t.close() for t in list(terminals)), return_exceptions=True)
 
     app.on_shutdown.append(close_all)
