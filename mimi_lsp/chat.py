@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mimi_lsp import tracing
 from mimi_lsp.agent.prompts import ASK_SYSTEM, location
 from mimi_lsp.agent.service import AgentHost, AgentService, excerpt, selection_text
 from mimi_lsp.agent.tools import workspace_tools
@@ -152,6 +153,18 @@ class ChatService:
         self, query: ChatQuery, on_delta: Callable[[str], None] | None = None
     ) -> ChatAnswer:
         """Answer ``query``, streaming text through ``on_delta``."""
+        with tracing.span("chat", history_turns=len(query.history)) as span:
+            answer = await self._ask(query, on_delta)
+            span.set(
+                sources=len(answer.sources),
+                citations=len(answer.citations),
+                reply_chars=len(answer.reply),
+            )
+            return answer
+
+    async def _ask(
+        self, query: ChatQuery, on_delta: Callable[[str], None] | None = None
+    ) -> ChatAnswer:
         workspace = self.agent.workspace(query.uri)
         sources = await self.context(query, workspace)
         blocks = []

@@ -14,6 +14,9 @@ def _serve(args: argparse.Namespace) -> int:
     from mimi_lsp.server import create_server
 
     setup_logging(args.log_level, args.log_file, args.log_format)
+    from mimi_lsp import tracing
+
+    tracing.setup()  # only when OTEL_EXPORTER_OTLP_ENDPOINT (or …_TRACES_ENDPOINT) is set
     server = create_server()
     if args.tcp:
         server.start_tcp(args.host, args.port)

@@ -36,6 +36,9 @@ def run_command(args: argparse.Namespace) -> int:
     from mimi_lsp.log import setup_logging
 
     setup_logging("warning", args.log_file, args.log_format)
+    from mimi_lsp import tracing
+
+    tracing.setup("mimi-lsp commit-message")
     try:
         folder = str(Path(args.folder).expanduser().resolve())
         return asyncio.run(_run(args, folder))

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mimi_lsp import tracing
 from mimi_lsp.agent.textproto import describe_tools, parse_tool_calls, strip_tool_text
 from mimi_lsp.agent.tools import Toolbox, ToolResult
 from mimi_lsp.domain import ChatMessage, ChatRequest, ToolCall
@@ -130,13 +131,27 @@ class AgentLoop:
         (chat streams its answer to the user, where tool-call text would be noise).
         """
         outcome = LoopOutcome()
-        try:
-            async with asyncio.timeout(self.limits.timeout_s):
-                await self._run(
-                    system, list(messages), tools, outcome, on_step, on_text, on_turn, text_tools
-                )
-        except TimeoutError:
-            outcome.stopped = "timeout"
+        with tracing.span("agent.run", model=self.model, tools=len(tools.tools)) as span:
+            try:
+                async with asyncio.timeout(self.limits.timeout_s):
+                    await self._run(
+                        system,
+                        list(messages),
+                        tools,
+                        outcome,
+                        on_step,
+                        on_text,
+                        on_turn,
+                        text_tools,
+                    )
+            except TimeoutError:
+                outcome.stopped = "timeout"
+            span.set(
+                turns=outcome.turns,
+                steps=len(outcome.steps),
+                tokens_estimate=outcome.tokens,
+                stopped=outcome.stopped or "done",
+            )
         return outcome
 
     async def _run(
@@ -177,7 +192,15 @@ class AgentLoop:
                 temperature=self.temperature,
             )
             try:
-                content, calls = await self._turn(request, on_text)
+                with tracing.span(
+                    "agent.step",
+                    turn=outcome.turns,
+                    model=self.model,
+                    native_tools=native,
+                    prompt_tokens_estimate=prompt_tokens,
+                ) as span:
+                    content, calls = await self._turn(request, on_text)
+                    span.set(tool_calls=len(calls), output_chars=len(content))
             except BackendError as exc:
                 if native and self.tool_mode == "auto" and tools.tools and _no_tools_error(exc):
                     log.info("model %s has no native tools: using the text protocol", self.model)
@@ -200,7 +223,11 @@ class AgentLoop:
                     outcome.stopped = "max_steps"
                     outcome.reply = strip_tool_text(content)
                     return
-                result = await tools.call(call)
+                with tracing.span(
+                    "agent.tool", tool=call.name, step=len(outcome.steps) + 1
+                ) as span:
+                    result = await tools.call(call)
+                    span.set(ok=result.ok)
                 step = AgentStep(
                     len(outcome.steps) + 1, call.name, result.summary or call.name, result.ok
                 )

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from mimi_lsp import metrics
+from mimi_lsp import metrics, tracing
 from mimi_lsp.completion import postprocess as post
 from mimi_lsp.completion.cache import CompletionCache
 from mimi_lsp.completion.debounce import AdaptiveDebouncer
@@ -185,6 +185,21 @@ class CompletionEngine:
 
     async def complete(self, request: CompletionRequest) -> CompletionResult:
         """Ghost text for ``request``; empty (with a reason) when there is nothing to show."""
+        with tracing.span(
+            "completion",
+            model=self.settings.model,
+            language=request.snapshot.language_id,
+            document_bytes=request.snapshot.size,
+        ) as span:
+            result = await self._complete(request)
+            span.set(
+                cache_hit=bool(result.items and result.items[0].from_cache),
+                outcome=result.reason or "shown",
+                suggestion_chars=len(result.items[0].insert_text) if result.items else 0,
+            )
+            return result
+
+    async def _complete(self, request: CompletionRequest) -> CompletionResult:
         started = time.perf_counter()
         self.stats.requests += 1
         snap = request.snapshot
@@ -248,7 +263,8 @@ class CompletionEngine:
         delay = self.debouncer.delay_ms(char_before, request.trigger == TriggerKind.INVOKED)
         self.stats.last_debounce_ms = delay
         if delay:
-            await asyncio.sleep(delay / 1000)
+            with tracing.span("completion.debounce", delay_ms=round(delay, 1)):
+                await asyncio.sleep(delay / 1000)
         debounce_ms = delay
         # Only requests that survive the debounce reach the model, so only they are limited.
         if self.limiter is not None and self.limiter.check("completion") is not None:
@@ -257,7 +273,9 @@ class CompletionEngine:
 
         multiline = post.decide_multiline(prefix, suffix, snap.language_id, self.settings.multiline)
         try:
-            parts_context = await self._context(request)
+            with tracing.span("completion.context") as span:
+                parts_context = await self._context(request)
+                span.set(snippets=len(parts_context))
             info = await self._info()
             template, native = choose_fim(info, self.settings.model, self.settings.fim_template)
             if not info.native_fim and template is None:
@@ -290,7 +308,16 @@ class CompletionEngine:
                 stop=stops,
             )
             model_started = time.perf_counter()
-            raw = await self._generate(gen_request, stops, multiline)
+            with tracing.span(
+                "completion.model",
+                model=self.settings.model,
+                prompt_chars=len(parts.prompt) + len(parts.suffix or ""),
+                max_tokens=gen_request.max_tokens,
+                multiline=multiline,
+                native_fim=native,
+            ) as span:
+                raw = await self._generate(gen_request, stops, multiline)
+                span.set(output_chars=len(raw), output_tokens_estimate=len(raw) // 4)
             model_ms = (time.perf_counter() - model_started) * 1000
         except MimiError as exc:
             self.stats.errors += 1
@@ -301,16 +328,18 @@ class CompletionEngine:
         if self.current_version(snap.uri) != snap.version:
             self.stats.stale += 1
             return CompletionResult(reason="stale")
-        suggestion = post.postprocess(
-            raw,
-            post.PostContext(
-                prefix=prefix,
-                suffix=suffix,
-                language_id=snap.language_id,
-                multiline=multiline,
-                eol=snap.eol,
-            ),
-        )
+        with tracing.span("completion.postprocess", raw_chars=len(raw)) as span:
+            suggestion = post.postprocess(
+                raw,
+                post.PostContext(
+                    prefix=prefix,
+                    suffix=suffix,
+                    language_id=snap.language_id,
+                    multiline=multiline,
+                    eol=snap.eol,
+                ),
+            )
+            span.set(kept_chars=len(suggestion.text) if suggestion else 0)
         self._record(started, model_ms + debounce_ms)
         if suggestion is None:
             self.stats.empty += 1

@@ -16,6 +16,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mimi_lsp import tracing
 from mimi_lsp.domain import ChatMessage, ChatRequest
 from mimi_lsp.errors import GitProblem
 from mimi_lsp.git import diff as diffs
@@ -131,6 +132,19 @@ class CommitMessages:
         self, folder: str, on_delta: Callable[[str], None] | None = None
     ) -> CommitMessage:
         """A commit message for the changes in ``folder``, streamed through ``on_delta``."""
+        with tracing.span("git.commit_message") as span:
+            result = await self._write(folder, on_delta)
+            span.set(
+                staged=result.staged,
+                files=result.files,
+                summarised=result.summarised,
+                message_chars=len(result.message),
+            )
+            return result
+
+    async def _write(
+        self, folder: str, on_delta: Callable[[str], None] | None = None
+    ) -> CommitMessage:
         messages, staged, files, summarised = await self.prompt(folder)
         settings = self._settings()
         request = ChatRequest(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mimi_lsp import tracing
 from mimi_lsp.domain import SearchHit, Span, SymbolInfo
 from mimi_lsp.index.database import is_corruption
 from mimi_lsp.index.hits import resolve_merged, search_hit
@@ -113,6 +115,22 @@ class Searcher:
         paths: list[str] | None = None,
         language: str | None = None,
     ) -> list[SearchHit]:
+        """The ``k`` chunks best matching ``query`` (see ``_search``), traced as ``search``
+        with ``search.bm25``, ``search.query_embedding``, ``search.vector`` and
+        ``search.fusion`` under it when tracing is on."""
+        with tracing.span("search", mode=mode, k=k, folders=len(self._folders)) as span:
+            hits = await self._search(query, k, mode, paths, language)
+            span.set(hits=len(hits))
+            return hits
+
+    async def _search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        paths: list[str] | None = None,
+        language: str | None = None,
+    ) -> list[SearchHit]:
         """The ``k`` chunks best matching ``query`` across all folders.
 
         BM25 runs on a reader thread while the query embeds (SQLite and the model both release
@@ -128,6 +146,7 @@ class Searcher:
         if not query or not folders or k <= 0:
             return []
         pool_size = max(50, k * 5)
+        trace = tracing.context()  # the parent of the spans timed on reader threads
         lang = normalize_language(language) if language else None
         filters = {f.root: _filters(f, paths, lang) for f in folders}
 
@@ -135,14 +154,20 @@ class Searcher:
             where, params = filters[folder.root]
             if where is None:
                 return []
+            started = time.time_ns()
             match = folder.store.fts_match(query)
-            return folder.store.bm25(match, pool_size * 4, where, params) if match else []
+            found = folder.store.bm25(match, pool_size * 4, where, params) if match else []
+            tracing.record("search.bm25", started, time.time_ns(), trace, candidates=len(found))
+            return found
 
         def dense_in(folder: FolderIndex, qvec: np.ndarray) -> dict[int, float]:
             where, params = filters[folder.root]
             if where is None:
                 return {}
-            return dict(folder.store.knn(qvec, pool_size, where, params))
+            started = time.time_ns()
+            found = dict(folder.store.knn(qvec, pool_size, where, params))
+            tracing.record("search.vector", started, time.time_ns(), trace, candidates=len(found))
+            return found
 
         sparse_jobs = None
         if mode != "vector":
@@ -151,7 +176,9 @@ class Searcher:
             )
         qvec = None
         if mode != "bm25":
-            qvec = await self._query_vector(query, wait=mode == "vector")
+            with tracing.span("search.query_embedding", cached=query in self._query_cache) as q:
+                qvec = await self._query_vector(query, wait=mode == "vector")
+                q.set(ready=qvec is not None)
         if qvec is None and mode == "vector":
             return []
         dense_jobs = None
@@ -177,7 +204,13 @@ class Searcher:
                 continue
             sparse_of[folder.root], dense_of[folder.root] = sparse, dense
         ranking = partial(
-            self._rank, sparse_of, dense_of, qvec if mode == "hybrid" else None, mode, pool_size
+            self._rank,
+            sparse_of,
+            dense_of,
+            qvec if mode == "hybrid" else None,
+            mode,
+            pool_size,
+            trace=trace,
         )
         return await self._threads.read(ranking, k, query_terms(query))
 
@@ -190,12 +223,14 @@ class Searcher:
         pool_size: int,
         k: int,
         terms: list[str],
+        trace: Any = None,
     ) -> list[SearchHit]:
         """Fuse the folders' BM25 and vector candidates and return the best ``k`` as hits.
 
         Runs on a reader thread. Given the query vector (hybrid), BM25's candidates that the
         vector search did not return get their dense scores first.
         """
+        started = time.time_ns()
         sparse_all: list[tuple[tuple[str, int], float]] = []
         dense_all: dict[tuple[str, int], float] = {}
         for root, sparse in sparse_of.items():
@@ -216,6 +251,15 @@ class Searcher:
             ranked = dense_ranked[:pool_size]
         else:
             ranked = fuse(sparse_all, dense_ranked, self.fusion, pool_size)
+        tracing.record(
+            "search.fusion",
+            started,
+            time.time_ns(),
+            trace,
+            sparse=len(sparse_all),
+            dense=len(dense_ranked),
+            ranked=len(ranked),
+        )
         return self._hits(ranked, k, terms)
 
     def _hits(

@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from mimi_lsp import metrics
+from mimi_lsp import metrics, tracing
 from mimi_lsp.domain import BackendHealth, ChatDelta, ChatRequest, GenerateRequest, ModelInfo
 from mimi_lsp.errors import Busy
 from mimi_lsp.inference.base import Backend
@@ -344,7 +344,13 @@ class Batcher(Generic[T, R]):
                 getattr(self._run, "__name__", "").strip("_").removesuffix("_batch"), len(items)
             )
             self.batch_callers.append(len(live))
-            results = await self._run(batch.key, items)
+            with tracing.span(
+                "backend.batch",
+                kind=getattr(self._run, "__name__", "").strip("_").removesuffix("_batch"),
+                batch_size=len(items),
+                callers=len(live),
+            ):
+                results = await self._run(batch.key, items)
             if len(results) != len(items):
                 raise RuntimeError(
                     f"backend returned {len(results)} results for {len(items)} inputs"
@@ -447,45 +453,77 @@ class ScheduledBackend:
         if level == Priority.INLINE and request.model:
             self._generate_model = request.model
         capacity = await self._capacity(request.model)
-        if capacity > 1:
-            # A backend that takes batches: one call for every completion queued meanwhile.
-            batcher = self.generate_batcher
-            batcher.max_items = min(self.settings.max_batch, capacity)
-            started = time.perf_counter()
-            (text,) = await batcher.submit(request.model or "", [request], level)
-            metrics.record_generation(
-                "completion", self.name, len(text) // 4, time.perf_counter() - started
-            )
-            if text:
-                yield text
-            return
-        async with self.slots.slot(level):
-            stream = self.inner.generate(request)
-            started, pieces = time.perf_counter(), 0
-            try:
-                async with contextlib.aclosing(stream):  # type: ignore[type-var]
-                    async for piece in stream:
-                        pieces += 1
-                        yield piece
-            finally:
+        with tracing.detached_span(
+            "backend.generate",
+            backend=self.name,
+            model=request.model,
+            priority=level.name.lower(),
+            max_tokens=request.max_tokens,
+        ) as span:
+            if capacity > 1:
+                # A backend that takes batches: one call for every completion queued meanwhile.
+                batcher = self.generate_batcher
+                batcher.max_items = min(self.settings.max_batch, capacity)
+                started = time.perf_counter()
+                (text,) = await batcher.submit(request.model or "", [request], level)
                 metrics.record_generation(
-                    "completion", self.name, pieces, time.perf_counter() - started
+                    "completion", self.name, len(text) // 4, time.perf_counter() - started
                 )
+                span.set(batched=True, output_chars=len(text))
+                if text:
+                    yield text
+                return
+            queued = time.perf_counter()
+            async with self.slots.slot(level):
+                stream = self.inner.generate(request)
+                started, pieces, chars = time.perf_counter(), 0, 0
+                span.set(queue_ms=round((started - queued) * 1000, 2), batched=False)
+                try:
+                    async with contextlib.aclosing(stream):  # type: ignore[type-var]
+                        async for piece in stream:
+                            pieces += 1
+                            chars += len(piece)
+                            yield piece
+                finally:
+                    metrics.record_generation(
+                        "completion", self.name, pieces, time.perf_counter() - started
+                    )
+                    span.set(pieces=pieces, output_chars=chars, output_tokens_estimate=chars // 4)
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         """Stream a chat answer; ``INTERACTIVE`` by default."""
         level = current_priority(Priority.INTERACTIVE)
-        async with self.slots.slot(level):
-            stream = self.inner.chat(request)
-            started, pieces = time.perf_counter(), 0
-            try:
-                async with contextlib.aclosing(stream):  # type: ignore[type-var]
-                    async for delta in stream:
-                        pieces += 1
-                        yield delta
-            finally:
-                metrics.record_generation("chat", self.name, pieces, time.perf_counter() - started)
-                self._check_residency(request.model)
+        with tracing.detached_span(
+            "backend.chat",
+            backend=self.name,
+            model=request.model,
+            priority=level.name.lower(),
+            messages=len(request.messages),
+            prompt_tokens_estimate=sum(len(m.content) for m in request.messages) // 4,
+            tools=len(request.tools),
+        ) as span:
+            queued = time.perf_counter()
+            async with self.slots.slot(level):
+                stream = self.inner.chat(request)
+                started, pieces, chars, calls = time.perf_counter(), 0, 0, 0
+                span.set(queue_ms=round((started - queued) * 1000, 2))
+                try:
+                    async with contextlib.aclosing(stream):  # type: ignore[type-var]
+                        async for delta in stream:
+                            pieces += 1
+                            chars += len(delta.content)
+                            calls += len(delta.tool_calls)
+                            yield delta
+                finally:
+                    metrics.record_generation(
+                        "chat", self.name, pieces, time.perf_counter() - started
+                    )
+                    self._check_residency(request.model)
+                    span.set(
+                        output_chars=chars,
+                        output_tokens_estimate=chars // 4,
+                        tool_calls=calls,
+                    )
 
     def _check_residency(self, chat_model: str | None) -> None:
         """After a chat on Ollama: did loading the chat model unload the completion model?"""
@@ -531,13 +569,23 @@ class ScheduledBackend:
         if not texts:
             return []
         level = current_priority(Priority.INTERACTIVE if len(texts) == 1 else Priority.BACKGROUND)
-        if not self.settings.batch_embeddings or len(texts) >= self.settings.max_batch:
-            async with self.slots.slot(level):
-                return await self.inner.embed(texts, model)
-        # One batch stream per class: a search query never waits behind indexing batches.
-        key = f"{int(level)}:{model or ''}"
-        self._embed_models[key] = model
-        return await self.embed_batcher.submit(key, list(texts), level)
+        with tracing.span(
+            "backend.embed",
+            backend=self.name,
+            model=model,
+            priority=level.name.lower(),
+            texts=len(texts),
+        ) as span:
+            if not self.settings.batch_embeddings or len(texts) >= self.settings.max_batch:
+                async with self.slots.slot(level):
+                    span.set(batched=False)
+                    return await self.inner.embed(texts, model)
+            # One batch stream per class: a search query never waits behind indexing batches.
+            key = f"{int(level)}:{model or ''}"
+            self._embed_models[key] = model
+            vectors = await self.embed_batcher.submit(key, list(texts), level)
+            span.set(batched=True)
+            return vectors
 
     # ------------------------------------------------------------------ passthrough
 
