@@ -119,7 +119,7 @@ class OtlpReceiver:
         with self._lock:
             return [s for s in self.spans if s.name == name]
 
-    def wait_until(self, condition: Any, timeout_s: float = 20.0) -> None:
+    def wait_until(self, condition: Any, timeout_s: float = 60.0) -> None:
         """Block until ``condition()`` holds (bounded)."""
         deadline = time.monotonic() + timeout_s
         while not condition():
@@ -127,7 +127,7 @@ class OtlpReceiver:
                 raise AssertionError(f"condition not met; spans: {[s.name for s in self.spans]}")
             time.sleep(0.02)
 
-    def wait_for(self, *names: str, timeout_s: float = 20.0) -> None:
+    def wait_for(self, *names: str, timeout_s: float = 60.0) -> None:
         """Block until a span of every name in ``names`` has arrived (bounded)."""
         deadline = time.monotonic() + timeout_s
         while not all(self.named(n) for n in names):
