@@ -202,7 +202,7 @@ def report(results: list[dict[str, Any]], label: str) -> None:
     print(f"\n## {label}\n")
     print("| split | scenarios | exact match | with a next edit | no-follow-up kept quiet |")
     print("|---|---|---|---|---|")
-    for split in ("dev", "held-out", "all"):
+    for split in ("dev", "held-out", "late", "all"):
         rows = [r for r in results if split == "all" or r["scenario"].split == split]
         if not rows:
             continue

@@ -577,3 +577,103 @@ SCENARIOS: list[Scenario] = [
         "rename",
     ),
 ]
+
+
+# Written after the two held-out misses (rs-pub-crate, go-env-prefix) had led to two rules
+# (insertion after a word; a change inside a word read as itself): scored apart as "late", to
+# see whether those rules carry over or suggest edits nobody wanted.
+PY_NET = """import socket
+
+
+def fetch(host, port, retries=3, timeout=30):
+    # recieve the header first, then the body
+    sock = socket.create_connection((host, port), timeout=timeout)
+    header = sock.recv(64)
+    # recieve until the peer closes
+    body = b""
+    while chunk := sock.recv(4096):
+        body += chunk
+    return header, body
+"""
+
+RS_SHAPES = """#[derive(Debug)]
+pub struct Circle {
+    pub radius: f64,
+}
+
+#[derive(Debug)]
+pub struct Square {
+    pub side: f64,
+}
+"""
+
+GO_MAIN = """package main
+
+import (
+	"fmt"
+	"log"
+)
+
+func main() {
+	fmt.Println("starting")
+	if err := run(); err != nil {
+		fmt.Println("failed:", err)
+	}
+	log.SetFlags(0)
+}
+"""
+
+TS_CONFIG = """export const defaults = {
+  retries: 3,
+  backoffMs: 250,
+  pageSize: 3,
+};
+"""
+
+SCENARIOS += [
+    Scenario(
+        "py-typo-in-comments",
+        "python",
+        {"net.py": PY_NET},
+        (Edit(4, "recieve", "receive"),),
+        Edit(7, "recieve", "receive"),
+        "late",
+        "siblings",
+    ),
+    Scenario(
+        "py-default-number-no-follow-up",
+        "python",
+        {"net.py": PY_NET},
+        (Edit(3, "30", "60"),),
+        None,
+        "late",
+        "none",
+    ),
+    Scenario(
+        "rs-derive-clone",
+        "rust",
+        {"shapes.rs": RS_SHAPES},
+        (Edit(0, "", ", Clone", at=")]"),),
+        Edit(5, "", ", Clone", at=")]"),
+        "late",
+        "siblings",
+    ),
+    Scenario(
+        "go-fmt-to-log",
+        "go",
+        {"main.go": GO_MAIN},
+        (Edit(8, "fmt", "log"),),
+        Edit(10, "fmt", "log"),
+        "late",
+        "rename",
+    ),
+    Scenario(
+        "ts-number-no-follow-up",
+        "typescript",
+        {"config.ts": TS_CONFIG},
+        (Edit(1, "3", "5"),),
+        None,
+        "late",
+        "none",
+    ),
+]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from mimi_lsp.domain import DocumentSnapshot, Span
 from mimi_lsp.next_edit.edits import NextEdit, PredictionContext, trimmed
@@ -57,6 +58,15 @@ def _left_token(line: str, col: int) -> str:
     return _kind(tokens[-1]) if tokens else "^"
 
 
+_LITERAL = re.compile(r"-?\d[\w.]*|\"[^\"]*\"|'[^']*'")
+
+
+def _left_text(line: str, col: int) -> str:
+    """The two non-space tokens before ``col``, exactly (a literal's name and its ``:``/``=``)."""
+    tokens = [t for t in _TOKEN.findall(line[:col]) if not t.isspace()]
+    return " ".join(tokens[-2:]) if tokens else "^"
+
+
 def _right_token(line: str, col: int) -> str:
     """The kind of the nearest non-space token from ``col`` ('$' at the line end)."""
     tail = line[col:].lstrip()
@@ -78,31 +88,52 @@ def predict(ctx: PredictionContext) -> list[NextEdit]:
     if len(after) > MAX_LINE:
         return []
     before = after[: edit.col] + edit.old + after[edit.col + len(edit.new) :]
-    line, col, old, new = _whole_words(
-        before, after, *trimmed(edit.line, edit.col, edit.old, edit.new)
-    )
-    if old == new:
-        return []
-    site = (line, col, len(old))
+    inside = trimmed(edit.line, edit.col, edit.old, edit.new)
+    whole = _whole_words(before, after, *inside)
     documents = _documents(ctx, edited)
+    # The change as whole words first (``info`` -> ``debug``); a change inside a word is also
+    # read as itself (``APP_ADDR`` -> ``SVC_ADDR``: ``APP`` -> ``SVC`` before ``_``).
+    for line, col, old, new in [whole] if whole == inside else [whole, inside]:
+        if old == new:
+            continue
+        finder = _finder(before, col, old, new, edit.line, edited.uri)
+        if finder is None:
+            continue
+        out = _collect(ctx, documents, finder, edited.uri, line, col, old, new)
+        if out:
+            return out
+    return []
+
+
+def _finder(before: str, col: int, old: str, new: str, line: int, uri: str) -> Any:
     if old:
-        finder = _replacements(before, col, old, new)
-    elif (group := _group_insertion(before, col, new)) is not None:
-        finder = group
-    elif not before[:col].strip():
-        finder = _line_start(before, col, new, edit.line, edited.uri)
-    else:
-        finder = _before_word(before, col, new)
-    if finder is None:
-        return []
+        return _replacements(before, col, old, new)
+    if (group := _group_insertion(before, col, new)) is not None:
+        return group
+    if not before[:col].strip():
+        return _line_start(before, col, new, line, uri)
+    return _before_word(before, col, new) or _after_word(before, col, new)
+
+
+def _collect(
+    ctx: PredictionContext,
+    documents: list[DocumentSnapshot],
+    finder: Any,
+    uri: str,
+    line: int,
+    col: int,
+    old: str,
+    new: str,
+) -> list[NextEdit]:
+    site = (line, col, len(old))
     out: list[NextEdit] = []
     for snapshot in documents:
         found = []
         for hit_line, hit_col, length, text in finder(snapshot):
-            if snapshot.uri == edited.uri and (hit_line, hit_col, length) == site:
+            if snapshot.uri == uri and (hit_line, hit_col, length) == site:
                 continue
             if (
-                snapshot.uri == edited.uri
+                snapshot.uri == uri
                 and hit_line == line
                 and _overlaps(hit_col, length, col, len(new))
             ):
@@ -168,13 +199,41 @@ def _replacements(before: str, col: int, old: str, new: str):
     """Sites where ``old`` stands between neighbours like the edited one's."""
     if not re.search(r"\w", old) and len(old.strip()) < 2:
         return None  # one punctuation character: far too common to repeat blindly
-    left = _left_token(before, col)
-    right = _right_token(before, col + len(old))
-    word_start = bool(re.match(r"\w", old[0]))
-    word_end = bool(re.match(r"\w", old[-1]))
-    pattern = re.compile(
-        (r"(?<![\w$])" if word_start else "") + re.escape(old) + (r"(?![\w$])" if word_end else "")
+    end = col + len(old)
+    literal = bool(_LITERAL.fullmatch(old))
+    prev_char = before[col - 1] if col > 0 else ""
+    next_char = before[end] if end < len(before) else ""
+    in_word = (_is_word(prev_char) and _is_word(old[:1])) or (
+        _is_word(next_char) and _is_word(old[-1:])
     )
+    if in_word:
+        # Part of a word: anchored on the character that joins it to the rest of the word.
+        left = right = ""
+        head = (
+            re.escape(prev_char)
+            if _is_word(prev_char) and _is_word(old[:1])
+            else (r"(?<![\w$])" if _is_word(old[:1]) else "")
+        )
+        tail = (
+            re.escape(next_char)
+            if _is_word(next_char) and _is_word(old[-1:])
+            else (r"(?![\w$])" if _is_word(old[-1:]) else "")
+        )
+        lookbehind = f"(?<={head})" if head and not head.startswith("(?") else head
+        lookahead = f"(?={tail})" if tail and not tail.startswith("(?") else tail
+        pattern = re.compile(lookbehind + re.escape(old) + lookahead)
+    else:
+        # A value (a number, a string) changes for one name, not for every value alike:
+        # ``retries: 3`` -> ``5`` says nothing about ``pageSize: 3``. Anchor on the name.
+        left = _left_text(before, col) if literal else _left_token(before, col)
+        right = _right_token(before, end)
+        word_start = _is_word(old[:1])
+        word_end = _is_word(old[-1:])
+        pattern = re.compile(
+            (r"(?<![\w$])" if word_start else "")
+            + re.escape(old)
+            + (r"(?![\w$])" if word_end else "")
+        )
 
     def find(snapshot: DocumentSnapshot) -> list[Hit]:
         hits = []
@@ -183,7 +242,8 @@ def _replacements(before: str, col: int, old: str, new: str):
                 continue
             for match in pattern.finditer(text):
                 s, e = match.start(), match.end()
-                if _left_token(text, s) == left and _right_token(text, e) == right:
+                left_here = _left_text(text, s) if literal else _left_token(text, s)
+                if in_word or (left_here == left and _right_token(text, e) == right):
                     hits.append((i, s, len(old), new))
         return hits
 
@@ -282,6 +342,32 @@ def _before_word(before: str, col: int, new: str):
                 if text[: m.start()].endswith(new):
                     continue
                 hits.append((i, m.start(), 0, new))
+        return hits
+
+    return find
+
+
+def _after_word(before: str, col: int, new: str):
+    """An insertion right after a word (``pub`` -> ``pub(crate)``): after that word elsewhere,
+    where the same character follows it."""
+    match = re.search(r"[\w$]+$", before[:col])
+    following = before[col : col + 1]
+    if match is None or (following and _is_word(following)):
+        return None
+    word = match.group(0)
+    pattern = re.compile(
+        r"(?<![\w$])" + re.escape(word) + (f"(?={re.escape(following)})" if following else "$")
+    )
+
+    def find(snapshot: DocumentSnapshot) -> list[Hit]:
+        hits = []
+        for i, text in _lines(snapshot):
+            if word not in text:
+                continue
+            for m in pattern.finditer(text):
+                if text[m.end() :].startswith(new):
+                    continue
+                hits.append((i, m.end(), 0, new))
         return hits
 
     return find

@@ -195,3 +195,31 @@ def test_next_edit_events_reach_the_prometheus_exposition() -> None:
     ]
     assert accepted and accepted[0].value >= 1
     assert "mimi_next_edit_duration_seconds" in families
+
+
+def test_insertion_after_a_word_repeats_after_that_word() -> None:
+    """``pub`` -> ``pub(crate)`` on one field is suggested on the next field."""
+    text = "struct P {\n    pub x: i32,\n    pub y: i32,\n}\n"
+    session, history = setup(text, "rust", "file:///w/a.rs")
+    typed(session, "file:///w/a.rs", 1, 7, 0, "(crate)")
+    edits = siblings.predict(context(session, history, "file:///w/a.rs", 1, 0))
+    assert [(e.span.start_line, e.span.start_col, e.text) for e in edits][:1] == [(2, 7, "(crate)")]
+
+
+def test_a_change_inside_a_word_repeats_inside_like_words() -> None:
+    """``APP_ADDR`` -> ``SVC_ADDR`` in a string: the next ``APP_`` prefix follows."""
+    text = 'a = env("APP_ADDR")\nb = env("APP_PORT")\n'
+    session, history = setup(text)
+    typed(session, "file:///w/a.py", 0, 9, 3, "SVC")
+    edits = siblings.predict(context(session, history, "file:///w/a.py", 0, 0))
+    assert [(e.span.start_line, e.span.start_col, e.span.end_col, e.text) for e in edits] == [
+        (1, 9, 12, "SVC")
+    ]
+
+
+def test_a_changed_value_is_not_repeated_for_other_names() -> None:
+    """``retries: 3`` -> ``5`` suggests nothing for ``pageSize: 3``."""
+    text = "const d = {\n  retries: 3,\n  pageSize: 3,\n};\n"
+    session, history = setup(text, "typescript", "file:///w/a.ts")
+    typed(session, "file:///w/a.ts", 1, 11, 1, "5")
+    assert siblings.predict(context(session, history, "file:///w/a.ts", 1, 0)) == []
