@@ -42,6 +42,9 @@ OUTPUT_BURST = 256 * 1024
 OUTPUT_WINDOW = 512 * 1024
 """Bytes sent but not yet acknowledged by the page at most."""
 READ_CHUNK = 64 * 1024
+COALESCE_FROM = 1024
+"""A read this large means output is streaming: gather more before sending (echoes go at once)."""
+COALESCE_S = 0.01
 MAX_INPUT = 64 * 1024
 
 ENABLED: web.AppKey[bool] = web.AppKey("terminal_enabled", bool)
@@ -165,10 +168,40 @@ class Terminal:
                 return None  # EIO: every process holding the PTY has ended
             if not data:
                 return None
+            if len(data) >= COALESCE_FROM:
+                data = await self._coalesce(data, most)
+            self.bucket.tokens += most - len(data)  # what was not used is not spent
             if len(data) == most:
                 self._readable.set()  # there may be more: read on without waiting for epoll
             self.unacked += len(data)
             return data
+
+    async def _coalesce(self, first: bytes, most: int) -> bytes:
+        """More of a stream that is flowing (a PTY hands it over ~4 KiB at a time): whatever
+        arrives within ``COALESCE_S``, up to ``most`` bytes, as one frame instead of dozens."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + COALESCE_S
+        chunks, got = [first], len(first)
+        while got < most:
+            try:
+                more = os.read(self.master, most - got)
+            except BlockingIOError:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                self._readable.clear()
+                try:
+                    await asyncio.wait_for(self._readable.wait(), remaining)
+                except TimeoutError:
+                    break
+                continue
+            except OSError:
+                break  # the next read reports the end
+            if not more:
+                break
+            chunks.append(more)
+            got += len(more)
+        return b"".join(chunks)
 
     async def write(self, data: bytes) -> None:
         view = memoryview(data)

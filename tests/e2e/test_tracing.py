@@ -204,6 +204,8 @@ async def test_server_exports_over_otlp_http(tmp_path: Path, receiver: OtlpRecei
         False,
     )
     assert all(SECRET.encode() not in body for body in receiver.bodies)
+    for s in receiver.spans:  # with -s: a sample of what an operator's collector receives
+        print(f"{s.name:24} {s.ms:8.2f} ms  {s.attributes}")
 
 
 async def test_web_propagates_tracing_to_every_tab_server(
