@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = 4
 ANSWER_TOKENS = 400
+MAX_PATHSPECS = 2_000
+"""More files than this are read with one plain ``git diff`` (no command line overflow)."""
 PROMPT_TOKENS = 700
 """The instructions, the style rules and the recent subjects, about."""
 
@@ -111,15 +113,23 @@ class CommitMessages:
             elif reason := diffs.generated_reason(s.path):
                 skipped[s.path] = reason
         wanted = [s.path for s in stats if s.path not in skipped]
+        # Pathspecs only when some files are left out (and not so many that the command line
+        # overflows); a rename needs its old path too, or git shows it as a new file.
+        pathspecs: list[str] = []
+        if len(wanted) < len(stats) and len(wanted) <= MAX_PATHSPECS:
+            for s in stats:
+                if s.path not in skipped:
+                    pathspecs += [s.path, *([s.old_path] if s.old_path else [])]
         # Read a few times the budget at most: files past it are summarised from their stats.
-        result = (
-            await repo.diff(staged, wanted, limit=max(budget * 4, 256 * 1024)) if wanted else None
-        )
+        limit = max(budget * 4, 256 * 1024)
+        result = await repo.diff(staged, pathspecs, limit=limit) if wanted else None
         parsed = diffs.parse_diff(result.text) if result is not None else []
         if result is not None and result.truncated and parsed:
             parsed.pop()  # the last file was cut by the read limit: named from its stats
         kept = []
         for d in parsed:
+            if d.path in skipped:
+                continue
             added = [line[1:] for h in d.hunks for line in h.lines if line.startswith("+")]
             if reason := diffs.generated_reason(d.path, added):
                 skipped[d.path] = reason

@@ -269,3 +269,19 @@ async def test_commit_writes_the_message(tmp_path: Path) -> None:
     assert git(root, "log", "-1", "--format=%H%n%B").startswith(
         sha + "\nChange the log\n\nBecause."
     )
+
+
+async def test_a_rename_stays_a_rename_when_other_files_are_left_out(tmp_path: Path) -> None:
+    """A renamed file next to a lock file (left out) is shown as a rename, not a new file."""
+    root = make_repo(tmp_path / "r", ["Add log"])
+    (root / "old_name.py").write_text("def f():\n    return 1\n" * 20)
+    git(root, "add", ".")
+    git(root, "commit", "-qm", "Add old_name")
+    git(root, "mv", "old_name.py", "new_name.py")
+    (root / "uv.lock").write_text("lock\n")
+    git(root, "add", ".")
+    service, backend = writer()
+    await service.write(str(root))
+    prompt = backend.chat_calls[0].messages[-1].content
+    assert "rename from old_name.py" in prompt and "rename to new_name.py" in prompt
+    assert "uv.lock (lock file" in prompt
