@@ -18,7 +18,8 @@ CONVENTIONAL = re.compile(
     r"^(feat|fix|docs|style|refactor|perf|test|tests|build|ci|chore|revert|deps|release)"
     r"(\([^)]*\))?!?: "
 )
-AREA = re.compile(r"^[\w.\-/]+(\([^)]*\))?(, ?[\w.\-/]+)*: ")
+AREA = re.compile(r"^[\w.\-/+]+( [\w.\-/+]+){0,3}(\([^)]*\))?(, ?[\w.\-/+]+)*: ")
+"""``index: …``, ``web terminal: …``, ``deploy/triton, tests: …`` (up to four words)."""
 _VERBS = frozenset(
     """add fix remove update use make move rename refactor improve support allow implement
     handle bump drop change clean document test simplify avoid ensure let keep show replace split
@@ -42,7 +43,8 @@ class Style:
     area_prefix: bool = False
     median_length: int = 50
     longest: int = 72
-    tense: str = "imperative"
+    tense: str | None = "imperative"
+    """None: the subjects do not start with a verb often enough to say."""
     capitalised: bool = True
     period: bool = False
     bodies: bool = False
@@ -82,7 +84,8 @@ def analyse(commits: list[tuple[str, str]]) -> Style:
     types = tuple(dict.fromkeys(m.group(1) for m in conventional))
     words = [_first_word(s) for s in subjects]
     tenses = [t for w in words if (t := _tense(w))]
-    tense = statistics.mode(tenses) if tenses else "imperative"
+    # Too few recognisable verbs (noun phrases such as "index: faster search"): no tense rule.
+    tense = statistics.mode(tenses) if len(tenses) * 3 >= n else None
     letters = [w for w in words if w]
     capitalised = sum(1 for w in letters if w[0].isupper()) * 2 > len(letters) if letters else True
     lengths = sorted(len(s) for s in subjects)
@@ -122,19 +125,22 @@ def instructions(style: Style, examples: int = 8) -> str:
         )
     else:
         rules.append("No type or area prefix: this repository does not use one.")
-    tense = {
-        "imperative": 'the imperative mood ("Add", "Fix")',
-        "past": 'the past tense ("Added", "Fixed")',
-        "present": 'the present tense ("Adds", "Fixes")',
-    }[style.tense]
-    rules.append(f"Write the summary in {tense}.")
+    if style.tense is None:
+        rules.append("Phrase the summary the way the examples below do.")
+    else:
+        tense = {
+            "imperative": 'the imperative mood ("Add", "Fix")',
+            "past": 'the past tense ("Added", "Fixed")',
+            "present": 'the present tense ("Adds", "Fixes")',
+        }[style.tense]
+        rules.append(f"Write the summary in {tense}.")
     rules.append(
         "Start the summary with a capital letter."
         if style.capitalised
         else "Start the summary with a lowercase letter."
     )
     rules.append("End the subject with a period." if style.period else "No final period.")
-    limit = max(50, min(style.longest, 120))
+    limit = max(50, min(style.longest, 400))
     rules.append(
         f"Subjects here are usually about {style.median_length} characters; keep it under {limit}."
     )

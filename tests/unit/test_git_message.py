@@ -236,11 +236,19 @@ def test_past_tense_and_plain_subjects() -> None:
 
 
 def test_area_prefixes_like_this_repository() -> None:
-    """'index: …' subjects are an area prefix, not Conventional Commits."""
+    """'index: …', 'web terminal: …' subjects of noun phrases (this repository's own): an area
+    prefix, not Conventional Commits, and no tense rule forced on them."""
     style = analyse(
-        [("index: faster search", ""), ("web: fix reload", ""), ("scheduler: one batch", "")]
+        [
+            ("index: faster hybrid search at 100k chunks", ""),
+            ("web terminal: tokens a short read did not use are refunded", ""),
+            ("commit messages: a rename keeps its old path", ""),
+            ("scheduler: one batch in flight per model", ""),
+        ]
     )
     assert style.area_prefix and not style.conventional
+    assert style.tense is None and not style.capitalised
+    assert "the way the examples below do" in instructions(style)
 
 
 def test_no_history_gets_gits_advice() -> None:
