@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mimi_lsp.agent.service import AgentService, AgentTask  # noqa: E402
+from mimi_lsp.agent.service import AgentTask  # noqa: E402
 from mimi_lsp.services import Services  # noqa: E402
 from mimi_lsp.settings import resolve_settings  # noqa: E402
 
@@ -431,11 +431,11 @@ async def run_task(task: Task, settings_layer: dict[str, Any], mode: str) -> Out
             raise SystemExit("invalid settings: " + "; ".join(problems))
         services = Services(settings)
         services.workspace_folders = [str(folder)]
-        if settings.index.enabled and hasattr(services, "start_index"):
+        if settings.index.enabled:
             services.start_index()
             if services.index is not None:
                 await services.index.wait_idle()
-        agent = AgentService(services)
+        agent = services.agent
         uri = (folder / task.file).as_uri() if task.file else None
         started = time.perf_counter()
         error = ""

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from next_edit_scenarios import SCENARIOS, Edit, Scenario  # noqa: E402
 
-from mimi_lsp.index.languages import load_language  # noqa: E402
+from mimi_lsp.languages import load_language  # noqa: E402
 from mimi_lsp.next_edit.edits import NextEdit, trimmed  # noqa: E402
 from mimi_lsp.next_edit.model import build_prompt  # noqa: E402
 from mimi_lsp.next_edit.syntax import SyntaxCache, grammar_language  # noqa: E402

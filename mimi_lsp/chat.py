@@ -181,9 +181,14 @@ class ChatService:
             prompt = "Context:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {prompt}"
         messages = [*_recent(query.history), ChatMessage("user", prompt)]
         tools = workspace_tools(workspace, None)
-        outcome = await self.agent.loop().run(
-            ASK_SYSTEM, messages, tools, on_text=on_delta, text_tools=False
-        )
+        try:
+            outcome = await self.agent.loop().run(
+                ASK_SYSTEM, messages, tools, on_text=on_delta, text_tools=False
+            )
+        except Exception as exc:
+            self.agent.on_health(exc)
+            raise
+        self.agent.on_health(None)
         reply = outcome.reply
         if outcome.stopped and not reply:
             reply = f"(stopped: {outcome.stopped.replace('_', ' ')})"

@@ -49,7 +49,6 @@ def run_command(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace, folder: str) -> int:
     from mimi_lsp.errors import MimiError
-    from mimi_lsp.git.message import CommitMessages
     from mimi_lsp.git.repo import Repository
     from mimi_lsp.services import Services
     from mimi_lsp.settings import resolve_settings
@@ -67,7 +66,7 @@ async def _run(args: argparse.Namespace, folder: str) -> int:
     for problem in problems:
         sys.stderr.write(f"mimi-lsp commit-message: settings: {problem} (ignored)\n")
     services = Services(settings)
-    writer = CommitMessages(lambda: services.settings, lambda: services.chat_backend)
+    writer = services.commit_messages
     progress = _Progress() if sys.stderr.isatty() else None
     try:
         result = await writer.write(folder, on_delta=progress.add if progress else None)

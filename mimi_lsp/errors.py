@@ -1,6 +1,14 @@
-"""Typed errors: each maps to an empty result plus, when the user can act, one clear message."""
+"""Typed errors: each maps to an empty result plus, when the user can act, one clear message.
+
+The JSON-RPC codes the server answers failed requests with live here too, once.
+"""
 
 from __future__ import annotations
+
+REQUEST_FAILED = -32803
+"""LSP ``RequestFailed``: the request was valid but failed (the message says why and what to do)."""
+REQUEST_CANCELLED = -32800
+"""LSP ``RequestCancelled``."""
 
 
 class MimiError(Exception):
@@ -56,18 +64,14 @@ class FimUnsupported(MimiError):
     """The configured model has no fill-in-the-middle support we know of."""
 
 
-class InvalidSettings(MimiError):
-    """Settings failed validation; defaults are used instead."""
-
-
 class OutsideWorkspace(MimiError):
     """A path resolves outside every workspace folder (symlinks included)."""
-
-
-class IndexError_(MimiError):
-    """The index could not be read or written."""
 
 
 class GitProblem(MimiError):
     """Git cannot do what was asked here: no repository, nothing to commit, a merge in
     progress, a detached HEAD, or git itself failed. Nothing was written."""
+
+
+class FileNotFound(MimiError):
+    """The path is inside the workspace but names no file (or folder)."""

@@ -115,6 +115,31 @@ def make_formatter(log_format: str = "text") -> logging.Formatter:
     return _ScrubbingFormatter(inner, secret_env_values)
 
 
+EXPECTED_ERROR_CODES = frozenset({-32602, -32803})
+"""JSON-RPC InvalidParams and RequestFailed: answers that say what went wrong and what to do."""
+
+
+class ExpectedRequestErrors(logging.Filter):
+    """One line, not a traceback, for a request that failed the way we meant it to.
+
+    pygls logs every error a handler raises with its whole traceback (a failed chat: ~110 lines
+    of chained tracebacks from the HTTP client up). When the error is one we raise on purpose
+    (invalid arguments, a backend that is down: the client gets the message and the fix), the
+    record becomes one warning line with the cause; the traceback stays at debug level.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if getattr(exc, "code", None) not in EXPECTED_ERROR_CODES:
+            return True
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        record.msg, record.args = "request failed: %s", (exc,)
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def setup_logging(
     level: str = "info", log_file: str | None = None, log_format: str = "text"
 ) -> None:
@@ -133,5 +158,6 @@ def setup_logging(
     root.setLevel(level.upper())
     # pygls logs every message body at INFO: far too chatty, and bodies hold user code.
     logging.getLogger("pygls").setLevel(logging.WARNING)
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(ExpectedRequestErrors())
     for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -151,22 +151,12 @@ def _rel(workspace: Workspace, path: str) -> str:
 
 async def serve(root: str) -> None:
     """Serve MCP over stdio for the folder ``root`` (a real path) until stdin closes."""
-    from mimi_lsp.agent.service import snapshot_for_path
     from mimi_lsp.services import Services
 
     services = Services()
     services.workspace_folders = [root]
-    settings = services.settings.index
-    workspace = Workspace(
-        lambda: [root],
-        lambda p: snapshot_for_path(services.session, p),
-        index=lambda: getattr(services, "index", None),
-        exclude=settings.exclude,
-        max_file_bytes=settings.max_file_bytes,
-    )
-    start = getattr(services, "start_index", None)
-    if callable(start):
-        start()
+    workspace = services.agent.workspace()
+    services.start_index()
     server = build_server(services, workspace)
     try:
         await server.run_stdio_async()

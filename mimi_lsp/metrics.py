@@ -264,6 +264,15 @@ def _samples(metric: Any) -> list[Any]:
     return out
 
 
+def percentile(values: Iterable[float], q: float) -> float:
+    """Nearest-rank percentile ``q`` (0-100) of ``values`` (0 for none): the one used by every
+    in-process latency summary (``mimi.status``)."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
 def histogram_quantile(buckets: list[tuple[float, float]], q: float) -> float:
     """PromQL-style quantile from cumulative ``(upper bound, count)`` buckets (linear inside)."""
     if not buckets:

@@ -178,12 +178,34 @@ def full_change(old: str, new: str) -> TextChange:
 EditListener = Callable[[TextBuffer, TextChange], None]
 
 
+@dataclass(frozen=True, slots=True)
+class ClientSupport:
+    """What the client can do, resolved once from its capabilities at ``initialize``
+    (``convert.client_support``); features read these instead of the raw capabilities."""
+
+    inline_completion: bool = False
+    document_changes: bool = False
+    """``workspace/applyEdit`` takes ``documentChanges`` (versioned edits)."""
+    create_files: bool = False
+    change_annotations: bool = False
+    """Edits can carry annotations with ``needsConfirmation`` (the editor previews them)."""
+    work_done_progress: bool = False
+    code_action_resolve: bool = False
+    """Code actions may come without ``edit`` and be resolved later (``codeAction/resolve``)."""
+    configuration: bool = False
+    """``workspace/configuration`` can be pulled."""
+    watched_files_registration: bool = False
+
+
 class Session:
     """All open documents, plus listeners told about every change (engine, index)."""
 
     def __init__(self) -> None:
         self.documents: dict[str, TextBuffer] = {}
         self.codec = PositionCodec()
+        """Columns in the position encoding negotiated at ``initialize``."""
+        self.client = ClientSupport()
+        """What the client supports (set at ``initialize``)."""
         self._listeners: list[Callable[[str], None]] = []
         self._edit_listeners: list[EditListener] = []
 

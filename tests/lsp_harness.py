@@ -49,8 +49,9 @@ def fake_settings(*replies: str, delay_ms: float = 0, **completion: Any) -> dict
     }
 
 
-def server_command(log_level: str = "debug") -> list[str]:
-    return [sys.executable, "-m", "mimi_lsp", "--stdio", "--log-level", log_level]
+def server_command(log_level: str = "debug", log_file: Path | None = None) -> list[str]:
+    command = [sys.executable, "-m", "mimi_lsp", "--stdio", "--log-level", log_level]
+    return command + (["--log-file", str(log_file)] if log_file else [])
 
 
 def make_client() -> LanguageClient:
@@ -88,13 +89,15 @@ async def start_session(
     inline: bool = True,
     env: dict[str, str] | None = None,
     configuration: dict[str, Any] | None = None,
+    log_level: str = "debug",
+    log_file: Path | None = None,
 ) -> AsyncIterator[LanguageClient]:
     """A real server process, initialized like ``editor`` would, shut down afterwards."""
     client = make_client()
     if configuration is not None:
         client.set_configuration(configuration, section="mimi")
     server_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    await client.start_io(*server_command(), env=server_env)
+    await client.start_io(*server_command(log_level, log_file), env=server_env)
     root_uri = root.as_uri() if root else None
     folders = [types.WorkspaceFolder(uri=root_uri, name=root.name)] if root else None
     try:

@@ -134,9 +134,16 @@ class AgentHost(Protocol):
 class AgentService:
     """Runs edit tasks for the language server (and anything else holding ``Services``)."""
 
-    def __init__(self, services: AgentHost) -> None:
+    def __init__(
+        self,
+        services: AgentHost,
+        *,
+        on_health: Callable[[BaseException | None], None] | None = None,
+    ) -> None:
         self.services = services
         self.stats = AgentStats()
+        self.on_health = on_health or (lambda error: None)
+        """Told how each model run ended (None: it answered), for the chat backend's health."""
 
     def workspace(self, uri: str | None = None) -> Workspace:
         """A confined view of the workspace folders (the file's folder when none is open)."""
@@ -223,9 +230,11 @@ class AgentService:
             except BaseException as exc:
                 if isinstance(exc, Exception):
                     self.stats.failed += 1
+                    self.on_health(exc)
                 else:
                     self.stats.cancelled += 1
                 raise
+        self.on_health(None)
         self.stats.steps += len(outcome.steps)
         rebased = plan.refresh()
         summary = outcome.reply.strip() or _default_summary(plan, workspace)

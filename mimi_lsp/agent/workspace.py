@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from mimi_lsp.domain import DocumentSnapshot, SearchHit, Span, SymbolInfo
-from mimi_lsp.errors import MimiError, OutsideWorkspace
+from mimi_lsp.errors import FileNotFound, MimiError, OutsideWorkspace
 from mimi_lsp.uris import path_to_uri, uri_to_path
 
 SKIP_DIRS = frozenset(
@@ -60,10 +60,6 @@ EDITOR_CONFIG_DIRS = frozenset({".vscode", ".idea", ".zed", ".helix", ".fleet", 
 EDITOR_CONFIG_FILES = frozenset({".envrc", ".nvim.lua", ".nvimrc", ".exrc", ".lazy.lua"})
 """Files that editors or shells run when the folder is opened."""
 _DRIVE_RE = re.compile(r"^[A-Za-z]:[\\/]|^[A-Za-z]:$")
-
-
-class FileNotFound(MimiError):
-    """The path is inside the workspace but names no file."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,13 +33,12 @@ from mimi_lsp.domain import (
     TriggerKind,
 )
 from mimi_lsp.errors import (
-    BackendError,
     BackendTimeout,
-    BackendUnavailable,
     FimUnsupported,
     MimiError,
     ModelNotFound,
 )
+from mimi_lsp.health import classify
 from mimi_lsp.inference.base import Backend
 from mimi_lsp.ratelimit import RateLimiter
 from mimi_lsp.settings import CompletionSettings
@@ -50,15 +49,6 @@ ContextProvider = Callable[[CompletionRequest], Awaitable[list[ContextSnippet]]]
 StatusListener = Callable[[BackendHealth], None]
 
 CONTEXT_BUDGET_S = 0.02
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (0 for no values)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def choose_fim(info: ModelInfo, model: str, override: str) -> tuple[FimTemplate | None, bool]:
@@ -113,14 +103,14 @@ class CompletionStats:
             "rateLimited": self.rate_limited,
             "debounceMs": round(self.last_debounce_ms, 1),
             "latencyMs": {
-                "p50": round(percentile(total, 50), 2),
-                "p95": round(percentile(total, 95), 2),
-                "p99": round(percentile(total, 99), 2),
+                "p50": round(metrics.percentile(total, 50), 2),
+                "p95": round(metrics.percentile(total, 95), 2),
+                "p99": round(metrics.percentile(total, 99), 2),
             },
             "serverLatencyMs": {
-                "p50": round(percentile(server, 50), 2),
-                "p95": round(percentile(server, 95), 2),
-                "p99": round(percentile(server, 99), 2),
+                "p50": round(metrics.percentile(server, 50), 2),
+                "p95": round(metrics.percentile(server, 95), 2),
+                "p99": round(metrics.percentile(server, 99), 2),
             },
         }
 
@@ -135,6 +125,7 @@ class CompletionEngine:
         *,
         current_version: Callable[[str], int | None],
         context_provider: ContextProvider | None = None,
+        limiter: RateLimiter | None = None,
         on_status: StatusListener | None = None,
     ) -> None:
         self.settings = settings
@@ -150,8 +141,8 @@ class CompletionEngine:
         self._inflight: dict[str, asyncio.Task[CompletionResult]] = {}
         self._model_info: dict[str, ModelInfo] = {}
         self._health = BackendHealth(HealthState.OK)
-        self.limiter: RateLimiter | None = None
-        """Per-client rate limit on model calls (set by ``Services``)."""
+        self.limiter = limiter
+        """Per-client rate limit on model calls (after the cache and the debounce)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -277,14 +268,7 @@ class CompletionEngine:
                 parts_context = await self._context(request)
                 span.set(snippets=len(parts_context))
             info = await self._info()
-            template, native = choose_fim(info, self.settings.model, self.settings.fim_template)
-            if not info.native_fim and template is None:
-                raise FimUnsupported(
-                    f"Model {self.settings.model!r} has no fill-in-the-middle support "
-                    "that mimi-lsp knows of.",
-                    fix="Use a base coder model (e.g. qwen2.5-coder:1.5b-base) or set "
-                    "mimi.completion.fimTemplate.",
-                )
+            template, native = self._fim(info)
             parts = build_prompt(
                 template=template,
                 native_fim=native,
@@ -348,17 +332,32 @@ class CompletionEngine:
         return CompletionResult((self._item(request, suggestion.text, suggestion.replace),))
 
     async def check_backend(self) -> BackendHealth:
-        """Look the model up once (after start-up), so a missing server or model is reported
-        before the first keystroke and the client library is imported off the typing path."""
+        """Look the model up (after start-up, a settings change, and while the backend is
+        unavailable), so a missing server or model is reported before the first keystroke, its
+        return is reported without one, and the client library is imported off the typing path."""
         if not self.settings.enabled:
             return self._health
         try:
-            await self._info()
+            self._fim(await self._info())
         except MimiError as exc:
             self._set_health(exc)
         except Exception:  # never let a probe take the server down
             log.exception("backend check failed")
+        else:
+            self._set_health(None)
         return self._health
+
+    def _fim(self, info: ModelInfo) -> tuple[FimTemplate | None, bool]:
+        """The template and native flag for the model (``FimUnsupported`` when there is none)."""
+        template, native = choose_fim(info, self.settings.model, self.settings.fim_template)
+        if not info.native_fim and template is None:
+            raise FimUnsupported(
+                f"Model {self.settings.model!r} has no fill-in-the-middle support "
+                "that mimi-lsp knows of.",
+                fix="Use a base coder model (e.g. qwen2.5-coder:1.5b-base) or set "
+                "mimi.completion.fimTemplate.",
+            )
+        return template, native
 
     async def _context(self, request: CompletionRequest) -> list[ContextSnippet]:
         """Snippets from the index, raced against a strict budget (never delays ghost text)."""
@@ -415,14 +414,9 @@ class CompletionEngine:
         return "".join(pieces)
 
     def _set_health(self, error: MimiError | None) -> None:
-        if error is None:
-            health = BackendHealth(HealthState.OK)
-        elif isinstance(error, (BackendUnavailable, ModelNotFound, FimUnsupported)):
-            health = BackendHealth(HealthState.UNAVAILABLE, error.message, error.fix)
-        elif isinstance(error, (BackendError, BackendTimeout)):
-            health = BackendHealth(HealthState.ERROR, error.message, error.fix)
-        else:
-            health = BackendHealth(HealthState.ERROR, error.message, error.fix)
+        health = classify(error) or BackendHealth(
+            HealthState.ERROR, getattr(error, "message", ""), getattr(error, "fix", "")
+        )
         if health.state != self._health.state or health.message != self._health.message:
             self._health = health
             if error is not None:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from mimi_lsp.completion.languages import LanguageSpec, StringDelim
+from mimi_lsp.languages import LanguageSpec, StringDelim
 
 OPENERS = "([{"
 CLOSERS = ")]}"

@@ -32,11 +32,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mimi_lsp.completion.languages import LanguageSpec, spec_for
 from mimi_lsp.completion.lexer import CLOSERS, OPENERS, first_line, indent_of, indent_width
 from mimi_lsp.completion.reindent import reindent
 from mimi_lsp.completion.scope import cut_suffix_echo, limit_scope, remove_repetition
 from mimi_lsp.completion.syntax import CursorSyntax, analyze_cursor, near_cursor
+from mimi_lsp.languages import LanguageSpec, spec_for
 
 
 @dataclass(frozen=True, slots=True)

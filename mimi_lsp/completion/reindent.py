@@ -11,9 +11,9 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from mimi_lsp.completion.languages import LanguageSpec
 from mimi_lsp.completion.lexer import indent_of, indent_width, starts_with_closer
 from mimi_lsp.completion.syntax import CursorSyntax, line_opens_block
+from mimi_lsp.languages import LanguageSpec
 
 
 @dataclass(frozen=True, slots=True)

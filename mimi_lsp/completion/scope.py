@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 
-from mimi_lsp.completion.languages import LanguageSpec
 from mimi_lsp.completion.lexer import (
     OPENERS,
     PAIRS,
@@ -22,6 +21,7 @@ from mimi_lsp.completion.lexer import (
     unmatched_closers,
 )
 from mimi_lsp.completion.syntax import CursorSyntax, anchors_for, cursor_window, line_opens_block
+from mimi_lsp.languages import LanguageSpec
 
 _WORD = re.compile(r"\w")
 

@@ -23,7 +23,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mimi_lsp.completion.languages import LanguageSpec, load_grammar, spec_for
 from mimi_lsp.completion.lexer import (
     TAB_WIDTH,
     first_line,
@@ -32,6 +31,7 @@ from mimi_lsp.completion.lexer import (
     scan,
     starts_with_closer,
 )
+from mimi_lsp.languages import LanguageSpec, load_grammar, spec_for
 
 log = logging.getLogger(__name__)
 

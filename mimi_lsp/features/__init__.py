@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 FEATURES = [
     "lifecycle",
@@ -23,7 +23,11 @@ FEATURES = [
 ]
 
 
-def registry() -> list[tuple[str, Callable[[Any], None]]]:
+if TYPE_CHECKING:
+    from mimi_lsp.language_server import MimiServer
+
+
+def registry() -> list[tuple[str, Callable[[MimiServer], None]]]:
     """(name, register) for every feature module, in order."""
     out = []
     for name in FEATURES:

@@ -17,16 +17,16 @@ import logging
 import uuid
 from typing import Annotated, Any, Literal
 
-from lsprotocol import types
 from pydantic import Field
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcInvalidParams
 
-from mimi_lsp.chat import ChatAnswer, ChatQuery, ChatService
-from mimi_lsp.domain import ChatMessage, Span
-from mimi_lsp.errors import BackendError, BackendTimeout, BackendUnavailable, ModelNotFound
-from mimi_lsp.features._args import CommandArgs, Ident, Text, Uri, parse_args
-from mimi_lsp.features.agent import RangeArg, failure, report_backend, span_from_range, to_range
-from mimi_lsp.session import split_lines
+from mimi_lsp.chat import ChatAnswer, ChatQuery
+from mimi_lsp.convert.index import LineSource, range_json
+from mimi_lsp.domain import ChatMessage
+from mimi_lsp.errors import MimiError
+from mimi_lsp.features._args import CommandArgs, Ident, RangeArg, Text, Uri, parse_args
+from mimi_lsp.features.editing import failure
+from mimi_lsp.language_server import MimiServer
 
 log = logging.getLogger(__name__)
 
@@ -55,77 +55,66 @@ class ExplainArgs(CommandArgs):
     chat_id: Ident | None = None
 
 
-def register(server: Any) -> None:
-    chat = ChatService(server.services, getattr(server, "agent", None))
+def payload(server: MimiServer, chat_id: str, answer: ChatAnswer) -> dict[str, Any]:
+    """The command's answer: the reply and its citations as URIs and protocol ranges."""
+    ws = server.services.agent.workspace()
+    lines = LineSource(server.session)
+    return {
+        "chatId": chat_id,
+        "reply": answer.reply,
+        "citations": [
+            {"uri": ws.uri(c.path), "range": range_json(lines.range(c.path, c.span))}
+            for c in answer.citations
+        ],
+    }
 
-    def citation_range(path: str, span: Span) -> types.Range:
-        ws = chat.agent.workspace()
-        snapshot = ws.open_snapshot(path)
-        if snapshot is not None:
-            return to_range(list(snapshot.lines), span, server.services.session.codec)
-        try:
-            lines = split_lines(ws.read(path).text)
-        except Exception:
-            lines = []
-        return to_range(lines, span, server.services.session.codec)
 
-    def payload(chat_id: str, answer: ChatAnswer) -> dict[str, Any]:
-        ws = chat.agent.workspace()
-        return {
-            "chatId": chat_id,
-            "reply": answer.reply,
-            "citations": [
-                {
-                    "uri": ws.uri(c.path),
-                    "range": server.protocol._converter.unstructure(citation_range(c.path, c.span)),  # noqa: SLF001
-                }
-                for c in answer.citations
-            ],
-        }
+async def ask(server: MimiServer, chat_id: str, query: ChatQuery) -> ChatAnswer:
+    """One chat turn, streaming deltas; a failure is a JSON-RPC error with the fix."""
 
-    async def run(chat_id: str, query: ChatQuery) -> ChatAnswer:
-        def delta(text: str) -> None:
-            server.protocol.notify("mimi/chatDelta", {"chatId": chat_id, "delta": text})
+    def delta(text: str) -> None:
+        server.protocol.notify("mimi/chatDelta", {"chatId": chat_id, "delta": text})
 
-        try:
-            answer = await chat.ask(query, on_delta=delta)
-        except (BackendUnavailable, ModelNotFound, BackendTimeout, BackendError) as exc:
-            report_backend(server, exc)
-            raise failure(exc) from exc
-        except asyncio.CancelledError:
-            log.info("chat %s cancelled", chat_id)
-            raise
-        report_backend(server, None)
-        return answer
+    try:
+        return await server.services.chat.ask(query, on_delta=delta)
+    except MimiError as exc:
+        raise failure(exc) from exc
+    except asyncio.CancelledError:
+        log.info("chat %s cancelled", chat_id)
+        raise
 
+
+async def mimi_chat(server: MimiServer, *args: Any) -> dict[str, Any]:
+    parsed = parse_args(ChatArgs, args, "mimi.chat")
+    if not parsed.message.strip():
+        raise JsonRpcInvalidParams("mimi.chat: message is empty")
+    span = parsed.range.span(server.session, parsed.uri) if parsed.range and parsed.uri else None
+    query = ChatQuery(
+        message=parsed.message,
+        history=tuple(ChatMessage(h.role, h.content) for h in parsed.history),
+        uri=parsed.uri,
+        span=span,
+    )
+    return payload(server, parsed.chat_id, await ask(server, parsed.chat_id, query))
+
+
+async def mimi_explain(server: MimiServer, *args: Any) -> dict[str, Any]:
+    parsed = parse_args(ExplainArgs, args, "mimi.explain")
+    chat_id = parsed.chat_id or f"explain-{uuid.uuid4().hex[:8]}"
+    span = parsed.range.span(server.session, parsed.uri) if parsed.range else None
+    answer = await ask(
+        server, chat_id, ChatQuery(message=EXPLAIN_PROMPT, uri=parsed.uri, span=span)
+    )
+    if parsed.chat_id is None:
+        server.tell(answer.reply)
+    return payload(server, chat_id, answer)
+
+
+def register(server: MimiServer) -> None:
     @server.command("mimi.chat")
-    async def mimi_chat(*args: Any) -> dict[str, Any]:
-        parsed = parse_args(ChatArgs, args, "mimi.chat")
-        if not parsed.message.strip():
-            raise JsonRpcException("mimi.chat: message is empty", code=-32602)
-        span = None
-        if parsed.uri and parsed.range is not None:
-            span = span_from_range(server, parsed.uri, parsed.range.start, parsed.range.end)
-        query = ChatQuery(
-            message=parsed.message,
-            history=tuple(ChatMessage(h.role, h.content) for h in parsed.history),
-            uri=parsed.uri,
-            span=span,
-        )
-        return payload(parsed.chat_id, await run(parsed.chat_id, query))
+    async def chat_command(*args: Any) -> dict[str, Any]:
+        return await mimi_chat(server, *args)
 
     @server.command("mimi.explain")
-    async def mimi_explain(*args: Any) -> dict[str, Any]:
-        parsed = parse_args(ExplainArgs, args, "mimi.explain")
-        chat_id = parsed.chat_id or f"explain-{uuid.uuid4().hex[:8]}"
-        span = None
-        if parsed.range is not None:
-            span = span_from_range(server, parsed.uri, parsed.range.start, parsed.range.end)
-        answer = await run(chat_id, ChatQuery(message=EXPLAIN_PROMPT, uri=parsed.uri, span=span))
-        if parsed.chat_id is None:
-            server.window_show_message(
-                types.ShowMessageParams(
-                    type=types.MessageType.Info, message=f"Mimi: {answer.reply}"
-                )
-            )
-        return payload(chat_id, answer)
+    async def explain_command(*args: Any) -> dict[str, Any]:
+        return await mimi_explain(server, *args)

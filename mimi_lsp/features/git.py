@@ -16,16 +16,10 @@ import os
 import uuid
 from typing import Any
 
-from mimi_lsp.errors import (
-    BackendError,
-    BackendTimeout,
-    BackendUnavailable,
-    GitProblem,
-    ModelNotFound,
-)
+from mimi_lsp.errors import GitProblem, MimiError
 from mimi_lsp.features._args import CommandArgs, Ident, Uri, parse_args
-from mimi_lsp.features.agent import failure, report_backend
-from mimi_lsp.git.message import CommitMessages
+from mimi_lsp.features.editing import failure
+from mimi_lsp.language_server import MimiServer
 from mimi_lsp.uris import uri_to_path
 
 log = logging.getLogger(__name__)
@@ -50,34 +44,35 @@ def workspace_folder(folders: list[str], asked: str | None) -> str:
     raise GitProblem(f"{asked} is not inside a workspace folder.")
 
 
-def register(server: Any) -> None:
+async def commit_message(server: MimiServer, *args: Any) -> dict[str, Any]:
+    """``mimi.git.commitMessage``: the message, streamed as ``mimi/chatDelta`` meanwhile."""
     services = server.services
-    writer = CommitMessages(lambda: services.settings, lambda: services.chat_backend)
+    parsed = parse_args(CommitMessageArgs, args, "mimi.git.commitMessage")
+    chat_id = parsed.chat_id or f"commit-{uuid.uuid4().hex[:8]}"
 
+    def delta(text: str) -> None:
+        server.protocol.notify("mimi/chatDelta", {"chatId": chat_id, "delta": text})
+
+    try:
+        folder = workspace_folder(services.workspace_folders, parsed.folder)
+        result = await services.commit_messages.write(folder, on_delta=delta)
+    except MimiError as exc:
+        services.health.report("chat", exc)  # the chat backend writes it
+        raise failure(exc) from exc
+    except asyncio.CancelledError:
+        log.info("commit message %s cancelled", chat_id)
+        raise
+    services.health.report("chat", None)
+    return {
+        "chatId": chat_id,
+        "message": result.message,
+        "staged": result.staged,
+        "files": result.files,
+        "summarised": result.summarised,
+    }
+
+
+def register(server: MimiServer) -> None:
     @server.command("mimi.git.commitMessage")
     async def git_commit_message(*args: Any) -> dict[str, Any]:
-        parsed = parse_args(CommitMessageArgs, args, "mimi.git.commitMessage")
-        chat_id = parsed.chat_id or f"commit-{uuid.uuid4().hex[:8]}"
-
-        def delta(text: str) -> None:
-            server.protocol.notify("mimi/chatDelta", {"chatId": chat_id, "delta": text})
-
-        try:
-            folder = workspace_folder(services.workspace_folders, parsed.folder)
-            result = await writer.write(folder, on_delta=delta)
-        except GitProblem as exc:
-            raise failure(exc) from exc
-        except (BackendUnavailable, ModelNotFound, BackendTimeout, BackendError) as exc:
-            report_backend(server, exc)
-            raise failure(exc) from exc
-        except asyncio.CancelledError:
-            log.info("commit message %s cancelled", chat_id)
-            raise
-        report_backend(server, None)
-        return {
-            "chatId": chat_id,
-            "message": result.message,
-            "staged": result.staged,
-            "files": result.files,
-            "summarised": result.summarised,
-        }
+        return await commit_message(server, *args)

@@ -1,52 +1,32 @@
 """The index over LSP: mimi.search, mimi.reindex, workspace/symbol, progress, file events.
 
-Thin handlers around ``services.index`` (``index/service.py``): they validate arguments,
-call the service and convert paths and spans to URIs and ranges in the negotiated position
-encoding. Index events become ``mimi/indexStatus`` notifications and, for clients that
-support it, ``$/progress`` with percentages. ``textDocument/didSave`` and
-``workspace/didChangeWatchedFiles`` (registered dynamically once the client is initialized)
-keep the index live; unsaved buffers reach it through the session's change listeners.
+Thin handlers around ``services.index`` (``index/service.py``): they validate arguments, call
+the service and convert paths and spans to URIs and ranges (``convert/index.py``). Index events
+become ``mimi/indexStatus`` notifications and, for clients that support it, ``$/progress`` with
+percentages. ``textDocument/didSave`` and ``workspace/didChangeWatchedFiles`` (registered
+dynamically once the client is initialized) keep the index live; unsaved buffers reach it
+through the session's change listeners.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from typing import Any, Literal
 
 from lsprotocol import types
 from pydantic import Field
 
-from mimi_lsp.convert import span_to_range
-from mimi_lsp.domain import SearchHit, Span, SymbolInfo
+from mimi_lsp.convert.index import LineSource, hit_json, status_payload, symbol_information
 from mimi_lsp.features._args import CommandArgs, parse_args
-from mimi_lsp.session import split_lines
-from mimi_lsp.uris import path_to_uri, uri_to_path
+from mimi_lsp.features.progress import WorkProgress
+from mimi_lsp.index.service import IndexEvent
+from mimi_lsp.language_server import MimiServer
+from mimi_lsp.uris import uri_to_path
 
 log = logging.getLogger(__name__)
 
 INDEX_DISABLED = "The index is disabled (mimi.index.enabled is false)."
-
-SYMBOL_KINDS: dict[str, types.SymbolKind] = {
-    "function": types.SymbolKind.Function,
-    "method": types.SymbolKind.Method,
-    "constructor": types.SymbolKind.Constructor,
-    "class": types.SymbolKind.Class,
-    "struct": types.SymbolKind.Struct,
-    "interface": types.SymbolKind.Interface,
-    "trait": types.SymbolKind.Interface,
-    "impl": types.SymbolKind.Class,
-    "enum": types.SymbolKind.Enum,
-    "module": types.SymbolKind.Module,
-    "namespace": types.SymbolKind.Namespace,
-    "type": types.SymbolKind.TypeParameter,
-    "constant": types.SymbolKind.Constant,
-    "variable": types.SymbolKind.Variable,
-    "property": types.SymbolKind.Property,
-    "macro": types.SymbolKind.Function,
-    "section": types.SymbolKind.String,
-}
 
 
 class SearchArgs(CommandArgs):
@@ -59,107 +39,17 @@ class SearchArgs(CommandArgs):
     language: str | None = None
 
 
-class LineSource:
-    """Line texts for position conversion: open buffers first, then the disk (cached)."""
-
-    def __init__(self, server: Any) -> None:
-        self.server = server
-        self._cache: dict[str, tuple[str, ...]] = {}
-
-    def lines(self, path: str) -> tuple[str, ...]:
-        cached = self._cache.get(path)
-        if cached is not None:
-            return cached
-        uri = path_to_uri(path)
-        snap = self.server.services.session.snapshot(uri)
-        if snap is not None:
-            lines = snap.lines
-        else:
-            try:
-                with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-                    lines = tuple(split_lines(fh.read()))
-            except OSError:
-                lines = ()
-        self._cache[path] = lines
-        return lines
-
-    def range(self, path: str, span: Span) -> types.Range:
-        codec = self.server.services.session.codec
-        if span.start_col == 0 and span.end_col == 0:
-            return types.Range(
-                start=types.Position(line=span.start_line, character=0),
-                end=types.Position(line=span.end_line, character=0),
-            )
-        lines = self.lines(path)
-        if span.end_line >= len(lines):
-            lines = tuple(lines) + ("",) * (span.end_line + 1 - len(lines))
-        return span_to_range(lines, span, codec)
-
-
-def hit_json(hit: SearchHit, lines: LineSource) -> dict[str, Any]:
-    """A search hit as ``mimi.search`` returns it."""
-    rng = lines.range(hit.path, hit.span)
-    out: dict[str, Any] = {
-        "uri": path_to_uri(hit.path),
-        "range": {
-            "start": {"line": rng.start.line, "character": rng.start.character},
-            "end": {"line": rng.end.line, "character": rng.end.character},
-        },
-        "score": hit.score,
-        "preview": hit.preview,
-    }
-    if hit.symbol:
-        out["symbol"] = hit.symbol
-    if hit.kind:
-        out["kind"] = hit.kind
-    if hit.language:
-        out["language"] = hit.language
-    return out
-
-
-def symbol_information(info: SymbolInfo, lines: LineSource) -> types.SymbolInformation:
-    return types.SymbolInformation(
-        name=info.name,
-        kind=SYMBOL_KINDS.get(info.kind, types.SymbolKind.Variable),
-        location=types.Location(
-            uri=path_to_uri(info.path), range=lines.range(info.path, info.span)
-        ),
-        container_name=info.container,
-    )
-
-
-def status_payload(status: Any) -> dict[str, Any] | None:
-    """``mimi/indexStatus`` params for an ``IndexStatus`` (None for 'idle')."""
-    if status.state == "idle":
-        return None
-    payload: dict[str, Any] = {
-        "state": status.state,
-        "files": status.files,
-        "chunks": status.chunks,
-        "embedded": status.embedded,
-    }
-    if status.message:
-        payload["message"] = status.message
-    return payload
-
-
 class ProgressReporter:
     """Turns index events into ``mimi/indexStatus`` and ``$/progress``, in order."""
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: MimiServer) -> None:
         self.server = server
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.queue: asyncio.Queue[IndexEvent] = asyncio.Queue()
         self.task: asyncio.Task[Any] | None = None
-        self.tokens: dict[str, str] = {}
-        self.counter = itertools.count(1)
+        self.reports: dict[str, WorkProgress] = {}
         self.last_status: dict[str, Any] | None = None
 
-    def supports_progress(self) -> bool:
-        caps = self.server.client_capabilities
-        window = getattr(caps, "window", None)
-        return bool(window is not None and window.work_done_progress)
-
-    def push(self, event: Any) -> None:
+    def push(self, event: IndexEvent) -> None:
         self.queue.put_nowait(event)
         if self.task is None or self.task.done():
             try:
@@ -175,88 +65,90 @@ class ProgressReporter:
             except Exception:
                 log.debug("index progress failed", exc_info=True)
 
-    async def handle(self, event: Any) -> None:
+    async def handle(self, event: IndexEvent) -> None:
         if event.kind in ("status", "end"):
             payload = status_payload(event.status)
             if payload is not None and payload != self.last_status:
                 self.last_status = payload
                 self.server.protocol.notify("mimi/indexStatus", payload)
-        if event.kind == "status" or not self.supports_progress():
-            return
-        progress = self.server.work_done_progress
         if event.kind == "begin":
-            token = f"mimi-{event.task}-{next(self.counter)}"
-            try:
-                await asyncio.wait_for(progress.create_async(token), 5)
-            except Exception:
-                log.debug("window/workDoneProgress/create refused", exc_info=True)
-                return
-            self.tokens[event.task] = token
-            progress.begin(
-                token,
-                types.WorkDoneProgressBegin(
-                    title=f"mimi: {event.title}", percentage=0, cancellable=False
-                ),
-            )
-            return
-        current = self.tokens.get(event.task)
-        if current is None:
-            return
-        token = current
-        if event.kind == "report":
-            progress.report(
-                token,
-                types.WorkDoneProgressReport(
-                    percentage=event.percentage, message=event.message or None
-                ),
-            )
-        elif event.kind == "end":
-            del self.tokens[event.task]
-            progress.end(token, types.WorkDoneProgressEnd(message=event.message or "done"))
+            started = WorkProgress(self.server, event.task)
+            if await started.begin(f"mimi: {event.title}", percentage=0):
+                self.reports[event.task] = started
+        elif event.kind == "report" and (running := self.reports.get(event.task)) is not None:
+            running.report(event.message or None, event.percentage)
+        elif event.kind == "end" and (ended := self.reports.pop(event.task, None)) is not None:
+            ended.end(event.message or "done")
 
 
-def register(server: Any) -> None:
+async def search(server: MimiServer, *args: Any) -> dict[str, Any]:
+    parsed = parse_args(SearchArgs, args, "mimi.search")
+    index = server.services.index
+    if index is None:
+        return {"hits": [], "message": INDEX_DISABLED}
+    hits = await index.search(parsed.query, parsed.k, parsed.mode, parsed.paths, parsed.language)
+    lines = LineSource(server.session)
+    return {"hits": [hit_json(h, lines) for h in hits]}
+
+
+async def reindex(server: MimiServer) -> dict[str, Any]:
+    index = server.services.index
+    if index is None:
+        return {"files": 0, "chunks": 0, "message": INDEX_DISABLED}
+    status = await index.reindex()
+    out: dict[str, Any] = {"files": status.files, "chunks": status.chunks, "state": status.state}
+    if status.message:
+        out["message"] = status.message
+    return out
+
+
+async def workspace_symbol(
+    server: MimiServer, params: types.WorkspaceSymbolParams
+) -> list[types.SymbolInformation]:
+    index = server.services.index
+    if index is None:
+        return []
+    found = await index.symbols(params.query, limit=100)
+    lines = LineSource(server.session)
+    return [symbol_information(info, lines) for info in found]
+
+
+async def register_watchers(server: MimiServer) -> None:
+    """Ask the client to report file changes (when it can register watchers dynamically)."""
+    if server.services.index is None or not server.session.client.watched_files_registration:
+        return
+    watcher = types.FileSystemWatcher(glob_pattern="**/*")
+    await server.client_register_capability_async(
+        types.RegistrationParams(
+            registrations=[
+                types.Registration(
+                    id="mimi-index-watcher",
+                    method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                    register_options=types.DidChangeWatchedFilesRegistrationOptions(
+                        watchers=[watcher]
+                    ),
+                )
+            ]
+        )
+    )
+
+
+def register(server: MimiServer) -> None:
     services = server.services
-    reporter = ProgressReporter(server)
-    services.on_index_event(reporter.push)
+    services.on_index_event(ProgressReporter(server).push)
+    server.on_initialized(lambda: register_watchers(server))
 
     @server.command("mimi.search")
-    async def search(*args: Any) -> dict[str, Any]:
-        parsed = parse_args(SearchArgs, args, "mimi.search")
-        index = services.index
-        if index is None:
-            return {"hits": [], "message": INDEX_DISABLED}
-        hits = await index.search(
-            parsed.query, parsed.k, parsed.mode, parsed.paths, parsed.language
-        )
-        lines = LineSource(server)
-        return {"hits": [hit_json(h, lines) for h in hits]}
+    async def mimi_search(*args: Any) -> dict[str, Any]:
+        return await search(server, *args)
 
     @server.command("mimi.reindex")
-    async def reindex(*args: Any) -> dict[str, Any]:
-        index = services.index
-        if index is None:
-            return {"files": 0, "chunks": 0, "message": INDEX_DISABLED}
-        status = await index.reindex()
-        out: dict[str, Any] = {
-            "files": status.files,
-            "chunks": status.chunks,
-            "state": status.state,
-        }
-        if status.message:
-            out["message"] = status.message
-        return out
+    async def mimi_reindex(*args: Any) -> dict[str, Any]:
+        return await reindex(server)
 
     @server.feature(types.WORKSPACE_SYMBOL, types.WorkspaceSymbolOptions())
-    async def workspace_symbol(
-        params: types.WorkspaceSymbolParams,
-    ) -> list[types.SymbolInformation]:
-        index = services.index
-        if index is None:
-            return []
-        found = await index.symbols(params.query, limit=100)
-        lines = LineSource(server)
-        return [symbol_information(info, lines) for info in found]
+    async def symbols(params: types.WorkspaceSymbolParams) -> list[types.SymbolInformation]:
+        return await workspace_symbol(server, params)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
     def did_save(params: types.DidSaveTextDocumentParams) -> None:
@@ -267,26 +159,3 @@ def register(server: Any) -> None:
     def did_change_watched_files(params: types.DidChangeWatchedFilesParams) -> None:
         if services.index is not None:
             services.index.files_changed([uri_to_path(c.uri) for c in params.changes])
-
-    async def register_watchers() -> None:
-        caps = server.client_capabilities
-        workspace = getattr(caps, "workspace", None)
-        watched = getattr(workspace, "did_change_watched_files", None)
-        if services.index is None or watched is None or not watched.dynamic_registration:
-            return
-        await server.client_register_capability_async(
-            types.RegistrationParams(
-                registrations=[
-                    types.Registration(
-                        id="mimi-index-watcher",
-                        method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
-                        register_options=types.DidChangeWatchedFilesRegistrationOptions(
-                            watchers=[types.FileSystemWatcher(glob_pattern="**/*")]
-                        ),
-                    )
-                ]
-            )
-        )
-
-    hooks = server.__dict__.setdefault("initialized_hooks", [])
-    hooks.append(register_watchers)

@@ -1,4 +1,10 @@
-"""initialize / initialized / configuration: settings and workspace folders."""
+"""initialize / initialized / configuration: settings, workspace folders and backend checks.
+
+Settings come from ``initializationOptions`` and, for clients that answer it,
+``workspace/configuration`` (section ``mimi``), pulled after ``initialized`` and again on every
+``workspace/didChangeConfiguration``. After each the backends are checked at once, so the
+status the client shows is current without waiting for a keystroke.
+"""
 
 from __future__ import annotations
 
@@ -7,41 +13,34 @@ from typing import Any
 
 from lsprotocol import types
 
+from mimi_lsp.language_server import MimiServer
 from mimi_lsp.settings import resolve_settings
 from mimi_lsp.uris import uri_to_path
 
 log = logging.getLogger(__name__)
 
 
-def register(server: Any) -> None:
-    state: dict[str, Any] = {"init_options": None, "pull": False}
+class Configuration:
+    """The client's settings layers, merged and applied to the services."""
 
-    def apply(*layers: Any) -> None:
+    def __init__(self, server: MimiServer) -> None:
+        self.server = server
+        self.init_options: Any = None
+
+    def apply(self, *layers: Any) -> None:
         settings, problems = resolve_settings(*layers)
-        server.services.apply_settings(settings)
+        self.server.services.apply_settings(settings)
         if problems:
-            message = "mimi: invalid settings ignored: " + "; ".join(problems)
-            log.warning(message)
-            server.window_show_message(
-                types.ShowMessageParams(type=types.MessageType.Warning, message=message)
-            )
+            message = "invalid settings ignored: " + "; ".join(problems)
+            log.warning("mimi: %s", message)
+            self.server.tell(message, types.MessageType.Warning, prefix="mimi")
 
-    @server.feature(types.INITIALIZE)
-    def initialize(params: types.InitializeParams) -> None:
-        state["init_options"] = params.initialization_options
-        folders = [f.uri for f in params.workspace_folders or []]
-        if not folders and params.root_uri:
-            folders = [params.root_uri]
-        server.services.workspace_folders = [uri_to_path(u) for u in folders]
-        workspace = params.capabilities.workspace
-        state["pull"] = bool(workspace and workspace.configuration)
-        apply(params.initialization_options)
-
-    async def pull_configuration() -> None:
-        if not state["pull"]:
+    async def pull(self) -> None:
+        """Pull section ``mimi`` from clients that support ``workspace/configuration``."""
+        if not self.server.session.client.configuration:
             return
         try:
-            result = await server.workspace_configuration_async(
+            result = await self.server.workspace_configuration_async(
                 types.ConfigurationParams(items=[types.ConfigurationItem(section="mimi")])
             )
         except Exception:
@@ -49,31 +48,45 @@ def register(server: Any) -> None:
             return
         section = result[0] if result else None
         if section:
-            apply(state["init_options"], section)
+            self.apply(self.init_options, section)
+
+
+def check_backends(server: MimiServer) -> None:
+    """Re-check completion's and chat's backends in the background (status right away)."""
+    server.run_task(server.services.check_backends(), name="check-backends")
+
+
+def register(server: MimiServer) -> None:
+    config = Configuration(server)
+    services = server.services
+
+    @server.feature(types.INITIALIZE)
+    def initialize(params: types.InitializeParams) -> None:
+        config.init_options = params.initialization_options
+        folders = [f.uri for f in params.workspace_folders or []]
+        if not folders and params.root_uri:
+            folders = [params.root_uri]
+        services.workspace_folders = [uri_to_path(u) for u in folders]
+        config.apply(params.initialization_options)
 
     @server.feature(types.INITIALIZED)
     async def initialized(params: types.InitializedParams) -> None:
-        await pull_configuration()
-        server.run_task(server.services.completion.check_backend(), name="check-backend")
-        server.services.start_index()
-        # Features that talk to the client once it is ready (e.g. watcher registration).
-        for hook in list(getattr(server, "initialized_hooks", [])):
-            try:
-                await hook()
-            except Exception:
-                log.exception("initialized hook failed")
+        await config.pull()
+        check_backends(server)
+        services.start_index()
+        await server.run_initialized_hooks()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(params: types.DidChangeConfigurationParams) -> None:
-        if state["pull"]:
-            await pull_configuration()
+        if server.session.client.configuration:
+            await config.pull()
         elif isinstance(params.settings, dict) and params.settings:
-            apply(state["init_options"], params.settings)
-        server.run_task(server.services.completion.check_backend(), name="check-backend")
+            config.apply(config.init_options, params.settings)
+        check_backends(server)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
     def did_change_workspace_folders(params: types.DidChangeWorkspaceFoldersParams) -> None:
-        folders = list(server.services.workspace_folders)
+        folders = list(services.workspace_folders)
         for removed in params.event.removed or []:
             path = uri_to_path(removed.uri)
             if path in folders:
@@ -82,8 +95,8 @@ def register(server: Any) -> None:
             path = uri_to_path(added.uri)
             if path not in folders:
                 folders.append(path)
-        server.services.set_workspace_folders(folders)
+        services.set_workspace_folders(folders)
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(params: Any) -> None:
-        await server.services.aclose()
+        await services.aclose()

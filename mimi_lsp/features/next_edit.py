@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pygls.exceptions import JsonRpcInvalidParams
 
 from mimi_lsp.convert import position_to_col, span_to_range
-from mimi_lsp.features._args import CommandArgs, Coordinate, Ident, Uri, parse_args
+from mimi_lsp.features._args import CommandArgs, Coordinate, Ident, Uri, parse_args, plain
+from mimi_lsp.language_server import MimiServer
 
 INLINE_EDIT = "textDocument/copilotInlineEdit"
 DID_SHOW_INLINE_EDIT = "textDocument/didShowInlineEdit"
@@ -48,16 +49,7 @@ class AcceptArgs(CommandArgs):
     id: Ident = ""
 
 
-def plain(value: Any) -> Any:
-    """pygls hands custom params over as namedtuples: make them dicts and lists again."""
-    if hasattr(value, "_asdict"):
-        return {k: plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
-def register(server: Any) -> None:
+def register(server: MimiServer) -> None:
     services = server.services
 
     @server.feature(INLINE_EDIT)

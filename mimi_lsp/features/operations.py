@@ -16,11 +16,11 @@ import asyncio
 import logging
 import os
 import threading
-from typing import Any
 
 from lsprotocol import types
 
 from mimi_lsp import metrics
+from mimi_lsp.language_server import MimiServer
 from mimi_lsp.log import SecretScrubber, scrub, secret_env_values
 from mimi_lsp.ratelimit import Refusal
 
@@ -37,7 +37,7 @@ _LEVELS = {
 class ClientLogHandler(logging.Handler):
     """Sends log records to the client as ``window/logMessage`` (from any thread)."""
 
-    def __init__(self, server: Any, level: int = logging.WARNING) -> None:
+    def __init__(self, server: MimiServer, level: int = logging.WARNING) -> None:
         super().__init__(level)
         self.server = server
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -71,18 +71,11 @@ class ClientLogHandler(logging.Handler):
             self._busy.on = False
 
 
-def register(server: Any) -> None:
+def register(server: MimiServer) -> None:
     services = server.services
 
     def limited(refusal: Refusal) -> None:
-        try:
-            server.window_show_message(
-                types.ShowMessageParams(
-                    type=types.MessageType.Warning, message=f"mimi: {refusal.message}"
-                )
-            )
-        except Exception:
-            log.debug("could not show the rate-limit message", exc_info=True)
+        server.tell(refusal.message, types.MessageType.Warning, prefix="mimi")
 
     services.limiter.on_limited.append(limited)
     root = logging.getLogger()
@@ -100,5 +93,4 @@ def register(server: Any) -> None:
             metrics.refresh(services)
             server.run_task(refresh_loop(), name="mimi-metrics-refresh")
 
-    hooks = server.__dict__.setdefault("initialized_hooks", [])
-    hooks.append(start)
+    server.on_initialized(start)

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mimi_lsp.index.languages import GRAMMARS, PROSE, parser_for
+from mimi_lsp.languages import GRAMMARS, PROSE, parser_for
 
 CHUNKER_VERSION = "4"
 """Bumped whenever chunk boundaries change: indexes made by another version are re-chunked."""

@@ -14,7 +14,8 @@ from typing import Any
 from mimi_lsp.domain import CompletionRequest, ContextSnippet
 from mimi_lsp.index.indexer import FolderIndex
 from mimi_lsp.index.pool import BufferPool
-from mimi_lsp.index.workers import StoreThreads, TaskRunner
+from mimi_lsp.index.workers import StoreThreads
+from mimi_lsp.tasks import TaskRunner
 from mimi_lsp.uris import uri_to_path
 
 CONTEXT_DEFINITIONS = 3

@@ -11,9 +11,9 @@ import re
 from dataclasses import replace
 
 from mimi_lsp.domain import SearchHit, Span
-from mimi_lsp.index.languages import language_for_path
 from mimi_lsp.index.store import ChunkRow, IndexStore
 from mimi_lsp.index.text import split_identifier
+from mimi_lsp.languages import language_for_path
 
 PREVIEW_LINES = 8
 PREVIEW_CHARS = 600

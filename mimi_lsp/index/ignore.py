@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pathspec
 
-from mimi_lsp.index.languages import language_for_path
+from mimi_lsp.languages import language_for_path
 
 GLOBAL_IGNORES: tuple[str, ...] = (
     # version control and editors

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from mimi_lsp.index.cache_dir import db_path_for
 from mimi_lsp.index.chunker import CHUNKER_VERSION, chunk_file
 from mimi_lsp.index.ignore import IGNORE_FILES, IgnoreRules, decode, skip_reason, walk_folder
-from mimi_lsp.index.languages import language_for_path
 from mimi_lsp.index.store import FileData, IndexStore
 from mimi_lsp.index.text import bytes_hash
+from mimi_lsp.languages import language_for_path
 from mimi_lsp.settings import IndexSettings
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,6 @@ from mimi_lsp.domain import SearchHit, Span, SymbolInfo
 from mimi_lsp.index.database import is_corruption
 from mimi_lsp.index.hits import resolve_merged, search_hit
 from mimi_lsp.index.indexer import FolderIndex
-from mimi_lsp.index.languages import PROSE, normalize_language
 from mimi_lsp.index.ranking import (
     DEFAULT_FUSION,
     Fusion,
@@ -35,8 +34,10 @@ from mimi_lsp.index.ranking import (
 )
 from mimi_lsp.index.store import ChunkRow
 from mimi_lsp.index.text import query_terms
-from mimi_lsp.index.workers import StoreThreads, TaskRunner
+from mimi_lsp.index.workers import StoreThreads
 from mimi_lsp.inference.embedding import Embedder, query_prefix
+from mimi_lsp.languages import PROSE, normalize_language
+from mimi_lsp.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
 

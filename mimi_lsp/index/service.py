@@ -31,11 +31,12 @@ from mimi_lsp.index.pool import BufferPool
 from mimi_lsp.index.ranking import DEFAULT_FUSION, Fusion
 from mimi_lsp.index.search import MODES, Mode, Searcher
 from mimi_lsp.index.status import IndexEvent, Listener, StatusBoard
-from mimi_lsp.index.workers import EmbedWorker, ScanWorker, StoreThreads, TaskRunner, run_task
+from mimi_lsp.index.workers import EmbedWorker, ScanWorker, StoreThreads
 from mimi_lsp.inference.base import Backend
 from mimi_lsp.inference.embedding import Embedder
 from mimi_lsp.inference.factory import create_embedder
 from mimi_lsp.settings import BackendSettings, Settings
+from mimi_lsp.tasks import TaskRunner, run_task
 from mimi_lsp.uris import uri_to_path
 
 __all__ = ["MODES", "IndexEvent", "IndexService", "Listener", "Mode"]

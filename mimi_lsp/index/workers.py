@@ -14,45 +14,23 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from mimi_lsp.errors import MimiError
 from mimi_lsp.index.database import is_corruption
 from mimi_lsp.index.indexer import FolderIndex
 from mimi_lsp.index.status import StatusBoard
 from mimi_lsp.inference.embedding import Embedder, document_prefix
+from mimi_lsp.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 EMBED_BATCH = 32
-
-
-class TaskRunner(Protocol):
-    """Starts a background job, keeps a reference to it and logs its failure."""
-
-    def __call__(self, coro: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]: ...
-
-
-_running: set[asyncio.Task[Any]] = set()
-
-
-def run_task(coro: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
-    """The default ``TaskRunner`` (the server hands the index its own)."""
-    task = asyncio.get_running_loop().create_task(coro, name=name)
-    _running.add(task)
-
-    def done(t: asyncio.Task[Any]) -> None:
-        _running.discard(t)
-        if not t.cancelled() and t.exception() is not None:
-            log.error("background task %s failed", name, exc_info=t.exception())
-
-    task.add_done_callback(done)
-    return task
 
 
 class StoreThreads:

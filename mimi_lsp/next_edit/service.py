@@ -25,8 +25,8 @@ from typing import Any
 from mimi_lsp import metrics
 from mimi_lsp.domain import DocumentSnapshot, TextChange
 from mimi_lsp.errors import MimiError
-from mimi_lsp.index.languages import load_language
 from mimi_lsp.inference.base import Backend
+from mimi_lsp.languages import load_language
 from mimi_lsp.next_edit import rename, siblings
 from mimi_lsp.next_edit.edits import NextEdit, PredictionContext, trimmed, undoes
 from mimi_lsp.next_edit.history import Histories
@@ -40,13 +40,6 @@ log = logging.getLogger(__name__)
 
 OFFERED = 32
 """Suggestions remembered for acceptance and undo detection."""
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 @dataclass
@@ -86,10 +79,10 @@ class NextEditStats:
             "modelCalls": self.model_calls,
             "unparsable": self.unparsable,
             "latencyMs": {
-                "modelFreeP50": round(_percentile(free, 50), 2),
-                "modelFreeP95": round(_percentile(free, 95), 2),
-                "modelP50": round(_percentile(model, 50), 1),
-                "modelP95": round(_percentile(model, 95), 1),
+                "modelFreeP50": round(metrics.percentile(free, 50), 2),
+                "modelFreeP95": round(metrics.percentile(free, 95), 2),
+                "modelP50": round(metrics.percentile(model, 50), 1),
+                "modelP95": round(metrics.percentile(model, 95), 1),
             },
         }
 

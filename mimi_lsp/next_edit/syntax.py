@@ -1,6 +1,6 @@
 """Identifiers and their scopes, from tree-sitter, for the model-free predictors.
 
-The grammars are the index's (``index/languages.py``: per-language wheels that work offline).
+The grammars are the index's (``languages/grammars.py``: per-language wheels that work offline).
 A document is parsed once per version (``SyntaxCache``); finding the uses of a name costs a
 regular-expression scan of the bytes plus one tree lookup per hit, not a walk of every node. A
 language without a grammar gives no tree: the predictors then stay silent rather than guess
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mimi_lsp.domain import DocumentSnapshot
-from mimi_lsp.index.languages import GRAMMARS, normalize_language, parser_for
+from mimi_lsp.languages import GRAMMARS, normalize_language, parser_for
 
 WHOLE_FILE_BYTES = 192_000
 """Larger documents are parsed in a window of lines around the edit: tree-sitter holds the GIL

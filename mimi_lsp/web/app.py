@@ -34,13 +34,13 @@ from typing import Any
 from aiohttp import web
 
 from mimi_lsp import __version__
-from mimi_lsp.errors import MimiError, OutsideWorkspace
+from mimi_lsp.errors import FileNotFound, MimiError, OutsideWorkspace
 from mimi_lsp.metrics import MultiprocessMetrics
 from mimi_lsp.web import git_routes, terminal
 from mimi_lsp.web.auth import Auth, new_token
 from mimi_lsp.web.bridge import ServerLauncher, bridge, server_command
 from mimi_lsp.web.bundle import STATIC_DIR, is_built
-from mimi_lsp.web.workspace_files import FileContent, FileNotFound, WorkspaceFiles
+from mimi_lsp.web.workspace_files import FileContent, WorkspaceFiles
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,10 @@ class WebConfig:
 
 
 def _problem(exc: MimiError) -> web.Response:
-    status = getattr(exc, "status", 403 if isinstance(exc, OutsideWorkspace) else 400)
+    default = (
+        403 if isinstance(exc, OutsideWorkspace) else 404 if isinstance(exc, FileNotFound) else 400
+    )
+    status = getattr(exc, "status", default)
     body: dict[str, Any] = {"error": exc.message}
     if exc.fix:
         body["fix"] = exc.fix

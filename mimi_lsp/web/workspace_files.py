@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pathspec
 
-from mimi_lsp.errors import MimiError, OutsideWorkspace
+from mimi_lsp.errors import FileNotFound, MimiError, OutsideWorkspace
 
 ALWAYS_IGNORED = frozenset(
     {
@@ -47,12 +47,6 @@ class FileProblem(MimiError):
     """A file that exists but cannot be edited here (binary, too large, not UTF-8, a folder)."""
 
     status = 415
-
-
-class FileNotFound(MimiError):
-    """No such file (or folder) inside the workspace."""
-
-    status = 404
 
 
 class SaveConflict(MimiError):

@@ -45,9 +45,10 @@ def _plain(params: Any) -> dict[str, Any]:
     return params._asdict() if hasattr(params, "_asdict") else dict(vars(params))
 
 
-def statuses(client: Any) -> list[dict[str, Any]]:
-    """The mimi/status notifications received so far."""
-    return [_plain(params) for m, params in client.notifications if m == "mimi/status"]
+def statuses(client: Any, feature: str = "completion") -> list[dict[str, Any]]:
+    """The mimi/status notifications about ``feature`` received so far."""
+    found = [_plain(params) for m, params in client.notifications if m == "mimi/status"]
+    return [s for s in found if feature in s]
 
 
 def started_streaming(reqs: list[Any]) -> bool:

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from mimi_lsp import tracing
-from mimi_lsp.chat import ChatQuery, ChatService
+from mimi_lsp.chat import ChatQuery
 from mimi_lsp.domain import CompletionRequest, TriggerKind
 from mimi_lsp.services import Services
 from mimi_lsp.settings import resolve_settings
@@ -102,7 +102,7 @@ async def test_completion_and_chat_spans_in_memory(
         CompletionRequest(services.session.snapshot(uri), 2, 11, TriggerKind.AUTOMATIC)
     )
     assert again.items and again.items[0].from_cache
-    answer = await ChatService(services).ask(ChatQuery(message=f"What is {SECRET}?"))
+    answer = await services.chat.ask(ChatQuery(message=f"What is {SECRET}?"))
     assert answer.reply == "It adds."
     await services.aclose()
 

@@ -20,7 +20,7 @@ from mimi_lsp.index.cache_dir import db_path_for
 from mimi_lsp.index.chunker import chunk_file
 from mimi_lsp.index.database import connect
 from mimi_lsp.index.ignore import decode
-from mimi_lsp.index.languages import language_for_path
+from mimi_lsp.languages import language_for_path
 
 ROOT = Path(__file__).resolve().parents[2]
 

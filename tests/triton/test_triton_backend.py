@@ -9,7 +9,8 @@ import pytest
 
 from mimi_lsp.domain import ChatMessage, ChatRequest, GenerateRequest, HealthState, ToolSpec
 from mimi_lsp.errors import BackendUnavailable, ModelNotFound
-from mimi_lsp.inference.triton import TritonBackend, parse_tool_calls, render_chat
+from mimi_lsp.inference.triton import TritonBackend
+from mimi_lsp.inference.triton_models import parse_tool_calls, render_chat
 from mimi_lsp.settings import TritonBackendSettings
 from tests.triton.server import TritonProcess
 

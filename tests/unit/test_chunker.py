@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mimi_lsp.index.chunker import MAX_CHARS, chunk_file
-from mimi_lsp.index.languages import GRAMMARS, language_for_path, supported_grammars
+from mimi_lsp.languages import GRAMMARS, language_for_path, supported_grammars
 
 # language -> (source, {definition name: kind}, name whose chunk must start at the given line)
 SAMPLES: dict[str, tuple[str, dict[str, str], tuple[str, int]]] = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from mimi_lsp.completion import syntax
-from mimi_lsp.completion.languages import load_grammar, spec_for
 from mimi_lsp.completion.lexer import open_brackets, scan, unmatched_closers
 from mimi_lsp.completion.syntax import analyze_cursor, cursor_window
+from mimi_lsp.languages import load_grammar, spec_for
 
 CURSOR = "<CURSOR>"
 

@@ -1,46 +1,12 @@
-"""Conversions between domain dataclasses and ``lsprotocol`` types (positions in the
-negotiated encoding, UTF-16 unless the client asked otherwise)."""
+"""Ghost text as ``InlineCompletionItem`` and as the completion-menu fallback item."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from lsprotocol import types
 
-from mimi_lsp.domain import CompletionItem, DocumentSnapshot, Span
+from mimi_lsp.convert.positions import col_to_position
+from mimi_lsp.domain import CompletionItem, DocumentSnapshot
 from mimi_lsp.session import PositionCodec
-
-
-def position_to_col(
-    snapshot: DocumentSnapshot, position: types.Position, codec: PositionCodec
-) -> tuple[int, int]:
-    """(line, code-point column) for a protocol position, clamped to the document."""
-    line = min(max(position.line, 0), len(snapshot.lines) - 1)
-    if position.line >= len(snapshot.lines):
-        return line, len(snapshot.line_text(line))
-    return line, codec.to_col(snapshot.lines[line], max(position.character, 0))
-
-
-def col_to_position(
-    lines: Sequence[str], line: int, col: int, codec: PositionCodec
-) -> types.Position:
-    text = lines[line] if line < len(lines) else ""
-    return types.Position(line=line, character=codec.from_col(text, col))
-
-
-def span_to_range(lines: Sequence[str], span: Span, codec: PositionCodec) -> types.Range:
-    return types.Range(
-        start=col_to_position(lines, span.start_line, span.start_col, codec),
-        end=col_to_position(lines, span.end_line, span.end_col, codec),
-    )
-
-
-def plain_span_to_range(span: Span) -> types.Range:
-    """For files that are not open: columns are taken as-is (ASCII is the common case)."""
-    return types.Range(
-        start=types.Position(line=span.start_line, character=span.start_col),
-        end=types.Position(line=span.end_line, character=span.end_col),
-    )
 
 
 def inline_item(
