@@ -68,6 +68,7 @@ class Services:
             self.session,
             folders=lambda: self.workspace_folders,
             backend=self._next_edit_backend(self.settings),
+            run_task=self.run_task,
         )
         """Next-edit suggestions: its history hears every applied change."""
         self.session.on_edit(self.next_edit.record)

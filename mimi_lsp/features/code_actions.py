@@ -36,7 +36,7 @@ from mimi_lsp.convert import line_end_range, range_to_span, to_json
 from mimi_lsp.domain import DocumentSnapshot
 from mimi_lsp.errors import MimiError
 from mimi_lsp.features._args import RangeArg
-from mimi_lsp.features.editing import prepare_edit, run_agent, short_label
+from mimi_lsp.features.editing import PreparedEdit, prepare_edit, run_agent, short_label
 from mimi_lsp.language_server import MimiServer
 from mimi_lsp.uris import uri_to_path
 
@@ -185,6 +185,12 @@ async def code_action_resolve(server: MimiServer, action: types.CodeAction) -> t
         server.tell(exc.user_message(), types.MessageType.Warning)
         return action
     prepared = await prepare_edit(server, outcome, short_label(action.title.removeprefix("Mimi: ")))
+    action.edit = accept(server, prepared)
+    return action
+
+
+def accept(server: MimiServer, prepared: PreparedEdit) -> types.WorkspaceEdit | None:
+    """The edit to hand back, telling the user why there is none (or what was left out)."""
     if prepared.state == "empty":
         server.tell(prepared.summary or "no changes were needed.")
     elif prepared.state in ("stale", "uncreatable"):
@@ -196,8 +202,7 @@ async def code_action_resolve(server: MimiServer, action: types.CodeAction) -> t
                 f"this editor cannot create files: skipped {skipped}", types.MessageType.Warning
             )
         server.services.agent.stats.applied += 1
-        action.edit = prepared.edit
-    return action
+    return prepared.edit
 
 
 def register(server: MimiServer) -> None:

@@ -16,7 +16,8 @@ from lsprotocol import types
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pygls.exceptions import JsonRpcInvalidParams
 
-from mimi_lsp.convert import position_to_col, span_to_range
+from mimi_lsp.convert import position_to_col
+from mimi_lsp.convert.next_edit import inline_edit_json
 from mimi_lsp.features._args import CommandArgs, Coordinate, Ident, Uri, parse_args, plain
 from mimi_lsp.language_server import MimiServer
 
@@ -71,24 +72,8 @@ def register(server: MimiServer) -> None:
         edits = []
         for edit in result.edits:
             target = services.session.snapshot(edit.uri)
-            if target is None or target.version != edit.version:
-                continue
-            rng = span_to_range(target.lines, edit.span, codec)
-            edits.append(
-                {
-                    "range": {
-                        "start": {"line": rng.start.line, "character": rng.start.character},
-                        "end": {"line": rng.end.line, "character": rng.end.character},
-                    },
-                    "text": edit.text,
-                    "textDocument": {"uri": edit.uri, "version": edit.version},
-                    "command": {
-                        "title": "Accept next edit",
-                        "command": ACCEPT_COMMAND,
-                        "arguments": [edit.id],
-                    },
-                }
-            )
+            if target is not None and target.version == edit.version:
+                edits.append(inline_edit_json(edit, target, codec, ACCEPT_COMMAND))
         return {"edits": edits}
 
     @server.feature(DID_SHOW_INLINE_EDIT)

@@ -35,6 +35,7 @@ from mimi_lsp.next_edit.prompts import select_format
 from mimi_lsp.next_edit.syntax import SyntaxCache, grammar_language
 from mimi_lsp.session import Session, TextBuffer
 from mimi_lsp.settings import NextEditSettings
+from mimi_lsp.tasks import TaskRunner, run_soon, run_task
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,10 @@ class NextEditService:
         *,
         folders: Callable[[], Sequence[str]],
         backend: Backend | None = None,
+        run_task: TaskRunner = run_task,
     ) -> None:
         self.session = session
+        self._run_task = run_task
         self.histories = Histories(folders)
         self.syntax = SyntaxCache()
         self.stats = NextEditStats()
@@ -123,7 +126,6 @@ class NextEditService:
         self._model_task: asyncio.Task[Any] | None = None
         self._warned: set[str] = set()
         self._grammars: set[str] = set()
-        self._background: set[asyncio.Task[Any]] = set()
         self.settings = settings
         self.model: ModelPredictor | None = None
         self.reconfigure(settings, backend)
@@ -183,13 +185,11 @@ class NextEditService:
         if language is None or language in self._grammars:
             return
         self._grammars.add(language)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        task = loop.create_task(asyncio.to_thread(load_language, language))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        run_soon(
+            self._run_task,
+            asyncio.to_thread(load_language, language),
+            name=f"mimi-grammar-{language}",
+        )
 
     def viewed(self, uri: str) -> None:
         """The editor focused ``uri`` (``textDocument/didFocus``)."""
