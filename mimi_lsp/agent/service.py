@@ -96,7 +96,7 @@ def selection_text(snapshot: DocumentSnapshot, span: Span) -> str:
     return first + "".join(middle) + last
 
 
-def snapshot_for_path(session: Any, path: str) -> DocumentSnapshot | None:
+def snapshot_for_path(session: Session, path: str) -> DocumentSnapshot | None:
     """The open document whose URI names ``path`` (clients spell URIs differently)."""
     snap = session.snapshot(path_to_uri(path))
     if snap is not None:
