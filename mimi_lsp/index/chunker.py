@@ -3,8 +3,9 @@
 First stage of indexing (``indexer.py`` calls ``chunk_file`` for every file it reads). Each
 definition found by tree-sitter becomes one chunk (with the comments and decorators right above
 it); a definition too big for one chunk is split into its members (a class into its methods) or
-into line windows; runs of small neighbours are merged. Code between definitions (imports,
-module-level statements) becomes its own chunks. Languages without a grammar get line windows
+into line windows that all point at the definition. Code between definitions (imports,
+module-level statements) becomes its own chunks, small runs of it merged; definitions never
+merge, so every chunk of a definition names it and knows its lines (``focus_*``). Languages without a grammar get line windows
 split at blank lines; Markdown gets one chunk per section. Every definition, nested or not, is
 also returned as a symbol for ``workspace/symbol`` and completion context.
 
@@ -16,7 +17,8 @@ signatures of its definitions (``def f(x) -> int``, ``fn f(&self)``...), embedde
 next to the chunk's head (see ``store.embed_texts``).
 
 Sizes are in characters (~4 per token): chunks stay under ``max_chars`` (~800 tokens) and
-neighbours under ``min_chars`` (one-liners, imports) are merged up to ``merge_chars``.
+anonymous neighbours under ``min_chars`` (imports, one-line statements) are merged up to
+``merge_chars``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 from mimi_lsp.languages import GRAMMARS, PROSE, parser_for
 
-CHUNKER_VERSION = "4"
+CHUNKER_VERSION = "5"
 """Bumped whenever chunk boundaries change: indexes made by another version are re-chunked."""
 
 MAX_CHARS = 3_000
@@ -65,7 +67,9 @@ class Chunk:
     """Every definition name inside (weighted in BM25)."""
     focus_start: int | None = None
     focus_end: int | None = None
-    """Lines of ``symbol``'s own definition when neighbours were merged into the chunk."""
+    """Lines of the definition the chunk belongs to (where a search hit points): the whole
+    definition for a definition or a window of a big one, the declaration part for a class
+    head; None for code outside any definition."""
     signature: str | None = None
     """Signatures of the definitions that start in the chunk (``; ``-separated), if any."""
 
@@ -430,7 +434,9 @@ def _all_names(d: _Def) -> list[str]:
 
 
 def _own_segment(d: _Def, start: int, end: int, container: str | None, size: int) -> _Seg:
-    return _Seg(start, end, d.name, d.kind, container, _all_names(d), size, sigs=[d.signature])
+    return _Seg(
+        start, end, d.name, d.kind, container, _all_names(d), size, (d.start, d.end), [d.signature]
+    )
 
 
 def _definition_segments(
@@ -457,6 +463,9 @@ def _definition_segments(
                 head[0].sigs = [d.signature]
             for seg in head:
                 seg.group = d.name
+                # A hit on the head points at the class's own lines (its declaration and
+                # what comes before the first member), not at the members.
+                seg.focus = (d.start, max(d.start, head[-1].end))
             out += head
         inner = _segment(first, d.end, members, d.name, lines, sizes, max_chars)
         # A member of a split class keeps its class as container; the closing lines of the
@@ -465,6 +474,7 @@ def _definition_segments(
     windows = _windows(start, d.end, d.name, d.kind, container, lines, sizes, max_chars)
     for window in windows:
         window.sigs = [d.signature]
+        window.focus = (d.start, d.end)  # a hit on any part points at the whole definition
     return windows
 
 
@@ -534,10 +544,13 @@ def _markdown_sections(lines: list[str], sizes: list[int], max_chars: int) -> li
 
 
 def _merge(segments: list[_Seg], min_chars: int, merge_chars: int) -> list[_Seg]:
-    """Merge runs of small neighbours (under ``min_chars``) up to ``merge_chars``.
+    """Merge runs of small anonymous neighbours (under ``min_chars``) up to ``merge_chars``.
 
-    A merged chunk is named after its biggest definition, whose own lines become the focus
-    (where search results point).
+    Only code outside any definition merges (imports, module-level statements): a definition
+    stays one chunk of its own, so a search hit is always one definition with its own range and
+    name. With merged groups of small definitions 18% of the eval's hits were named after
+    another definition than the one they pointed at (0.2% without), and strict hybrid MRR@10
+    was 0.459 / 0.375 (dev / held-out) against 0.566 / 0.563 with one chunk per definition.
     """
     groups: list[list[_Seg]] = []
     for seg in segments:
@@ -546,7 +559,8 @@ def _merge(segments: list[_Seg], min_chars: int, merge_chars: int) -> list[_Seg]
             size = sum(s.size for s in group)
             prev = group[-1]
             small = prev.size < min_chars or seg.size < min_chars
-            if small and prev.group == seg.group and size + seg.size <= merge_chars:
+            anonymous = prev.symbol is None and seg.symbol is None
+            if small and anonymous and prev.group == seg.group and size + seg.size <= merge_chars:
                 group.append(seg)
                 continue
         groups.append([seg])
@@ -555,18 +569,17 @@ def _merge(segments: list[_Seg], min_chars: int, merge_chars: int) -> list[_Seg]
         if len(group) == 1:
             out.append(group[0])
             continue
-        named = [s for s in group if s.symbol is not None]
-        main = max(named, key=lambda s: s.size) if named else group[0]
+        first = group[0]
         out.append(
             _Seg(
-                group[0].start,
+                first.start,
                 group[-1].end,
-                main.symbol,
-                main.kind,
-                main.container,
+                None,
+                first.kind,
+                first.container,
                 [n for s in group for n in s.names],
                 sum(s.size for s in group),
-                (main.start, main.end) if named else None,
+                None,
                 [sig for s in group for sig in s.sigs],
             )
         )

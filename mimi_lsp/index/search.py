@@ -23,7 +23,7 @@ import numpy as np
 from mimi_lsp import tracing
 from mimi_lsp.domain import SearchHit, Span, SymbolInfo
 from mimi_lsp.index.database import is_corruption
-from mimi_lsp.index.hits import resolve_merged, search_hit
+from mimi_lsp.index.hits import hit_lines, search_hit
 from mimi_lsp.index.indexer import FolderIndex
 from mimi_lsp.index.ranking import (
     DEFAULT_FUSION,
@@ -33,7 +33,6 @@ from mimi_lsp.index.ranking import (
     subsequence_pattern,
 )
 from mimi_lsp.index.store import ChunkRow
-from mimi_lsp.index.text import query_terms
 from mimi_lsp.index.workers import StoreThreads
 from mimi_lsp.inference.embedding import Embedder, query_prefix
 from mimi_lsp.languages import PROSE, normalize_language
@@ -213,7 +212,7 @@ class Searcher:
             pool_size,
             trace=trace,
         )
-        return await self._threads.read(ranking, k, query_terms(query))
+        return await self._threads.read(ranking, k)
 
     def _rank(
         self,
@@ -223,7 +222,6 @@ class Searcher:
         mode: str,
         pool_size: int,
         k: int,
-        terms: list[str],
         trace: Any = None,
     ) -> list[SearchHit]:
         """Fuse the folders' BM25 and vector candidates and return the best ``k`` as hits.
@@ -247,7 +245,9 @@ class Searcher:
         sparse_all.sort(key=lambda kv: kv[1], reverse=True)
         dense_ranked = sorted(dense_all.items(), key=lambda kv: kv[1], reverse=True)
         if mode == "bm25":
-            ranked = sparse_all[:pool_size]
+            # Relative to the query's best match: 0-1 like the other modes' scores.
+            top = sparse_all[0][1] if sparse_all and sparse_all[0][1] > 0 else 1.0
+            ranked = [(key, s / top) for key, s in sparse_all[:pool_size]]
         elif mode == "vector":
             ranked = dense_ranked[:pool_size]
         else:
@@ -261,15 +261,16 @@ class Searcher:
             dense=len(dense_ranked),
             ranked=len(ranked),
         )
-        return self._hits(ranked, k, terms)
+        return self._hits(ranked, k, mode)
 
     def _hits(
-        self, ranked: list[tuple[tuple[str, int], float]], k: int, terms: list[str]
+        self, ranked: list[tuple[tuple[str, int], float]], k: int, mode: str
     ) -> list[SearchHit]:
-        """The best ``k`` of ``ranked`` as hits, after the prose and anonymous-code penalties.
+        """The best ``k`` of ``ranked`` as hits, after the prose and anonymous-code penalties
+        and, in hybrid mode, the prior against tiny definitions.
 
         Runs on a reader thread: rows without text for the ranking, then the text of the
-        chosen chunks only.
+        chosen chunks only. Scores come out between 0 and 1, higher is better.
         """
         by_folder: dict[str, list[int]] = {}
         for (root, cid), _ in ranked:
@@ -285,24 +286,32 @@ class Searcher:
                 continue
             for cid, row in meta.items():
                 rows_all[(root, cid)] = (folder, row)
+        fusion = self.fusion
         scored = []
         for key, score in ranked:
             if key not in rows_all:
                 continue
             row = rows_all[key][1]
             if row.language in PROSE:
-                score *= self.fusion.prose_penalty
+                score *= fusion.prose_penalty
             elif row.symbol is None:
-                score *= self.fusion.code_penalty
+                score *= fusion.code_penalty
+            if mode == "hybrid":
+                start, end = hit_lines(row)
+                if end - start < 2:
+                    score *= fusion.tiny_penalty
             scored.append((key, score))
+        ceiling = fusion.ceiling if mode == "hybrid" else 1.0
         scored.sort(key=lambda kv: kv[1], reverse=True)
         chosen: list[tuple[tuple[str, int], float]] = []
         seen: set[tuple[str, int, int]] = set()
         for key, score in scored:
             folder, row = rows_all[key]
-            ident = (folder.abs(row.path), row.start_line, row.end_line)
+            ident = (folder.abs(row.path), *hit_lines(row))
             if ident in seen:
-                continue  # nested workspace folders index a file twice
+                # Another window of the same definition, or a file that nested workspace
+                # folders index twice.
+                continue
             seen.add(ident)
             chosen.append((key, score))
             if len(chosen) >= k:
@@ -317,8 +326,9 @@ class Searcher:
             folder = rows_all[key][0]
             if key not in texts:
                 continue  # deleted since it was ranked
-            row = resolve_merged(folder.store, texts[key], terms)
-            out.append(search_hit(folder.abs(row.path), row, score))
+            row = texts[key]
+            shown = min(1.0, max(0.0, score / ceiling))
+            out.append(search_hit(folder.abs(row.path), row, shown, folder.store))
         return out
 
     # ------------------------------------------------------------------ symbols

@@ -62,6 +62,7 @@ class ChunkRow:
     text: str
     focus_start: int | None = None
     focus_end: int | None = None
+    signature: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,7 +499,7 @@ class IndexStore(Database):
         body = "c.text" if text else "''"
         rows = conn.execute(
             "SELECT c.id, f.path, f.language, c.start_line, c.end_line, c.symbol, c.kind,"
-            f" c.container, {body}, c.focus_start, c.focus_end FROM chunks c"
+            f" c.container, {body}, c.focus_start, c.focus_end, c.signature FROM chunks c"
             f" JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})",
             list(ids),
         ).fetchall()
@@ -528,19 +529,6 @@ class IndexStore(Database):
             ([n.lower() for n in names] + [limit]),
         ).fetchall()
         return [SymbolRow(*r) for r in rows if r[0] in names]
-
-    def definitions_in(
-        self, path: str, start_line: int, end_line: int
-    ) -> list[tuple[str, str, str | None, int, int]]:
-        """(name, kind, container, start, end) of definitions within lines of a file."""
-        conn = self.reader()
-        rows = conn.execute(
-            "SELECT s.name, s.kind, s.container, s.start_line, s.end_line FROM symbols s"
-            " JOIN files f ON f.id = s.file_id WHERE f.path = ? AND s.start_line >= ?"
-            " AND s.end_line <= ? ORDER BY s.start_line",
-            (path, start_line, end_line),
-        ).fetchall()
-        return [tuple(r) for r in rows]
 
     def definition_text(self, path: str, start_line: int, end_line: int) -> str | None:
         """The source lines of a definition, from the chunk(s) covering it."""

@@ -19,7 +19,8 @@ from tests.lsp_harness import EDITORS, start_session
 
 
 def symbols_of(hits: list[dict]) -> list[str]:
-    return [h.get("symbol") for h in hits]
+    """The hits' definition names without their class (``Payments.refund_order``: refund_order)."""
+    return [(h.get("symbol") or "").rsplit(".", 1)[-1] for h in hits]
 
 
 def open_file(client, path: Path, text: str, version: int = 1) -> str:
@@ -153,7 +154,7 @@ async def test_search_spans_every_workspace_folder(tmp_path: Path) -> None:
         )
         removed = await eventually(probe, lambda hits: "refund_order" not in symbols_of(hits))
     assert both[0]["uri"] == (second / "payments.rb").as_uri()
-    assert both[0]["symbol"] == "Payments"
+    assert both[0]["symbol"] == "Payments.refund_order"
     assert upload[0]["uri"].startswith(first.as_uri())
     assert "refund_order" not in symbols_of(removed)
 

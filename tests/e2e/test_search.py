@@ -156,6 +156,8 @@ async def test_every_mode_and_filters(tmp_path: Path) -> None:
         under_src = await search(client, query="upload", paths=["src/**"], k=20)
     for mode, hits in by_mode.items():
         assert hits and hits[0]["symbol"] == "addNumbers", mode
+        scores = [h["score"] for h in hits]
+        assert all(0 <= s <= 1 for s in scores) and scores == sorted(scores, reverse=True), mode
     assert go_only and all(h["uri"].endswith(".go") for h in go_only)
     assert under_src and all("/src/" in h["uri"] for h in under_src)
 

@@ -166,16 +166,38 @@ def test_a_huge_function_is_windowed_under_the_limit() -> None:
     assert {c.symbol for c in chunks} == {"huge"}
 
 
-def test_small_neighbours_merge_and_point_at_the_biggest() -> None:
-    """Tiny definitions are merged; the chunk is named after and focused on the biggest one."""
+def test_small_definitions_stay_chunks_of_their_own() -> None:
+    """Tiny definitions are never merged: each chunk names one definition and points at it."""
     source = (
         "def a():\n    return 1\n\n\ndef bigger(x):\n    y = x * 2\n    z = y + 3\n    return z\n"
     )
     chunks = chunk_file(source, "python").chunks
-    assert len(chunks) == 1
-    assert chunks[0].symbol == "bigger"
-    assert (chunks[0].focus_start, chunks[0].focus_end) == (4, 7)
-    assert chunks[0].names == ("a", "bigger")
+    assert [(c.symbol, c.focus_start, c.focus_end) for c in chunks] == [
+        ("a", 0, 1),
+        ("bigger", 4, 7),
+    ]
+
+
+def test_small_statements_outside_definitions_merge_without_a_name() -> None:
+    """Imports and one-line statements merge into one anonymous chunk that names nothing."""
+    source = "import os\nimport re\n\nX = 1\n\nY = 2\n\n\ndef f():\n    return X\n"
+    chunks = chunk_file(source, "python").chunks
+    assert [(c.symbol, c.start_line, c.end_line) for c in chunks] == [(None, 0, 5), ("f", 8, 9)]
+    assert chunks[0].focus_start is None
+
+
+def test_windows_of_a_big_function_and_a_class_head_point_at_their_definition() -> None:
+    """Every window of a big function points at the whole function; a class head at its own
+    lines, members at themselves."""
+    body = "".join(f"        value_{i} = compute({i}) + other_{i}\n" for i in range(200))
+    source = f"class Box:\n    size = 3\n\n    def big(self):\n{body}        return 1\n"
+    chunks = chunk_file(source, "python").chunks
+    head, *windows = chunks
+    assert (head.symbol, head.focus_start, head.focus_end) == ("Box", 0, 1)
+    assert len(windows) > 1
+    assert {(w.symbol, w.container, w.focus_start, w.focus_end) for w in windows} == {
+        ("big", "Box", 3, 204)
+    }
 
 
 def test_markdown_is_cut_into_sections() -> None:

@@ -156,13 +156,15 @@ async def test_prose_is_weighed_down(tmp_path: Path) -> None:
     assert any(h.path.endswith("notes.md") for h in hits)
 
 
-async def test_a_hit_starts_at_its_definitions_not_the_imports_above(tmp_path: Path) -> None:
-    """Tiny imports and functions share a chunk; the hit starts at the first def and names the one asked for."""
+async def test_a_hit_is_one_definition_with_its_own_range_name_and_preview(tmp_path: Path) -> None:
+    """Tiny neighbours are separate hits: each names the definition it spans and shows it."""
     root = tmp_path / "ws"
     (root / "pkg").mkdir(parents=True)
     (root / "pkg" / "geometry.py").write_text(
         '"""Shapes."""\n\nimport math\n\n\ndef circle_area(radius):\n    return math.pi * radius * radius\n'
         "\n\ndef rectangle_perimeter(width, height):\n    return 2 * (width + height)\n"
+        "\n\nclass Calc:\n    def add(self, a, b):\n        return a + b\n\n"
+        "    def divide(self, a, b):\n        return a / b\n"
     )
     service = IndexService(settings(tmp_path / "c"))
     await service.set_folders([str(root)])
@@ -171,13 +173,61 @@ async def test_a_hit_starts_at_its_definitions_not_the_imports_above(tmp_path: P
         (await service.search("circle area radius", mode=mode))[0] for mode in ("hybrid", "bm25")
     ]
     other = (await service.search("rectangle perimeter"))[0]
+    method = (await service.search("divide", mode="bm25"))[0]
     await service.aclose()
     for hit in hits:
-        assert (hit.symbol, hit.span.start_line, hit.span.end_line) == ("circle_area", 5, 10)
+        assert (hit.symbol, hit.span.start_line, hit.span.end_line) == ("circle_area", 5, 6)
+        assert hit.preview.startswith("def circle_area(radius):")
     assert (other.symbol, other.span.start_line, other.span.end_line) == (
         "rectangle_perimeter",
-        5,
+        9,
         10,
+    )
+    assert (method.symbol, method.kind, method.span.start_line, method.span.end_line) == (
+        "Calc.divide",
+        "method",
+        17,
+        18,
+    )
+    assert method.preview.startswith("    def divide(self, a, b):")
+
+
+async def test_a_big_function_is_one_hit_from_its_first_line(tmp_path: Path) -> None:
+    """Windows of a function too big for one chunk resolve to one hit: the whole function."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    body = "".join(f"    total_{i} = measure_flux({i}) * {i}\n" for i in range(200))
+    (root / "flux.py").write_text(
+        f"import os\n\n\ndef integrate_flux(samples):\n{body}    return 0\n"
+    )
+    service = IndexService(settings(tmp_path / "c"))
+    await service.set_folders([str(root)])
+    await service.wait_embedded()
+    hits = await service.search("measure flux total", mode="bm25")
+    await service.aclose()
+    named = [(h.symbol, h.span.start_line, h.span.end_line) for h in hits if h.symbol]
+    assert named == [("integrate_flux", 3, 204)]
+    assert hits[0].preview.startswith("def integrate_flux(samples):")
+
+
+async def test_code_outside_definitions_is_an_unnamed_window(tmp_path: Path) -> None:
+    """Module-level statements are a window of their own lines that names no definition."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "config.py").write_text(
+        "import os\n\nDATABASE_URL = os.environ.get('DATABASE_URL', 'sqlite://')\n"
+        "POOL_SIZE = 8\n\n\ndef connect():\n    return DATABASE_URL\n"
+    )
+    service = IndexService(settings(tmp_path / "c"))
+    await service.set_folders([str(root)])
+    await service.wait_embedded()
+    hits = await service.search("pool size", mode="bm25")
+    await service.aclose()
+    assert (hits[0].symbol, hits[0].kind, hits[0].span.start_line, hits[0].span.end_line) == (
+        None,
+        None,
+        0,
+        3,
     )
 
 

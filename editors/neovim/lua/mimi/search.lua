@@ -48,9 +48,6 @@ function M.to_items(hits, enc)
     if type(hit.symbol) == 'string' and hit.symbol ~= '' then
       text = ('[%s] %s'):format(hit.symbol, text)
     end
-    if type(hit.score) == 'number' then
-      text = ('%s  (%.3f)'):format(text, hit.score)
-    end
     items[#items + 1] = {
       filename = fname,
       lnum = start.line + 1,
