@@ -27,7 +27,7 @@ return {
       local child = H.child()
       local names = child:lua('return vim.tbl_keys(vim.api.nvim_get_commands({}))')
       table.sort(names)
-      H.eq({ 'MimiCancel', 'MimiChat', 'MimiEdit', 'MimiReindex', 'MimiSearch', 'MimiStatus', 'MimiToggle' },
+      H.eq({ 'MimiCancel', 'MimiChat', 'MimiCommitMessage', 'MimiEdit', 'MimiReindex', 'MimiSearch', 'MimiStatus', 'MimiToggle' },
         vim.tbl_filter(function(n) return n:find('^Mimi') end, names))
     end,
   },
