@@ -328,12 +328,14 @@ async def main() -> None:
     parser.add_argument("--timeout-ms", type=int, default=120_000)
     parser.add_argument("--max-tokens", type=int, default=400)
     parser.add_argument("--only", default="", help="run scenarios whose name contains this")
+    parser.add_argument("--names", default="", help="comma-separated scenario names to run")
     parser.add_argument("--stdio", type=int, default=0, help="done-criterion round trips")
     args = parser.parse_args()
     if args.stdio:
         await stdio_round_trips(args.stdio)
         return
-    scenarios = [s for s in SCENARIOS if args.only in s.name]
+    names = {n for n in args.names.split(",") if n}
+    scenarios = [s for s in SCENARIOS if args.only in s.name and (not names or s.name in names)]
     for language in {grammar_language(s.language) for s in scenarios}:
         if language:
             load_language(language)  # the server loads grammars when a file opens
