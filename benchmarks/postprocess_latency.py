@@ -1,9 +1,9 @@
-"""Cost of post-processing per completion: decide_multiline + postprocess, as the engine calls them.
+"""Cost of post-processing per completion: decide_shape + postprocess, as the engine calls them.
 
 For Python, TypeScript, Rust and Go documents of 1 KB, 100 KB and 1 MB, cursors at many places
 (blank lines in bodies, ends of block openers, mid-line), each with a realistic multi-line raw
 model output. Each sample is one fresh cursor (no memoised analysis from a previous sample), timed
-as the engine does it: decide_multiline before the model call, postprocess after it.
+as the engine does it: decide_shape before the model call, postprocess after it.
 
 Two prefix/suffix shapes:
 - ``engine``: the windows the engine passes (completion.maxPrefixChars 6000 / maxSuffixChars 2000);
@@ -33,7 +33,7 @@ from mimi_lsp.completion import syntax  # noqa: E402
 from mimi_lsp.completion.engine import percentile  # noqa: E402
 from mimi_lsp.completion.postprocess import (  # noqa: E402
     PostContext,
-    decide_multiline,
+    decide_shape,
     postprocess,
     stop_sequences,
 )
@@ -161,8 +161,8 @@ def measure(
             syntax._CACHE.clear()  # every sample is a new cursor
             cpu_started = time.thread_time()
             started = time.perf_counter()
-            multiline = decide_multiline(prefix, suffix, language)
-            postprocess(raw, PostContext(prefix, suffix, language, multiline))
+            shape = decide_shape(prefix, suffix, language)
+            postprocess(raw, PostContext(prefix, suffix, language, shape))
             runs.append((time.perf_counter() - started) * 1000)
             if len(runs) == 1:
                 cpu.append((time.thread_time() - cpu_started) * 1000)
@@ -199,7 +199,7 @@ def main() -> None:
                     distributions.setdefault(label, []).extend(times)
 
     print(
-        f"post-processing cost per completion (decide_multiline + postprocess), {samples} "
+        f"post-processing cost per completion (decide_shape + postprocess), {samples} "
         "cursors per row, ms. wall = first run; best = best wall time of 3 runs; cpu = first "
         "run's thread CPU time (both remove shared-machine scheduling noise)"
     )
@@ -244,7 +244,7 @@ def main() -> None:
         ax.hist(times, bins=bins, alpha=0.55, label=f"{label} document")
     ax.set_xscale("log")
     ax.axvline(5.0, color="red", linestyle="--", label="5 ms budget")
-    ax.set_xlabel("decide_multiline + postprocess (ms, log scale; first-run wall time)")
+    ax.set_xlabel("decide_shape + postprocess (ms, log scale; first-run wall time)")
     ax.set_ylabel("cursors")
     ax.set_title("Post-processing cost per completion (4 languages)")
     ax.legend()

@@ -262,7 +262,7 @@ class CompletionEngine:
             self.stats.rate_limited += 1
             return CompletionResult(reason="rate-limited")
 
-        multiline = post.decide_multiline(prefix, suffix, snap.language_id, self.settings.multiline)
+        shape = post.decide_shape(prefix, suffix, snap.language_id, self.settings.multiline)
         try:
             with tracing.span("completion.context") as span:
                 parts_context = await self._context(request)
@@ -286,7 +286,7 @@ class CompletionEngine:
                 raw=parts.raw,
                 model=self.settings.model,
                 max_tokens=self.settings.max_tokens
-                if multiline
+                if shape is not post.Shape.LINE
                 else min(self.settings.max_tokens, 64),
                 temperature=self.settings.temperature,
                 stop=stops,
@@ -297,10 +297,14 @@ class CompletionEngine:
                 model=self.settings.model,
                 prompt_chars=len(parts.prompt) + len(parts.suffix or ""),
                 max_tokens=gen_request.max_tokens,
-                multiline=multiline,
+                shape=shape.value,
                 native_fim=native,
             ) as span:
-                raw = await self._generate(gen_request, stops, multiline)
+                raw = await self._generate(
+                    gen_request,
+                    stops,
+                    lambda text: post.stream_done(text, shape, prefix, snap.language_id),
+                )
                 span.set(output_chars=len(raw), output_tokens_estimate=len(raw) // 4)
             model_ms = (time.perf_counter() - model_started) * 1000
         except MimiError as exc:
@@ -319,7 +323,7 @@ class CompletionEngine:
                     prefix=prefix,
                     suffix=suffix,
                     language_id=snap.language_id,
-                    multiline=multiline,
+                    shape=shape,
                     eol=snap.eol,
                 ),
             )
@@ -388,9 +392,9 @@ class CompletionEngine:
         return info
 
     async def _generate(
-        self, request: GenerateRequest, stops: tuple[str, ...], multiline: bool
+        self, request: GenerateRequest, stops: tuple[str, ...], done: Callable[[str], bool]
     ) -> str:
-        """Collect the stream, stopping (and closing it) at a stop sequence or line end."""
+        """Collect the stream, stopping (and closing it) at a stop sequence or when ``done``."""
         self.stats.model_calls += 1
         pieces: list[str] = []
         text = ""
@@ -404,7 +408,7 @@ class CompletionEngine:
                         cut = _first_stop(text, stops)
                         if cut is not None:
                             return text[:cut]
-                        if not multiline and "\n" in text.lstrip("\r\n"):
+                        if done(text):
                             return text
         except TimeoutError as exc:
             raise BackendTimeout(

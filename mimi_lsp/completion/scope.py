@@ -24,6 +24,10 @@ from mimi_lsp.completion.syntax import CursorSyntax, anchors_for, cursor_window,
 from mimi_lsp.languages import LanguageSpec
 
 _WORD = re.compile(r"\w")
+ECHO_LINES = 4
+"""How many of the document's next non-blank lines an echo is looked for in."""
+CLOSING_WORDS = frozenset({"end", "fi", "done", "esac", "endif", "endfunction", "endwhile", "wend"})
+"""Lines that close a block by keyword (Lua, Ruby, Julia, shell)."""
 
 
 def _line_starts(text: str) -> list[int]:
@@ -46,8 +50,33 @@ def _line_of(starts: list[int], pos: int) -> int:
     return lo
 
 
-def limit_scope(text: str, syn: CursorSyntax, prefix: str, suffix: str, spec: LanguageSpec) -> str:
-    """Cut where the suggestion leaves the syntactic scope of the cursor."""
+def _missing_closers(stack: list[str], supplied: list[str]) -> int:
+    """How many of the innermost open brackets the suggestion must close itself.
+
+    The suffix's unmatched closers close the outer ones, outermost last; they must pair up by
+    type: a ``}`` further down cannot close the ``(`` of ``if (a > b|`` on the cursor line.
+    """
+    low = max(0, len(stack) - len(supplied))
+    for missing in range(low, len(stack) + 1):
+        rest = stack[: len(stack) - missing]
+        if all(PAIRS[ch] == rest[-1 - k] for k, ch in enumerate(supplied[: len(rest)])):
+            return missing
+    return low
+
+
+def limit_scope(
+    text: str,
+    syn: CursorSyntax,
+    prefix: str,
+    suffix: str,
+    spec: LanguageSpec,
+    opened: bool = False,
+) -> str:
+    """Cut where the suggestion leaves the syntactic scope of the cursor.
+
+    ``opened``: the suggestion's first line opens a block (``f(|)`` -> ``x) {``); closing the
+    cursor's brackets on that line then does not end the suggestion.
+    """
     window = cursor_window(prefix, suffix, anchors=anchors_for(spec))
     head = window.prefix
     scanned = scan(spec, head + text)
@@ -57,10 +86,10 @@ def limit_scope(text: str, syn: CursorSyntax, prefix: str, suffix: str, spec: La
     stack = open_brackets(prefix_brackets)
     lb = syn.line_before
     suffix_scan = scan(spec, lb + window.suffix)
-    supplied = len(
-        unmatched_closers([(p, ch) for p, ch in suffix_scan.brackets if p >= len(lb)], len(stack))
+    supplied = unmatched_closers(
+        [(p, ch) for p, ch in suffix_scan.brackets if p >= len(lb)], len(stack)
     )
-    missing = max(0, len(stack) - supplied)
+    missing = _missing_closers(stack, [ch for _, ch in supplied])
 
     starts = _line_starts(text)
     n_lines = len(starts)
@@ -96,6 +125,10 @@ def limit_scope(text: str, syn: CursorSyntax, prefix: str, suffix: str, spec: La
             following = text_brackets[index + 1][0] if index + 1 < len(text_brackets) else None
             if following is None or _line_of(starts, following) != line_no:
                 nxt = starts[line_no + 1] - 1 if line_no + 1 < n_lines else len(text)
+                # `if ok(|)` -> `x):`: closing the call on the cursor line opens a block.
+                if line_no == 0 and opened:
+                    pending_line = None
+                    continue
                 end_cut = nxt
                 break
     while current_line < n_lines - 1:
@@ -130,8 +163,8 @@ def limit_scope(text: str, syn: CursorSyntax, prefix: str, suffix: str, spec: La
         if depth_at_start[i] > 0:
             went_deeper = True
             continue
-        if starts_with_closer(stripped):
-            continue
+        if starts_with_closer(stripped) or stripped.rstrip(";") in CLOSING_WORDS:
+            continue  # a closer; whether it is needed is the brackets' (and echoes') business
         width = indent_width(line)
         if width < ref:
             end_cut = starts[i] - 1
@@ -171,22 +204,47 @@ def _next_lines(suffix: str, count: int) -> list[str]:
     return out
 
 
-def cut_suffix_echo(text: str, syn: CursorSyntax, suffix: str) -> str:
-    """Cut where the suggestion starts repeating the document's next line."""
-    following = _next_lines(suffix, 1)
+def _echo_key(line: str) -> str:
+    """What two lines must share to be the same line: their code, whitespace aside; for a line
+    of closers or a closing keyword (``}``, ``end``), its indentation too (which block it ends)."""
+    stripped = line.strip()
+    if not _WORD.search(stripped) or stripped.rstrip(";") in CLOSING_WORDS:
+        return line.rstrip()
+    return "".join(stripped.split())
+
+
+def cut_suffix_echo(text: str, syn: CursorSyntax, suffix: str, replace: int = 0) -> str:
+    """Cut where the suggestion starts repeating the document's next lines.
+
+    Compared are the lines the document would hold after accepting (the cursor line whole:
+    what is before the cursor, the suggestion, and what stays after it), so a trim such as a
+    ``;`` the cursor stands before cannot hide a duplicate. A line equal to the next line is an
+    echo; further down (the model rewriting what follows), a run of two equal lines is.
+    """
+    following = [_echo_key(line) for line in _next_lines(suffix, ECHO_LINES)]
     if not following:
         return text
-    target = following[0].strip()
-    meaningful = bool(_WORD.search(target)) and len(target) >= 2
     lines = text.split("\n")
-    first = 0 if not syn.line_before.strip() else 1
+    produced = list(lines)
+    produced[0] = syn.line_before + produced[0]
+    produced[-1] += syn.line_after[replace:]
+    keys = [_echo_key(line) for line in produced]
     offset = 0
-    for i, line in enumerate(lines):
-        if i >= first:
-            same = line.strip() == target if meaningful else line.rstrip() == following[0].rstrip()
-            if same and line.strip():
-                return text[: max(0, offset - 1)] if i else ""
-        offset += len(line) + 1
+    for i, key in enumerate(keys):
+        if key.strip() and (i or not syn.line_before.strip() or len(lines) == 1):
+            for j, target in enumerate(following):
+                if key != target:
+                    continue
+                run = 1
+                while (
+                    i + run < len(keys)
+                    and j + run < len(following)
+                    and keys[i + run] == following[j + run]
+                ):
+                    run += 1
+                if j == 0 or run >= 2:
+                    return text[: max(0, offset - 1)] if i else ""
+        offset += len(lines[i]) + 1
     return text
 
 

@@ -90,6 +90,7 @@ MARKDOWN = LanguageSpec(
     strings=(),
     block_open=r"(?!)",
     code_fences_are_code=True,
+    prose=True,
 )
 
 SQL = LanguageSpec(

@@ -51,6 +51,8 @@ class LanguageSpec:
     default_indent: str = "    "
     code_fences_are_code: bool = False
     """Markdown-like documents, where ``` is content, not a model artefact."""
+    prose: bool = False
+    """Text, not code: at a line's end the suggestion may run on over several lines."""
     decorator_prefixes: tuple[str, ...] = ()
     block_open_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
 

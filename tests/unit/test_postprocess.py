@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 
 from mimi_lsp.completion.postprocess import (
     PostContext,
+    Shape,
     Suggestion,
     decide_multiline,
+    decide_shape,
     postprocess,
     stop_sequences,
 )
@@ -31,61 +33,61 @@ def multiline(language: str, document: str, mode: str = "auto") -> bool:
     return decide_multiline(prefix, suffix, language, mode)
 
 
-# (language, document, multi-line?) - one row per rule of decide_multiline.
+# (language, document, shape) - one row per rule of decide_shape.
 DECISIONS = [
     # Python
-    ("python", "def f():\n    <CURSOR>\n", True),
-    ("python", "def f():<CURSOR>\n", True),
-    ("python", "def f():<CURSOR>\n    return 1\n", False),
-    ("python", "class A:\n    <CURSOR>\n", True),
-    ("python", "<CURSOR>", True),
-    ("python", "def f():\n    x = 1\n\n    <CURSOR>\n    return x\n", True),
-    ("python", "x = <CURSOR>\n", False),
-    ("python", "x = foo(<CURSOR>)\n", False),
-    ("python", "    <CURSOR>return x\n", False),
-    ("python", "# a note <CURSOR>\n", False),
-    ("python", "s = 'abc<CURSOR>'\n", False),
-    ("python", 'def f():\n    """Docs.\n\n    <CURSOR>\n    """\n', False),
-    ("python", "xs = [<CURSOR>\n", True),
+    ("python", "def f():\n    <CURSOR>\n", "multi"),
+    ("python", "def f():<CURSOR>\n", "multi"),
+    ("python", "def f():<CURSOR>\n    return 1\n", "block"),
+    ("python", "class A:\n    <CURSOR>\n", "multi"),
+    ("python", "<CURSOR>", "multi"),
+    ("python", "def f():\n    x = 1\n\n    <CURSOR>\n    return x\n", "multi"),
+    ("python", "x = <CURSOR>\n", "block"),
+    ("python", "x = foo(<CURSOR>)\n", "block"),
+    ("python", "    <CURSOR>return x\n", "line"),
+    ("python", "# a note <CURSOR>\n", "line"),
+    ("python", "s = 'abc<CURSOR>'\n", "line"),
+    ("python", 'def f():\n    """Docs.\n\n    <CURSOR>\n    """\n', "line"),
+    ("python", "xs = [<CURSOR>\n", "multi"),
     # TypeScript / JavaScript
-    ("typescript", "function f() {<CURSOR>}\n", True),
-    ("typescript", "function f() {\n  <CURSOR>\n}\n", True),
-    ("typescript", "if (x) {<CURSOR>\n", True),
-    ("typescript", "if (x) {<CURSOR>\n  go();\n}\n", False),
-    ("typescript", "foo(<CURSOR>);\n", False),
-    ("typescript", "const a = 1;<CURSOR>\n", False),
-    ("typescript", "/*\n * <CURSOR>\n */\n", False),
-    ("typescript", "const s = `first\n<CURSOR>\n`;\n", False),
-    ("typescript", 'const s = "abc<CURSOR>";\n', False),
-    ("typescriptreact", "const A = () => {<CURSOR>};\n", True),
-    ("javascript", "const o = {<CURSOR>\n", True),
+    ("typescript", "function f() {<CURSOR>}\n", "multi"),
+    ("typescript", "function f() {\n  <CURSOR>\n}\n", "multi"),
+    ("typescript", "if (x) {<CURSOR>\n", "multi"),
+    ("typescript", "if (x) {<CURSOR>\n  go();\n}\n", "block"),
+    ("typescript", "foo(<CURSOR>);\n", "block"),
+    ("typescript", "const a = 1;<CURSOR>\n", "block"),
+    ("typescript", "/*\n * <CURSOR>\n */\n", "line"),
+    ("typescript", "const s = `first\n<CURSOR>\n`;\n", "line"),
+    ("typescript", 'const s = "abc<CURSOR>";\n', "line"),
+    ("typescriptreact", "const A = () => {<CURSOR>};\n", "multi"),
+    ("javascript", "const o = {<CURSOR>\n", "multi"),
     # Rust
-    ("rust", "fn f() {<CURSOR>}\n", True),
-    ("rust", "fn f() {\n    <CURSOR>\n}\n", True),
-    ("rust", "impl A {\n    <CURSOR>\n}\n", True),
-    ("rust", "    let x = <CURSOR>;\n", False),
-    ("rust", "/// Docs <CURSOR>\nfn f() {}\n", False),
-    ("rust", 'let s = "first\n<CURSOR>\n";\n', False),
-    ("rust", "fn f<'a>(x: &'a str) -> &'a str {<CURSOR>}\n", True),
+    ("rust", "fn f() {<CURSOR>}\n", "multi"),
+    ("rust", "fn f() {\n    <CURSOR>\n}\n", "multi"),
+    ("rust", "impl A {\n    <CURSOR>\n}\n", "multi"),
+    ("rust", "    let x = <CURSOR>;\n", "block"),
+    ("rust", "/// Docs <CURSOR>\nfn f() {}\n", "line"),
+    ("rust", 'let s = "first\n<CURSOR>\n";\n', "line"),
+    ("rust", "fn f<'a>(x: &'a str) -> &'a str {<CURSOR>}\n", "multi"),
     # Go
-    ("go", "func f() {<CURSOR>}\n", True),
-    ("go", "func f() {\n\t<CURSOR>\n}\n", True),
-    ("go", "import (<CURSOR>\n", True),
-    ("go", "\tx := <CURSOR>\n", False),
-    ("go", "\tfmt.Println(<CURSOR>)\n", False),
-    ("go", "var s = `first\n<CURSOR>\n`\n", False),
-    ("go", "// Add <CURSOR>\nfunc Add() {}\n", False),
+    ("go", "func f() {<CURSOR>}\n", "multi"),
+    ("go", "func f() {\n\t<CURSOR>\n}\n", "multi"),
+    ("go", "import (<CURSOR>\n", "multi"),
+    ("go", "\tx := <CURSOR>\n", "block"),
+    ("go", "\tfmt.Println(<CURSOR>)\n", "block"),
+    ("go", "var s = `first\n<CURSOR>\n`\n", "line"),
+    ("go", "// Add <CURSOR>\nfunc Add() {}\n", "line"),
     # Languages with a grammar wheel beyond the big four, and without one
-    ("java", "class A {\n    void f() {<CURSOR>}\n}\n", True),
-    ("java", "class A {\n    void f() {\n        // <CURSOR>\n    }\n}\n", False),
-    ("c", "int main(void) {\n    <CURSOR>\n}\n", True),
-    ("cpp", "int x = f(<CURSOR>);\n", False),
-    ("lua", "local function f(x)<CURSOR>\nend\n", True),
-    ("lua", "-- <CURSOR>\n", False),
-    ("kotlin", "fun f() {<CURSOR>}\n", True),
-    ("kotlin", "val x = <CURSOR>\n", False),
-    ("some-new-language", "{\n    <CURSOR>\n}\n", True),
-    ("some-new-language", "x = f(<CURSOR>)\n", False),
+    ("java", "class A {\n    void f() {<CURSOR>}\n}\n", "multi"),
+    ("java", "class A {\n    void f() {\n        // <CURSOR>\n    }\n}\n", "line"),
+    ("c", "int main(void) {\n    <CURSOR>\n}\n", "multi"),
+    ("cpp", "int x = f(<CURSOR>);\n", "block"),
+    ("lua", "local function f(x)<CURSOR>\nend\n", "multi"),
+    ("lua", "-- <CURSOR>\n", "line"),
+    ("kotlin", "fun f() {<CURSOR>}\n", "multi"),
+    ("kotlin", "val x = <CURSOR>\n", "block"),
+    ("some-new-language", "{\n    <CURSOR>\n}\n", "multi"),
+    ("some-new-language", "x = f(<CURSOR>)\n", "block"),
 ]
 
 
@@ -94,9 +96,11 @@ DECISIONS = [
     DECISIONS,
     ids=[f"{lang}:{doc!r}" for lang, doc, _ in DECISIONS],
 )
-def test_decide_multiline(language: str, document: str, expected: bool) -> None:
-    """Multi-line in empty bodies and at blank lines; single-line mid-line, in comments, strings."""
-    assert multiline(language, document) is expected
+def test_decide_shape(language: str, document: str, expected: str) -> None:
+    """Several lines in empty bodies and at blank lines; one line mid-line, in comments and
+    strings; at a line's end the line or the block it opens."""
+    prefix, suffix = split(document)
+    assert decide_shape(prefix, suffix, language).value == expected
 
 
 def test_mode_setting_overrides_the_syntax() -> None:
@@ -139,26 +143,26 @@ def test_stop_sequences_for_unknown_languages() -> None:
 
 def test_postprocess_keeps_the_documented_api() -> None:
     """PostContext/Suggestion keep the fields the engine relies on."""
-    ctx = PostContext(prefix="x = ", suffix="\n", language_id="python", multiline=False)
+    ctx = PostContext(prefix="x = ", suffix="\n", language_id="python", shape=Shape.LINE)
     assert ctx.eol == "\n"
     assert postprocess("42", ctx) == Suggestion("42", 0)
 
 
 def test_single_line_keeps_a_next_line_at_a_line_end() -> None:
     """At the end of a statement a single-line suggestion may start a new line."""
-    ctx = PostContext("def f():\n    x = 1", "\n", "python", multiline=False)
+    ctx = PostContext("def f():\n    x = 1", "\n", "python", shape=Shape.LINE)
     assert postprocess("\n    y = 2\n    z = 3", ctx) == Suggestion("\n    y = 2")
 
 
 def test_insert_above_existing_code_on_the_cursor_line() -> None:
     """Cursor in the indentation before code: the line goes above it, indentation kept."""
-    ctx = PostContext("def f(x):\n    ", "return x\n", "python", multiline=False)
+    ctx = PostContext("def f(x):\n    ", "return x\n", "python", shape=Shape.LINE)
     assert postprocess("y = x * 2\n    return y\n", ctx) == Suggestion("y = x * 2\n    ")
 
 
 def test_crlf_output_uses_the_document_eol() -> None:
     """A CRLF document gets CRLF ghost text, whatever the model used."""
-    ctx = PostContext("def f():\r\n    ", "\r\n", "python", multiline=True, eol="\r\n")
+    ctx = PostContext("def f():\r\n    ", "\r\n", "python", shape=Shape.MULTI, eol="\r\n")
     for raw in ("a = 1\n    return a", "a = 1\r\n    return a"):
         assert postprocess(raw, ctx) == Suggestion("a = 1\r\n    return a")
 
@@ -176,8 +180,8 @@ def test_never_raises_and_never_returns_junk(
 ) -> None:
     """Any input gives None or visible text in the document's eol, replacing only its line."""
     eol = "\r\n" if crlf else "\n"
-    is_multi = decide_multiline(prefix, suffix, language)
-    result = postprocess(raw, PostContext(prefix, suffix, language, is_multi, eol))
+    shape = decide_shape(prefix, suffix, language)
+    result = postprocess(raw, PostContext(prefix, suffix, language, shape, eol))
     if result is None:
         return
     assert result.text.strip()
@@ -187,7 +191,7 @@ def test_never_raises_and_never_returns_junk(
         assert "\r" not in result.text
     line_after = suffix.split("\n", 1)[0].rstrip("\r")
     assert 0 <= result.replace <= len(line_after)
-    if not is_multi:
+    if shape is Shape.LINE:
         assert result.text.count("\n") <= 1
     if result.replace == 0:
         assert not suffix.replace("\r\n", "\n").startswith(result.text.replace("\r\n", "\n"))
@@ -218,6 +222,6 @@ def test_stop_sequences_for_crlf_documents() -> None:
 )
 def test_model_artefacts_are_cut_but_code_is_kept(language: str, raw: str, expected: str) -> None:
     """Special tokens end the suggestion; look-alikes that are real code or markup stay."""
-    ctx = PostContext("y = ", "\n", language, multiline=False)
+    ctx = PostContext("y = ", "\n", language, shape=Shape.LINE)
     result = postprocess(raw, ctx)
     assert result is not None and result.text == expected

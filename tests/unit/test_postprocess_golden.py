@@ -1,7 +1,8 @@
 """Golden files: document + cursor + raw model output -> the ghost text the user sees.
 
 Every ``tests/golden/completion/<language>/<case>.toml`` runs through the engine's steps:
-``decide_multiline`` -> cut at the first stop sequence -> ``postprocess``. See the README there.
+``decide_shape`` -> the stream cut at the first stop sequence or where ``stream_done`` says ->
+``postprocess``. See the README there.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import pytest
 
 from mimi_lsp.completion.postprocess import (
     PostContext,
-    decide_multiline,
+    Shape,
+    decide_shape,
     postprocess,
     stop_sequences,
+    stream_done,
 )
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "completion"
@@ -27,7 +30,7 @@ KEYS = {
     "raw",
     "expected",
     "replace",
-    "multiline",
+    "shape",
     "mode",
     "language",
     "crlf",
@@ -43,7 +46,7 @@ class Case:
     raw: str
     expected: str
     replace: int
-    multiline: bool | None
+    shape: str | None
     mode: str
     eol: str
 
@@ -74,7 +77,7 @@ def load_case(path: Path) -> Case:
         raw=raw,
         expected=expected,
         replace=int(data.get("replace", 0)),
-        multiline=data.get("multiline"),
+        shape=data.get("shape"),
         mode=data.get("mode", "auto"),
         eol=eol,
     )
@@ -84,6 +87,16 @@ def cut_at_first_stop(raw: str, stops: tuple[str, ...]) -> str:
     """What the engine does while streaming: stop at the first stop sequence found."""
     found = [raw.find(stop) for stop in stops if stop and stop in raw]
     return raw[: min(found)] if found else raw
+
+
+def cut_where_done(raw: str, shape: Shape, prefix: str, language: str) -> str:
+    """What the engine does while streaming: stop reading once ``stream_done`` says so."""
+    at = raw.find("\n")
+    while at != -1:
+        if stream_done(raw[: at + 1], shape, prefix, language):
+            return raw[: at + 1]
+        at = raw.find("\n", at + 1)
+    return raw
 
 
 CASES = sorted(GOLDEN.glob("*/*.toml"))
@@ -100,12 +113,13 @@ def test_there_are_enough_golden_cases() -> None:
 def test_golden(path: Path) -> None:
     """The golden file's raw model output becomes exactly its expected ghost text."""
     case = load_case(path)
-    multiline = decide_multiline(case.prefix, case.suffix, case.language, case.mode)
-    if case.multiline is not None:
-        assert multiline == case.multiline, "decide_multiline"
+    shape = decide_shape(case.prefix, case.suffix, case.language, case.mode)
+    if case.shape is not None:
+        assert shape.value == case.shape, "decide_shape"
     raw = cut_at_first_stop(case.raw, stop_sequences(case.language, case.eol))
+    raw = cut_where_done(raw, shape, case.prefix, case.language)
     suggestion = postprocess(
-        raw, PostContext(case.prefix, case.suffix, case.language, multiline, case.eol)
+        raw, PostContext(case.prefix, case.suffix, case.language, shape, case.eol)
     )
     text = suggestion.text if suggestion is not None else ""
     replace = suggestion.replace if suggestion is not None else 0
