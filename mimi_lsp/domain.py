@@ -239,6 +239,8 @@ class BackendHealth:
     message: str = ""
     fix: str = ""
     """What the user should run or change, e.g. 'ollama serve'."""
+    notify: bool = False
+    """Tell the user with a message (not only the status bar): they can act on it."""
 
 
 # --------------------------------------------------------------------------------------------

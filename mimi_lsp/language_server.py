@@ -115,10 +115,11 @@ class MimiServer(LanguageServer):
             payload["message"] = message
         try:
             self.protocol.notify("mimi/status", payload)
-            # A pop-up only when the user can act (start the server, pull the model), once per
-            # message (completion and chat on one server share one); passing errors (one
-            # garbage stream, a timeout) go to the status bar and the log.
-            if health.state == HealthState.UNAVAILABLE:
+            # A pop-up only when the user can act (start the server, pull the model, raise the
+            # timeout for a slow model: ``notify``), once per message (completion and chat on
+            # one server share one); passing errors (one garbage stream) go to the status bar
+            # and the log.
+            if health.state == HealthState.UNAVAILABLE or health.notify:
                 if message not in self._shown:
                     self._shown.add(message)
                     self.tell(message, types.MessageType.Warning, prefix="mimi")

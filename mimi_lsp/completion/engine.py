@@ -20,6 +20,7 @@ from mimi_lsp import metrics, tracing
 from mimi_lsp.completion import postprocess as post
 from mimi_lsp.completion.cache import CompletionCache
 from mimi_lsp.completion.debounce import AdaptiveDebouncer
+from mimi_lsp.completion.model_time import MEASURE_LIMIT_S, ModelClock
 from mimi_lsp.completion.prompt import FimTemplate, build_prompt, select_template
 from mimi_lsp.domain import (
     BackendHealth,
@@ -143,14 +144,19 @@ class CompletionEngine:
         self._health = BackendHealth(HealthState.OK)
         self.limiter = limiter
         """Per-client rate limit on model calls (after the cache and the debounce)."""
+        self.clock = _clock(settings)
+        self._measuring: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     def reconfigure(self, settings: CompletionSettings, backend: Backend) -> None:
         """Swap settings and backend (after didChangeConfiguration)."""
         self.cancel_all()
+        if self._measuring is not None:
+            self._measuring.cancel()
         self.settings = settings
         self.backend = backend
+        self.clock = _clock(settings)
         self.cache.clear()
         self._model_info.clear()
         self.debouncer = AdaptiveDebouncer(
@@ -394,30 +400,72 @@ class CompletionEngine:
     async def _generate(
         self, request: GenerateRequest, stops: tuple[str, ...], done: Callable[[str], bool]
     ) -> str:
-        """Collect the stream, stopping (and closing it) at a stop sequence or when ``done``."""
+        """The model's answer, given up after the timeout (the first late answer is followed to
+        its end in the background, to measure the model and tell the user)."""
         self.stats.model_calls += 1
-        pieces: list[str] = []
-        text = ""
-        stream = self.backend.generate(request)
+        started = time.perf_counter()
+        clock = self.clock
+        collector = asyncio.ensure_future(self._collect(request, stops, done))
         try:
-            async with asyncio.timeout(self.settings.timeout_ms / 1000):
-                async with contextlib.aclosing(stream):  # type: ignore[type-var]
-                    async for piece in stream:
-                        pieces.append(piece)
-                        text = "".join(pieces)
-                        cut = _first_stop(text, stops)
-                        if cut is not None:
-                            return text[:cut]
-                        if done(text):
-                            return text
+            async with asyncio.timeout(clock.timeout_ms / 1000):
+                return await asyncio.shield(collector)
         except TimeoutError as exc:
-            raise BackendTimeout(
-                f"The model took longer than {self.settings.timeout_ms} ms.",
-                fix="Raise mimi.completion.timeoutMs or use a smaller model.",
-            ) from exc
+            if clock.should_measure:
+                clock.measuring = True
+                self._measuring = asyncio.ensure_future(self._measure(collector, started))
+            else:
+                collector.cancel()
+            raise clock.timeout_error() from exc
+        except BaseException:
+            collector.cancel()
+            raise
+
+    async def _collect(
+        self, request: GenerateRequest, stops: tuple[str, ...], done: Callable[[str], bool]
+    ) -> str:
+        """Collect the stream, stopping (and closing it) at a stop sequence or when ``done``."""
+        pieces: list[str] = []
+        stream = self.backend.generate(request)
+        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+            async for piece in stream:
+                pieces.append(piece)
+                text = "".join(pieces)
+                cut = _first_stop(text, stops)
+                if cut is not None:
+                    return text[:cut]
+                if done(text):
+                    return text
         return "".join(pieces)
 
+    async def _measure(self, collector: asyncio.Future[str], started: float) -> None:
+        """Follow a timed-out answer to its end; tell the user once how long the model takes."""
+        clock = self.clock
+        remaining = MEASURE_LIMIT_S - (time.perf_counter() - started)
+        elapsed: float | None = None
+        try:
+            async with asyncio.timeout(max(0.0, remaining)):
+                await collector
+            elapsed = (time.perf_counter() - started) * 1000
+        except TimeoutError:
+            collector.cancel()
+        except Exception as exc:  # the late answer failed: no measurement, no message
+            log.debug("timed-out completion failed while measured: %s", exc)
+            clock.measuring = False
+            return
+        if self.clock is not clock:  # reconfigured meanwhile
+            return
+        if self._health.state is not HealthState.ERROR or not clock.timing_out:
+            # Completions work again (or fail for another reason): nothing to tell.
+            clock.measuring = False
+            log.info("a timed-out completion took %s ms", elapsed and round(elapsed))
+            return
+        notice = clock.measured(elapsed)
+        log.warning("completion backend: %s", notice.user_message())
+        self._health = BackendHealth(HealthState.ERROR, notice.message, notice.fix, notify=True)
+        self.on_status(self._health)
+
     def _set_health(self, error: MimiError | None) -> None:
+        self.clock.timing_out = isinstance(error, BackendTimeout)
         health = classify(error) or BackendHealth(
             HealthState.ERROR, getattr(error, "message", ""), getattr(error, "fix", "")
         )
@@ -426,6 +474,10 @@ class CompletionEngine:
             if error is not None:
                 log.warning("completion backend: %s", error.user_message())
             self.on_status(health)
+
+
+def _clock(settings: CompletionSettings) -> ModelClock:
+    return ModelClock(settings.timeout_ms, user_set="timeout_ms" in settings.model_fields_set)
 
 
 def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from lsprotocol import types
 
-from tests.lsp_harness import EDITORS, inline, open_doc, start_session
+from tests.lsp_harness import EDITORS, inline, open_doc, start_session, wait_until
 from tests.standins.ollama import OllamaStandin
 
 MODEL = "qwen2.5-coder:1.5b-base"
@@ -214,8 +214,30 @@ async def test_broken_stream_gives_empty_result_and_server_keeps_serving(
 
 
 async def test_slow_model_times_out_without_hanging(ollama: OllamaStandin) -> None:
-    """A model slower than timeoutMs: empty result at the deadline, stream closed."""
-    ollama.configure(fail="slow", slow_s=30, fail_count=1)
+    """A model slower than timeoutMs: empty results at the deadline; the first late answer is
+    followed to measure the model, any further one's stream is closed at its deadline."""
+    ollama.configure(fail="slow", slow_s=30, fail_count=2)
     async with start_session(settings=ollama_settings(ollama, timeoutMs=300)) as client:
-        assert await asyncio.wait_for(inline(client, open_doc(client, DOC)), 10) == []
-        await asyncio.to_thread(ollama.wait_disconnect, "/api/generate")
+        pos = open_doc(client, DOC)
+        assert await asyncio.wait_for(inline(client, pos), 10) == []
+        assert await asyncio.wait_for(inline(client, pos), 10) == []
+        closed = await asyncio.to_thread(ollama.wait_disconnect, "/api/generate")
+    assert closed is ollama.calls("/api/generate")[1]
+
+
+async def test_slow_model_told_once_with_setting_and_measured_time(ollama: OllamaStandin) -> None:
+    """A model slower than mimi.completion.timeoutMs: one message names the setting, the
+    model's measured time and the value to set, instead of a bare 'error'."""
+    ollama.configure(first_token_ms=600)
+    settings = ollama_settings(ollama)
+    settings["completion"]["timeoutMs"] = 200
+    async with start_session(settings=settings) as client:
+        pos = open_doc(client, DOC)
+        assert await inline(client, pos) == []
+        await wait_until(lambda: any("timeoutMs" in m.message for m in client.messages))
+        assert await inline(client, pos) == []
+        shown = [m.message for m in client.messages if "timeoutMs" in m.message]
+    assert len(shown) == 1
+    assert "mimi.completion.timeoutMs (200 ms)" in shown[0]
+    assert "Set mimi.completion.timeoutMs to" in shown[0]
+    assert " s to answer" in shown[0]

@@ -94,14 +94,41 @@ async def test_huge_and_binary_documents_make_no_request() -> None:
     assert backend.calls == []
 
 
-async def test_timeout_returns_empty_and_reports_once() -> None:
-    """A model slower than the timeout gives an empty result and one error status."""
-    session, _, engine, statuses = make_engine("late", delay_ms=500, timeout_ms=50)
+async def test_timeout_is_measured_and_told_once_with_the_setting() -> None:
+    """A model slower than the user's timeout: empty results, then one message naming
+    mimi.completion.timeoutMs, the model's measured time and the value to set."""
+    session, backend, engine, statuses = make_engine("late", delay_ms=400, timeout_ms=100)
     session.open(URI, "python", 1, "x = \n")
     first = await engine.complete(request(session, 0, 4))
+    assert first.items == () and first.reason == "BackendTimeout"
+    assert engine._measuring is not None
+    await engine._measuring  # the late answer is followed to its end
     second = await engine.complete(request(session, 0, 4))
-    assert first.items == () and second.items == ()
-    assert [s.state for s in statuses] == [HealthState.ERROR]
+    assert second.items == ()
+    told = [s for s in statuses if s.notify]
+    assert len(told) == 1 and told[0].state == HealthState.ERROR
+    assert "mimi.completion.timeoutMs" in told[0].message
+    assert "took 0.4 s" in told[0].message or "took 0.5 s" in told[0].message
+    assert "Set mimi.completion.timeoutMs to 2000" in told[0].fix
+    assert engine.clock.timeout_ms == 100  # the user's choice stands
+    assert len(backend.calls) == 2
+
+
+async def test_default_timeout_grows_to_fit_a_slow_model() -> None:
+    """With the default timeout, the session's timeout is sized from the measured model time
+    and later completions arrive; the user is told once."""
+    session, _, engine, statuses = make_engine("late", delay_ms=300, timeout_ms=100)
+    engine.clock.user_set = False  # as if the timeout were the default
+    session.open(URI, "python", 1, "x = \n")
+    assert (await engine.complete(request(session, 0, 4))).items == ()
+    assert engine._measuring is not None
+    await engine._measuring
+    later = await engine.complete(request(session, 0, 4))
+    assert [i.insert_text for i in later.items] == ["late"]
+    assert engine.clock.timeout_ms == 2000
+    told = [s for s in statuses if s.notify]
+    assert len(told) == 1 and "The timeout is now 2000 ms" in told[0].message
+    assert statuses[-1].state == HealthState.OK
 
 
 class FlakyBackend(FakeBackend):
