@@ -406,9 +406,11 @@ async def run_eval(
 async def tune(service: IndexService, halves: dict[str, list[Query]], root: Path) -> dict[str, Any]:
     """Coordinate search over the ranking weights, scored on the dev half only."""
     grid: dict[str, list[float]] = {
-        "bm25_weight": [0.05, 0.1, 0.15, 0.2, 0.3],
-        "tiny_penalty": [0.6, 0.7, 0.8, 0.9, 1.0],
-        "code_penalty": [0.5, 0.6, 0.7, 0.85, 1.0],
+        "dense_best": [0.3, 0.5, 0.7, 0.85],
+        "symbol_column": [3.0, 5.0, 8.0, 12.0],
+        "bm25_weight": [0.1, 0.15, 0.2, 0.3],
+        "tiny_penalty": [0.6, 0.8, 1.0],
+        "code_penalty": [0.5, 0.7, 0.85],
     }
 
     async def dev_mrr(fusion: Fusion) -> float:

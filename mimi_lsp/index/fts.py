@@ -67,10 +67,16 @@ def prune_match(terms: Sequence[str], common: dict[str, int], counted: int) -> s
 
 
 def bm25_rows(
-    conn: Any, match: str, limit: int, where: str = "", params: Sequence[Any] = ()
+    conn: Any,
+    match: str,
+    limit: int,
+    where: str = "",
+    params: Sequence[Any] = (),
+    weights: tuple[float, float, float] = BM25_WEIGHTS,
 ) -> list[tuple[int, float]]:
-    """(chunk id, score > 0) best first, for an FTS5 query, optionally filtered (on ``f``)."""
-    w = BM25_WEIGHTS
+    """(chunk id, score > 0) best first, for an FTS5 query, optionally filtered (on ``f``);
+    ``weights`` of the symbol, path and body columns."""
+    w = weights
     if where:
         sql = (
             f"SELECT chunks_fts.rowid, bm25(chunks_fts, {w[0]}, {w[1]}, {w[2]}) AS s"

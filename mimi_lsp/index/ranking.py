@@ -52,6 +52,12 @@ class Fusion:
     code_penalty: float = 0.7
     """Multiplier for anonymous code (imports, module-level statements: no definition), which
     otherwise crowds out the definitions people search for (+0.014 MRR@10 on the eval)."""
+    dense_best: float = 0.5
+    """Dense score of a definition: this share of its best text's cosine (name and signature,
+    or head of the code), the rest of their mean."""
+    symbol_column: float = 8.0
+    """BM25 weight of the names column (definition and class names, split) against the path's
+    and the body's 1 (8 beat 4 by ~0.01 MRR@10 on an earlier eval)."""
     tiny_penalty: float = 0.8
     """Hybrid: multiplier for definitions of one or two lines (accessors, stubs), which the
     dense signal over-rates (+0.005 MRR@10 on the eval's dev half)."""

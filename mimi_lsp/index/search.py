@@ -146,6 +146,7 @@ class Searcher:
         if not query or not folders or k <= 0:
             return []
         pool_size = max(50, k * 5)
+        fusion = self.fusion
         trace = tracing.context()  # the parent of the spans timed on reader threads
         lang = normalize_language(language) if language else None
         filters = {f.root: _filters(f, paths, lang) for f in folders}
@@ -156,7 +157,8 @@ class Searcher:
                 return []
             started = time.time_ns()
             match = folder.store.fts_match(query)
-            found = folder.store.bm25(match, pool_size * 4, where, params) if match else []
+            weights = (fusion.symbol_column, 1.0, 1.0)
+            found = folder.store.bm25(match, pool_size * 4, where, params, weights) if match else []
             tracing.record("search.bm25", started, time.time_ns(), trace, candidates=len(found))
             return found
 
@@ -165,7 +167,9 @@ class Searcher:
             if where is None:
                 return {}
             started = time.time_ns()
-            found = dict(folder.store.knn(qvec, pool_size, where, params))
+            found = dict(
+                folder.store.knn(qvec, pool_size, where, params, best_share=fusion.dense_best)
+            )
             tracing.record("search.vector", started, time.time_ns(), trace, candidates=len(found))
             return found
 
@@ -237,7 +241,8 @@ class Searcher:
             missing = [cid for cid, _ in sparse[:pool_size] if cid not in dense]
             if qvec is not None and missing and root in self._folders:
                 try:
-                    dense = {**dense, **self._folders[root].store.dense_scores(qvec, missing)}
+                    store = self._folders[root].store
+                    dense = {**dense, **store.dense_scores(qvec, missing, self.fusion.dense_best)}
                 except Exception as exc:
                     log.warning("search in %s failed: %s", root, exc)
             sparse_all += [((root, cid), s) for cid, s in sparse]

@@ -429,10 +429,15 @@ class IndexStore(Database):
         return fts.prune_match(terms, common, counted)
 
     def bm25(
-        self, match: str, limit: int, where: str = "", params: Sequence[Any] = ()
+        self,
+        match: str,
+        limit: int,
+        where: str = "",
+        params: Sequence[Any] = (),
+        weights: tuple[float, float, float] = fts.BM25_WEIGHTS,
     ) -> list[tuple[int, float]]:
         """(chunk id, score > 0) best first, for an FTS5 query, optionally filtered."""
-        return fts.bm25_rows(self.reader(), match, limit, where, params)
+        return fts.bm25_rows(self.reader(), match, limit, where, params, weights)
 
     def knn(
         self,
@@ -441,6 +446,7 @@ class IndexStore(Database):
         where: str = "",
         params: Sequence[Any] = (),
         candidates: int = 256,
+        best_share: float = 0.5,
     ) -> list[tuple[int, float]]:
         """(chunk id, dense score) best first: Hamming coarse search, float re-rank."""
         conn = self.reader()
@@ -465,10 +471,12 @@ class IndexStore(Database):
         with self._coarse.lock:
             self._coarse.refresh(conn)
         ids = self._coarse.search(coarse_bits(query), max(candidates, limit), allowed)
-        scores = self.dense_scores(query, ids)
+        scores = self.dense_scores(query, ids, best_share)
         return sorted(scores.items(), key=lambda kv: kv[1], reverse=True)[:limit]
 
-    def dense_scores(self, query: np.ndarray, ids: Sequence[int]) -> dict[int, float]:
+    def dense_scores(
+        self, query: np.ndarray, ids: Sequence[int], best_share: float = 0.5
+    ) -> dict[int, float]:
         """Dense score of each chunk with vectors: the mean of its best and its average cosine."""
         if not ids or self.dim is None or query.shape[0] != self.dim:
             return {}
@@ -487,7 +495,7 @@ class IndexStore(Database):
                 blobs.append(blob)
         if not blobs:
             return {}
-        scores = chunk_scores(blobs, self.dim, query)
+        scores = chunk_scores(blobs, self.dim, query, best_share)
         return dict(zip(chunk_ids, scores.tolist(), strict=True))
 
     def chunk_rows(self, ids: Sequence[int], text: bool = True) -> dict[int, ChunkRow]:

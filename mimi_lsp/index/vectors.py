@@ -158,12 +158,15 @@ class CoarseIndex:
         return list(dict.fromkeys(ids[top].tolist()))
 
 
-def chunk_scores(blobs: Sequence[bytes], dim: int, query: np.ndarray) -> np.ndarray:
-    """Dense score per chunk from its vector blob: the mean of its best and its average cosine."""
+def chunk_scores(
+    blobs: Sequence[bytes], dim: int, query: np.ndarray, best_share: float = 0.5
+) -> np.ndarray:
+    """Dense score per chunk from its vector blob: its best cosine weighted by ``best_share``
+    plus its average cosine weighted by the rest."""
     # One matrix product for every part of every chunk, then a max and a mean per chunk.
     counts = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs)) // (4 * dim)
     sims = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, dim) @ query
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     best = np.maximum.reduceat(sims, starts)
     mean = np.add.reduceat(sims, starts) / counts
-    return (best + mean) / 2
+    return best_share * best + (1.0 - best_share) * mean
