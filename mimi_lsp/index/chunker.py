@@ -14,7 +14,7 @@ member, so search points at the method a query is about rather than at its class
 retrieval eval (``benchmarks/search_eval.py``) whole-class chunks and merged groups sent ~40%
 of the answers to a range that did not start at the right definition. Each chunk carries the
 signatures of its definitions (``def f(x) -> int``, ``fn f(&self)``...), embedded on their own
-next to the chunk's head (see ``store.embed_texts``).
+next to the chunk's head (see ``text.embed_texts``).
 
 Sizes are in characters (~4 per token): chunks stay under ``max_chars`` (~800 tokens) and
 anonymous neighbours under ``min_chars`` (imports, one-line statements) are merged up to
