@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 from mimi_lsp.domain import DocumentSnapshot
-from mimi_lsp.index.chunker import chunk_file
 from mimi_lsp.languages import normalize_language
 
 FUNCTION_KINDS = frozenset({"function", "method", "constructor"})
@@ -18,6 +17,8 @@ FUNCTION_KINDS = frozenset({"function", "method", "constructor"})
 
 def enclosing_function(snapshot: DocumentSnapshot, line: int) -> tuple[str, int, int] | None:
     """(name, first line, last line) of the innermost function around ``line``, or None."""
+    from mimi_lsp.index.chunker import chunk_file  # tree-sitter and the index: on first use
+
     language = normalize_language(snapshot.language_id) if snapshot.language_id else None
     if not language:
         return None

@@ -13,9 +13,9 @@ from mimi_lsp.convert.positions import (
     line_end_range,
     position_codec,
     position_to_col,
+    range_json,
     range_to_span,
     span_to_range,
-    to_json,
 )
 
 __all__ = [
@@ -28,5 +28,5 @@ __all__ = [
     "position_to_col",
     "range_to_span",
     "span_to_range",
-    "to_json",
+    "range_json",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from mimi_lsp.convert.positions import span_to_range
+from mimi_lsp.convert.positions import range_json, span_to_range
 from mimi_lsp.domain import IndexStatus, SearchHit, Span, SymbolInfo
 from mimi_lsp.session import Session, split_lines
 from mimi_lsp.uris import path_to_uri
@@ -70,13 +70,6 @@ class LineSource:
         if span.end_line >= len(lines):
             lines = tuple(lines) + ("",) * (span.end_line + 1 - len(lines))
         return span_to_range(lines, span, self.session.codec)
-
-
-def range_json(rng: types.Range) -> dict[str, Any]:
-    return {
-        "start": {"line": rng.start.line, "character": rng.start.character},
-        "end": {"line": rng.end.line, "character": rng.end.character},
-    }
 
 
 def hit_json(hit: SearchHit, lines: LineSource) -> dict[str, Any]:

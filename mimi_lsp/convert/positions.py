@@ -11,17 +11,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from lsprotocol import types
-from lsprotocol.converters import get_converter
 
 from mimi_lsp.domain import DocumentSnapshot, Span
 from mimi_lsp.session import ClientSupport, PositionCodec
 
-_converter = get_converter()
 
-
-def to_json(value: Any) -> Any:
-    """An ``lsprotocol`` object as plain JSON data (camelCase keys)."""
-    return _converter.unstructure(value)
+def range_json(rng: types.Range) -> dict[str, Any]:
+    """A protocol range as plain JSON data (for command arguments and action data)."""
+    return {
+        "start": {"line": rng.start.line, "character": rng.start.character},
+        "end": {"line": rng.end.line, "character": rng.end.character},
+    }
 
 
 def position_codec(encoding: Any) -> PositionCodec:

@@ -32,7 +32,7 @@ from lsprotocol import types
 from mimi_lsp.agent.prompts import DOCSTRINGS_INSTRUCTION, fix_instruction, tests_instruction
 from mimi_lsp.agent.scope import enclosing_function, where_tests_go
 from mimi_lsp.agent.service import AgentTask
-from mimi_lsp.convert import line_end_range, range_to_span, to_json
+from mimi_lsp.convert import line_end_range, range_json, range_to_span
 from mimi_lsp.domain import DocumentSnapshot
 from mimi_lsp.errors import MimiError
 from mimi_lsp.features._args import RangeArg
@@ -101,7 +101,7 @@ def quick_fixes(make: ActionMaker, params: types.CodeActionParams) -> list[types
                 f"Mimi: fix “{short}”",
                 types.CodeActionKind.QuickFix,
                 instruction,
-                to_json(diag.range),
+                range_json(diag.range),
                 diagnostics=[diag],
             )
         )
@@ -119,7 +119,7 @@ def scoped_actions(
     """Edit, docstrings, tests and explain for the selection or the function around it."""
     actions = []
     selected = (rng.start.line, rng.start.character) != (rng.end.line, rng.end.character)
-    rng_json = to_json(rng)
+    rng_json = range_json(rng)
     if selected and wanted(types.CodeActionKind.RefactorRewrite, only):
         title = "Mimi: edit selection…"
         actions.append(
@@ -127,7 +127,9 @@ def scoped_actions(
         )
     fn_range = rng_json
     if function is not None and not selected:
-        fn_range = to_json(line_end_range(snapshot, function[1], function[2], server.session.codec))
+        fn_range = range_json(
+            line_end_range(snapshot, function[1], function[2], server.session.codec)
+        )
     if wanted(KIND_DOCSTRINGS, only):
         scope = fn_range if (selected or function) else None  # None: the whole file
         actions.append(

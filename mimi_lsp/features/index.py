@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from lsprotocol import types
 from pydantic import Field
@@ -20,9 +20,11 @@ from pydantic import Field
 from mimi_lsp.convert.index import LineSource, hit_json, status_payload, symbol_information
 from mimi_lsp.features._args import CommandArgs, parse_args
 from mimi_lsp.features.progress import WorkProgress
-from mimi_lsp.index.service import IndexEvent
 from mimi_lsp.language_server import MimiServer
 from mimi_lsp.uris import uri_to_path
+
+if TYPE_CHECKING:
+    from mimi_lsp.index.status import IndexEvent  # the index loads after initialize
 
 log = logging.getLogger(__name__)
 
