@@ -103,6 +103,13 @@ def run_command(args: argparse.Namespace) -> int:
         if not supported():
             sys.stderr.write("mimi-lsp web: --terminal needs a system with PTYs (Linux, macOS)\n")
             return 2
+        from mimi_lsp.web.auth import is_loopback
+
+        if not is_loopback(args.web_host):
+            sys.stderr.write(
+                f"mimi-lsp web: WARNING: --terminal with --host {args.web_host}: anyone on the "
+                "network who has the link gets a shell on this machine\n"
+            )
     token = args.token or os.environ.get("MIMI_WEB_TOKEN") or None
 
     from mimi_lsp.web.app import WebConfig, run
