@@ -316,6 +316,10 @@ def _start_on_blank_line(text: str, line_before: str) -> str:
     return text
 
 
+_ALLMAN = frozenset({"csharp", "java", "c", "cpp", "php"})
+"""Languages where a block's `{` often stands alone on the line under its header."""
+
+
 def _line_opens_block(spec: LanguageSpec, line_before: str, lines: list[str]) -> bool | None:
     """Whether the suggestion's first line (on ``line_before``) opens a block: True, False, or
     None while a header ending in ``)`` waits for its next line (an Allman-style ``{``)."""
@@ -326,6 +330,8 @@ def _line_opens_block(spec: LanguageSpec, line_before: str, lines: list[str]) ->
         return False
     stripped = (line_before + first).rstrip()
     if spec.indent_based or not stripped.endswith((")", ":")):
+        return False
+    if stripped.endswith(")") and spec.name not in _ALLMAN:
         return False
     if len(lines) < 3 and not (len(lines) == 2 and lines[1].strip()):
         return None  # the second line is not complete yet

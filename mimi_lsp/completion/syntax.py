@@ -10,7 +10,7 @@ that construct ends after it, a few KB at most, so a 1 MB document costs the sam
 - ``analyze_cursor()`` parses the window with the language's tree-sitter grammar when one is
   installed (parsers cached per thread) and falls back to text heuristics when there is none or
   parsing fails. Results are memoised for the last few (prefix, suffix) pairs, because the engine
-  asks before the model call (``decide_multiline``) and again after it (``postprocess``).
+  asks before the model call (``decide_shape``) and again after it (``postprocess``).
 LSP-free.
 """
 
