@@ -269,6 +269,7 @@ class CompletionEngine:
             return CompletionResult(reason="rate-limited")
 
         shape = post.decide_shape(prefix, suffix, snap.language_id, self.settings.multiline)
+        post_ctx = post.PostContext(prefix, suffix, snap.language_id, shape, snap.eol)
         try:
             with tracing.span("completion.context") as span:
                 parts_context = await self._context(request)
@@ -306,11 +307,7 @@ class CompletionEngine:
                 shape=shape.value,
                 native_fim=native,
             ) as span:
-                raw = await self._generate(
-                    gen_request,
-                    stops,
-                    lambda text: post.stream_done(text, shape, prefix, snap.language_id),
-                )
+                raw = await self._generate(gen_request, stops, post.StreamWatch(post_ctx).done)
                 span.set(output_chars=len(raw), output_tokens_estimate=len(raw) // 4)
             model_ms = (time.perf_counter() - model_started) * 1000
         except MimiError as exc:
@@ -323,16 +320,7 @@ class CompletionEngine:
             self.stats.stale += 1
             return CompletionResult(reason="stale")
         with tracing.span("completion.postprocess", raw_chars=len(raw)) as span:
-            suggestion = post.postprocess(
-                raw,
-                post.PostContext(
-                    prefix=prefix,
-                    suffix=suffix,
-                    language_id=snap.language_id,
-                    shape=shape,
-                    eol=snap.eol,
-                ),
-            )
+            suggestion = post.postprocess(raw, post_ctx)
             span.set(kept_chars=len(suggestion.text) if suggestion else 0)
         self._record(started, model_ms + debounce_ms)
         if suggestion is None:

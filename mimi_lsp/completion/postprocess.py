@@ -150,6 +150,34 @@ def stream_done(text: str, shape: Shape, prefix: str, language_id: str) -> bool:
     return opens is False
 
 
+class StreamWatch:
+    """Decides, as the answer streams in, when reading more cannot change the suggestion.
+
+    Beyond ``stream_done``: once post-processing of the complete lines so far ends two lines or
+    more before them (the model left the block, or started repeating the document), the rest of
+    the answer would be cut anyway; stopping there saves the model's time on a local machine.
+    """
+
+    def __init__(self, ctx: PostContext) -> None:
+        self.ctx = ctx
+        self._checked_lines = 0
+
+    def done(self, text: str) -> bool:
+        ctx = self.ctx
+        if stream_done(text, ctx.shape, ctx.prefix, ctx.language_id):
+            return True
+        if ctx.shape is Shape.LINE:
+            return False
+        complete = text[: text.rfind("\n") + 1].replace("\r\n", "\n").lstrip("\n")
+        lines = complete.count("\n")
+        if lines < 3 or lines == self._checked_lines:
+            return False
+        self._checked_lines = lines
+        suggestion = postprocess(complete, ctx)
+        kept = 0 if suggestion is None else suggestion.text.count("\n") + 1
+        return kept <= lines - 2
+
+
 def stop_sequences(language_id: str, eol: str = "\n") -> tuple[str, ...]:
     """Strings that end a completion stream for ``language_id`` (cut at the first found).
 

@@ -66,3 +66,14 @@ async def test_no_op_answers_produce_no_item() -> None:
     session, _, engine = make("return x * 2\n")
     session.open(uri, "python", 1, "def f(x):\n    \n    return x * 2\n")
     assert await complete(session, engine, uri, 1, 4) == ()
+
+
+async def test_stream_stops_once_the_rest_would_be_cut() -> None:
+    """The model rewriting the lines after the cursor: reading stops two lines past the cut."""
+    uri = "file:///t/e.py"
+    rest = "".join(f"    total += {i}\n" for i in range(40))
+    session, backend, engine = make("total = 0\n" + rest, chunk_chars=6)
+    session.open(uri, "python", 1, "def f():\n    \n" + rest)
+    items = await complete(session, engine, uri, 1, 4)
+    assert [i.insert_text for i in items] == ["total = 0"]
+    assert backend.cancelled == 1  # the stream was closed early, not read to its end

@@ -1,7 +1,7 @@
 """Golden files: document + cursor + raw model output -> the ghost text the user sees.
 
 Every ``tests/golden/completion/<language>/<case>.toml`` runs through the engine's steps:
-``decide_shape`` -> the stream cut at the first stop sequence or where ``stream_done`` says ->
+``decide_shape`` -> the stream cut at the first stop sequence or where ``StreamWatch`` says ->
 ``postprocess``. See the README there.
 """
 
@@ -15,11 +15,10 @@ import pytest
 
 from mimi_lsp.completion.postprocess import (
     PostContext,
-    Shape,
+    StreamWatch,
     decide_shape,
     postprocess,
     stop_sequences,
-    stream_done,
 )
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "completion"
@@ -89,11 +88,12 @@ def cut_at_first_stop(raw: str, stops: tuple[str, ...]) -> str:
     return raw[: min(found)] if found else raw
 
 
-def cut_where_done(raw: str, shape: Shape, prefix: str, language: str) -> str:
-    """What the engine does while streaming: stop reading once ``stream_done`` says so."""
+def cut_where_done(raw: str, ctx: PostContext) -> str:
+    """What the engine does while streaming: stop reading once ``StreamWatch`` says so."""
+    watch = StreamWatch(ctx)
     at = raw.find("\n")
     while at != -1:
-        if stream_done(raw[: at + 1], shape, prefix, language):
+        if watch.done(raw[: at + 1]):
             return raw[: at + 1]
         at = raw.find("\n", at + 1)
     return raw
@@ -117,10 +117,8 @@ def test_golden(path: Path) -> None:
     if case.shape is not None:
         assert shape.value == case.shape, "decide_shape"
     raw = cut_at_first_stop(case.raw, stop_sequences(case.language, case.eol))
-    raw = cut_where_done(raw, shape, case.prefix, case.language)
-    suggestion = postprocess(
-        raw, PostContext(case.prefix, case.suffix, case.language, shape, case.eol)
-    )
+    ctx = PostContext(case.prefix, case.suffix, case.language, shape, case.eol)
+    suggestion = postprocess(cut_where_done(raw, ctx), ctx)
     text = suggestion.text if suggestion is not None else ""
     replace = suggestion.replace if suggestion is not None else 0
     assert text == case.expected
