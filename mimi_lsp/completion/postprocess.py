@@ -37,15 +37,14 @@ import re
 from dataclasses import dataclass
 
 from mimi_lsp.completion.lexer import (
-    CLOSERS,
     OPENERS,
     first_line,
     indent_of,
     indent_width,
     open_brackets,
     scan,
-    unmatched_closers,
 )
+from mimi_lsp.completion.line_after import only_closers, overlap_with_line_after
 from mimi_lsp.completion.reindent import reindent
 from mimi_lsp.completion.scope import (
     CLOSING_WORDS,
@@ -118,7 +117,7 @@ def decide_shape(prefix: str, suffix: str, language_id: str, mode: str = "auto")
     if syn.in_comment or syn.in_string:
         return Shape.LINE
     if after:
-        if not _only_closers(after):
+        if not only_closers(after):
             return Shape.LINE
         return Shape.MULTI if syn.opens_block and syn.empty_block else Shape.BLOCK
     if not syn.line_before.strip() or spec_for(language_id).prose:
@@ -208,7 +207,7 @@ def postprocess(raw: str, ctx: PostContext) -> Suggestion | None:
     # is spliced in as new line(s) above that code, which keeps its indentation.
     after = syn.line_after.strip()
     tail = ""
-    if not syn.line_before.strip() and after and not _only_closers(after):
+    if not syn.line_before.strip() and after and not only_closers(after):
         body = text.lstrip("\n")
         if "\n" in body:
             lines = body.rstrip().split("\n")
@@ -238,7 +237,7 @@ def postprocess(raw: str, ctx: PostContext) -> Suggestion | None:
     if not text.strip():
         return None
 
-    text, replace = (text, 0) if tail else _overlap_with_line_after(text, syn, spec, opened)
+    text, replace = (text, 0) if tail else overlap_with_line_after(text, syn, spec, opened)
     if not syn.in_string:  # a string's text is content: its indentation and brackets too
         text = reindent(text, syn, prefix, suffix, spec)
         text = limit_scope(text, syn, prefix, suffix[replace:], spec, opened)
@@ -515,85 +514,6 @@ def _drop_echo_of_previous_line(text: str, syn: CursorSyntax, prefix: str) -> st
     return text
 
 
-# --------------------------------------------------------------------------- 4. line after
-
-_CLOSING_PUNCT = set(CLOSERS + "\"'`;:,.>") | {" "}
-
-
-def _only_closers(text: str) -> bool:
-    return bool(text) and all(ch in _CLOSING_PUNCT for ch in text) and text.strip() != ""
-
-
-def _is_subsequence(needle: str, haystack: str) -> bool:
-    it = iter(haystack)
-    return all(ch in it for ch in needle)
-
-
-def _overlap_with_line_after(
-    text: str, syn: CursorSyntax, spec: LanguageSpec, opened: bool = False
-) -> tuple[str, int]:
-    """Text after the cursor on its line that the suggestion repeats: trim it or replace it."""
-    line_after = syn.line_after
-    after = line_after.strip()
-    if not after:
-        return text, 0
-    if "\n" in text:
-        return _replace_closers(text, syn, spec, opened)
-    stripped = text.rstrip()
-    if stripped.endswith(after):
-        kept = stripped[: len(stripped) - len(after)]
-        return (kept.rstrip() if line_after[:1].isspace() else kept), 0
-    if _only_closers(after):
-        compact = after.replace(" ", "")
-        # The suggestion closes what the line already closes, and adds more (`a);` vs `)`).
-        first_close = next((i for i, ch in enumerate(stripped) if ch in compact), -1)
-        if first_close != -1 and _is_subsequence(compact, stripped[first_close:]):
-            if _closes_something(stripped, compact[0]):
-                return stripped, len(line_after)
-    return text, 0
-
-
-def _replace_closers(
-    text: str, syn: CursorSyntax, spec: LanguageSpec, opened: bool
-) -> tuple[str, int]:
-    """A multi-line suggestion that closes, in order, what the closers after the cursor close
-    (``f(|)`` -> ``n) {...}``, ``{|})`` -> ``...\n});``): it replaces them and ends on the line
-    of its last closer, keeping what follows it there (``;``)."""
-    after = syn.line_after.strip()
-    closers = [ch for ch in after if ch in CLOSERS]
-    if not closers or syn.in_string or not _only_closers(after):
-        return text, 0
-    brackets = scan(spec, text).brackets
-    found = unmatched_closers(brackets, len(closers))
-    if [ch for _, ch in found] != closers:
-        return text, 0
-    last = found[-1][0]
-    end = text.find("\n", last)
-    if end == -1:
-        return text, len(syn.line_after)
-    # That line goes on to open a block (`n) -> u32 {`, `items):`): the block is the suggestion.
-    line = text[text.rfind("\n", 0, last) + 1 : end]
-    opens = open_brackets([b for b in brackets if last < b[0] < end])
-    if opens or line_opens_block(spec, line) or (opened and "\n" not in text[:last]):
-        return text, len(syn.line_after)
-    return text[:end], len(syn.line_after)
-
-
-def _closes_something(text: str, closer: str) -> bool:
-    """Whether ``text`` has an unmatched ``closer`` (it closes what was open before it)."""
-    if closer not in CLOSERS:
-        return closer in text  # a quote or `;`: present is enough
-    depth = 0
-    for ch in text:
-        if ch in OPENERS:
-            depth += 1
-        elif ch in CLOSERS:
-            if depth == 0:
-                return ch == closer
-            depth -= 1
-    return False
-
-
 # --------------------------------------------------------------------------- 9. finish
 
 
@@ -612,7 +532,7 @@ def _strip_trailing_space(text: str, keep_last: bool) -> str:
 def _move_line_after_down(text: str, syn: CursorSyntax) -> tuple[str, int]:
     """A multi-line suggestion before ``}`` on the cursor line: end with that line, replacing it."""
     after = syn.line_after.strip()
-    if not after or not _only_closers(after):
+    if not after or not only_closers(after):
         return text, 0
     last = text[text.rfind("\n") + 1 :]
     if last.strip() == after:
