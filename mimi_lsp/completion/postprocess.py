@@ -22,7 +22,9 @@ models (the golden files under ``tests/golden/completion/`` hold one case per sh
 6. scope: stop at a closing bracket the suffix already supplies (brackets counted in the enclosing
    construct on both sides, skipping strings and comments), stop after the block that contains the
    cursor closes, stop at a dedent out of the cursor's block, and in declaration scopes (top level,
-   class, impl) keep one declaration;
+   class, impl) keep one declaration; then fit between the lines around the cursor: a header only
+   when its body is already below, nothing that makes the next line unreachable, nothing outside
+   the cursor's block (``surroundings.py``);
 7. suffix echo: cut where the model starts repeating the next line of the document;
 8. repetition: a line repeated three times or a block repeated twice is kept once;
 9. no whitespace-only or no-op suggestions; the document's line ending restored.
@@ -59,6 +61,7 @@ from mimi_lsp.completion.shape import (
     start_on_blank_line,
     stream_done,
 )
+from mimi_lsp.completion.surroundings import fit_surroundings
 from mimi_lsp.completion.syntax import (
     CursorSyntax,
     analyze_cursor,
@@ -193,6 +196,7 @@ def postprocess(raw: str, ctx: PostContext) -> Suggestion | None:
     if not syn.in_string:  # a string's text is content: its indentation and brackets too
         text = reindent(text, syn, prefix, suffix, spec)
         text = limit_scope(text, syn, prefix, suffix[replace:], spec, opened)
+        text = fit_surroundings(text, syn, prefix, suffix, spec)
     text = cut_suffix_echo(text, syn, suffix, replace)
     text = remove_repetition(text, syn.line_before if not syn.line_before.strip() else "")
     text = _strip_trailing_space(text, keep_last=bool(syn.line_after.strip()) and not replace)

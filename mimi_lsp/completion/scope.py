@@ -25,7 +25,8 @@ from mimi_lsp.languages import LanguageSpec
 
 _WORD = re.compile(r"\w")
 ECHO_LINES = 4
-"""How many of the document's next non-blank lines an echo is looked for in."""
+"""How many of the document's next non-blank lines an echo is looked for in (further down,
+similar code is more often a sibling, as in tests, than the model rewriting the document)."""
 CLOSING_WORDS = frozenset({"end", "fi", "done", "esac", "endif", "endfunction", "endwhile", "wend"})
 """Lines that close a block by keyword (Lua, Ruby, Julia, shell)."""
 
@@ -219,7 +220,9 @@ def cut_suffix_echo(text: str, syn: CursorSyntax, suffix: str, replace: int = 0)
     Compared are the lines the document would hold after accepting (the cursor line whole:
     what is before the cursor, the suggestion, and what stays after it), so a trim such as a
     ``;`` the cursor stands before cannot hide a duplicate. A line equal to the next line is an
-    echo; further down (the model rewriting what follows), a run of two equal lines is.
+    echo; further down, a run of two equal lines is. The suggestion's
+    lines just before an echo of the document's line ``j`` are taken as its rewrite of the ``j``
+    lines before that one, and go too (the first line, the one the user asked for, stays).
     """
     following = [_echo_key(line) for line in _next_lines(suffix, ECHO_LINES)]
     if not following:
@@ -229,22 +232,22 @@ def cut_suffix_echo(text: str, syn: CursorSyntax, suffix: str, replace: int = 0)
     produced[0] = syn.line_before + produced[0]
     produced[-1] += syn.line_after[replace:]
     keys = [_echo_key(line) for line in produced]
-    offset = 0
     for i, key in enumerate(keys):
-        if key.strip() and (i or not syn.line_before.strip() or len(lines) == 1):
-            for j, target in enumerate(following):
-                if key != target:
-                    continue
-                run = 1
-                while (
-                    i + run < len(keys)
-                    and j + run < len(following)
-                    and keys[i + run] == following[j + run]
-                ):
-                    run += 1
-                if j == 0 or run >= 2:
-                    return text[: max(0, offset - 1)] if i else ""
-        offset += len(lines[i]) + 1
+        if not key.strip() or (i == 0 and syn.line_before.strip() and len(lines) > 1):
+            continue
+        for j, target in enumerate(following):
+            if key != target:
+                continue
+            run = 1
+            while (
+                i + run < len(keys)
+                and j + run < len(following)
+                and keys[i + run] == following[j + run]
+            ):
+                run += 1
+            if j == 0 or run >= 2:
+                cut = i if i == 0 else max(1, i - j)
+                return "\n".join(lines[:cut])
     return text
 
 

@@ -344,7 +344,7 @@ class CursorSyntax:
     node_type: str = ""
 
 
-def _next_nonblank(suffix: str) -> str | None:
+def next_nonblank(suffix: str) -> str | None:
     """The first non-blank line after the cursor line."""
     pos = suffix.find("\n")
     while pos != -1:
@@ -356,7 +356,7 @@ def _next_nonblank(suffix: str) -> str | None:
     return None
 
 
-def _prev_nonblank(prefix: str) -> str | None:
+def prev_nonblank(prefix: str) -> str | None:
     """The last non-blank line before the cursor line."""
     end = prefix.rfind("\n")
     while end > 0:
@@ -456,11 +456,11 @@ def _analyze(prefix: str, suffix: str, language_id: str) -> CursorSyntax:
         if after and starts_with_closer(after):
             empty = True  # `{|}`
         elif not after:
-            following = _next_nonblank(suffix)
+            following = next_nonblank(suffix)
             empty = following is None or indent_width(following) <= cursor_indent
     elif not line_before.strip() and not after:
-        prev = _prev_nonblank(prefix)
-        following = _next_nonblank(suffix)
+        prev = prev_nonblank(prefix)
+        following = next_nonblank(suffix)
         if prev is not None and line_opens_block(spec, prev):
             empty = following is None or indent_width(following) <= indent_width(prev)
 
