@@ -472,6 +472,19 @@ async def server_session(settings: dict[str, Any], root: Path) -> Any:
         await client.stop()
 
 
+def close_tab(client: Any, uri: str, path: Path) -> None:
+    """Close an editor tab and delete its file (the watched-file event an editor sends)."""
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    path.unlink(missing_ok=True)
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            changes=[types.FileEvent(uri=uri, type=types.FileChangeType.Deleted)]
+        )
+    )
+
+
 async def run_tasks(
     args: argparse.Namespace,
     tasks: list[Task],
@@ -482,13 +495,17 @@ async def run_tasks(
 ) -> RunResult:
     result = RunResult(label)
     workspace = Path(tempfile.mkdtemp(prefix="mimi-he-ws-"))
-    open_tabs: list[tuple[str, Path]] = []
+    open_tabs: list[tuple[str, Path, int]] = []
     try:
         settings = server_settings(args, proxy.url, context)
         async with server_session(settings, workspace) as client:
             for n, task in enumerate(tasks):
                 name = re.sub(r"\W+", "_", task.task_id) + ".py"
                 path = workspace / name
+                # Tabs of the same problem hold this task's answer: they close before it opens.
+                for tab in [t for t in open_tabs if t[2] == task.problem]:
+                    open_tabs.remove(tab)
+                    close_tab(client, tab[0], tab[1])
                 path.write_text(task.document, encoding="utf-8")
                 uri = path.as_uri()
                 client.text_document_did_open(
@@ -547,22 +564,9 @@ async def run_tasks(
                     row.reason = "empty"
                 result.rows.append(row)
                 # Close the tab (keeping the last few open, as an editor would) and delete it.
-                open_tabs.append((uri, path))
+                open_tabs.append((uri, path, task.problem))
                 while len(open_tabs) > args.open_tabs:
-                    old_uri, old_path = open_tabs.pop(0)
-                    client.text_document_did_close(
-                        types.DidCloseTextDocumentParams(
-                            text_document=types.TextDocumentIdentifier(uri=old_uri)
-                        )
-                    )
-                    old_path.unlink(missing_ok=True)
-                    client.workspace_did_change_watched_files(
-                        types.DidChangeWatchedFilesParams(
-                            changes=[
-                                types.FileEvent(uri=old_uri, type=types.FileChangeType.Deleted)
-                            ]
-                        )
-                    )
+                    close_tab(client, *open_tabs.pop(0)[:2])
                 if args.progress and (n + 1) % args.progress == 0:
                     print(f"  {label}: {n + 1}/{len(tasks)}", file=sys.stderr, flush=True)
     finally:
@@ -667,7 +671,8 @@ def main() -> None:
         "--open-tabs",
         type=int,
         default=0,
-        help="keep the last N task files open as editor tabs (context candidates)",
+        help="keep the last N task files of other problems open as editor tabs (context "
+        "candidates; a tab of the same problem would hold the answer)",
     )
     parser.add_argument(
         "--timeout-ms", type=int, default=120_000, help="the server's completion timeout"
