@@ -118,7 +118,7 @@ class StreamWatch:
 
     def done(self, text: str) -> bool:
         ctx = self.ctx
-        if stream_done(text, ctx.shape, ctx.prefix, ctx.language_id):
+        if stream_done(text, ctx.shape, ctx.prefix, ctx.language_id, ctx.suffix):
             return True
         if ctx.shape is Shape.LINE:
             return False

@@ -18,6 +18,7 @@ from mimi_lsp.completion.lexer import (
     indent_width,
     open_brackets,
     scan,
+    starts_with_closer,
 )
 from mimi_lsp.completion.line_after import only_closers
 from mimi_lsp.completion.syntax import CursorSyntax, analyze_cursor, line_opens_block
@@ -71,11 +72,12 @@ def decide_multiline(prefix: str, suffix: str, language_id: str, mode: str = "au
     return decide_shape(prefix, suffix, language_id, mode) is not Shape.LINE
 
 
-def stream_done(text: str, shape: Shape, prefix: str, language_id: str) -> bool:
+def stream_done(text: str, shape: Shape, prefix: str, language_id: str, suffix: str = "") -> bool:
     """Whether the streamed ``text`` already holds all that ``shape`` can keep (stop reading).
 
     LINE: its first line is complete. BLOCK: its first line is complete and opens no block (for a
-    header ending in ``)`` the next line must show whether a ``{`` follows, Allman style).
+    header ending in ``)`` the next line must show whether a ``{`` follows, Allman style), unless
+    it ends a member of a member list (struct fields, interface members) the model goes on with.
     """
     if shape is Shape.MULTI:
         return False
@@ -87,7 +89,28 @@ def stream_done(text: str, shape: Shape, prefix: str, language_id: str) -> bool:
     lines = body.split("\n")
     line_before = prefix[prefix.rfind("\n") + 1 :] if text[:1] not in "\r\n" else ""
     opens = _line_opens_block(spec_for(language_id), line_before, lines)
+    if opens is False and text[:1] not in "\r\n":
+        return not in_member_list(analyze_cursor(prefix, suffix, language_id))
     return opens is False
+
+
+MEMBER_LISTS = frozenset(
+    {
+        "field_declaration_list",
+        "interface_body",
+        "object_type",
+        "enum_body",
+        "enum_variant_list",
+        "enum_class_body",
+        "struct_type",
+    }
+)
+"""Tree-sitter nodes whose lines are sibling members (struct fields, interface members)."""
+
+
+def in_member_list(syn: CursorSyntax) -> bool:
+    """The cursor ends a line inside a struct/interface/enum member list (not at top level)."""
+    return syn.node_type in MEMBER_LISTS and syn.cursor_indent > 0 and not syn.line_after.strip()
 
 
 # --------------------------------------------------------------------------- block or line
@@ -157,7 +180,19 @@ def line_or_block(text: str, syn: CursorSyntax, spec: LanguageSpec) -> tuple[str
         body = body[len(line_before) :]
     lines = body.split("\n")
     if not _line_opens_block(spec, line_before, lines):
-        return single_line(text, syn), False
+        if text.startswith("\n") or not in_member_list(syn):
+            return single_line(text, syn), False
+        # The member is done; the model goes on with its siblings (more fields) at its level.
+        end = 1
+        while (
+            end < len(lines)
+            and lines[end].strip()
+            and indent_width(lines[end]) == (syn.cursor_indent)
+        ):
+            if line_opens_block(spec, lines[end]) or starts_with_closer(lines[end].strip()):
+                break
+            end += 1
+        return "\n".join(lines[:end]), False
     end = _block_end(lines, line_before, spec)
     kept = "\n".join(lines[:end])
     return text[: len(text) - len(body)] + kept, not text.startswith("\n")
