@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.standins.ollama import OllamaStandin
+
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editors" / "neovim"
 SERVER = ROOT / ".venv" / "bin" / "mimi-lsp"
@@ -204,3 +206,102 @@ def test_ghost_text_on_a_terminal(nvim: str, tmux: Tmux, tmp_path: Path) -> None
     while time.monotonic() < deadline and "a + b" not in source.read_text():
         time.sleep(0.05)
     assert source.read_text() == "def add(a, b):\n    return a + b\n"
+
+
+INIT_OLLAMA_LUA = """
+vim.opt.rtp:prepend({plugin!r})
+vim.o.laststatus = 2
+vim.o.statusline = "%f %{{v:lua.require'mimi'.statusline()}}"
+require("mimi").setup({{
+  cmd = {{ {server!r}, "--stdio" }},
+  settings = {{
+    completion = {{
+      backend = {{ kind = "ollama", host = {host!r}, timeoutMs = 3000 }},
+      debounceMs = 0,
+    }},
+    index = {{ enabled = false }},
+  }},
+}})
+"""
+
+HIT_ENTER = "Press ENTER"
+
+
+def start_nvim(tmux: Tmux, nvim: str, init: Path, source: Path, height: int = 24) -> None:
+    subprocess.run(
+        [
+            tmux.exe,
+            "-L",
+            tmux.socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "mimi",
+            "-x",
+            "100",
+            "-y",
+            str(height),
+            f"{nvim} --clean -n -u {init} {source}",
+        ],
+        env={**os.environ, "TERM": "xterm-256color"},
+        check=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.timeout(180)
+def test_messages_never_block_typing(nvim: str, tmux: Tmux, tmp_path: Path) -> None:
+    """Backend down at start, back, down again: each said once, never a hit-enter prompt."""
+    ollama = OllamaStandin(replies=[" + b"]).start()
+    port = ollama.port
+    ollama.stop()  # down at start-up
+    screens: list[str] = []
+
+    def wait(predicate: Callable[[str], bool], what: str) -> str:
+        def check(screen: str) -> bool:
+            screens.append(screen)
+            assert HIT_ENTER not in screen, f"hit-enter prompt while waiting for {what}:\n{screen}"
+            return predicate(screen)
+
+        return tmux.wait(check, what, timeout=60)
+
+    try:
+        init = tmp_path / "init.lua"
+        init.write_text(
+            INIT_OLLAMA_LUA.format(
+                plugin=str(PLUGIN), server=str(SERVER), host=f"http://127.0.0.1:{port}"
+            )
+        )
+        source = tmp_path / "main.py"
+        source.write_text("def add(a, b):\n    return \n")
+        start_nvim(tmux, nvim, init, source)
+        # Start-up without the model server: a message in a corner, typing goes on.
+        wait(lambda s: "Ollama is not running" in s, "the start-up warning")
+        tmux("send-keys", "-t", "mimi", "-l", "2GA")
+        tmux("send-keys", "-t", "mimi", "-l", "a")
+        wait(lambda s: "    return a" in s and "-- INSERT --" in s, "typing in insert mode")
+        # The model server comes back: the next keys get ghost text, and the user is told once.
+        ollama.start()
+        tmux("send-keys", "-t", "mimi", "BSpace")
+        tmux("send-keys", "-t", "mimi", "-l", "a")
+        wait(lambda s: "    return a + b" in s, "ghost text once the server is back")
+        wait(lambda s: "is back" in s, "the back message")
+        # Down again while typing.
+        ollama.stop()
+        tmux("send-keys", "-t", "mimi", "-l", " +")
+        wait(lambda s: "    return a +" in s and "not running" in s, "the second warning")
+        tmux("send-keys", "-t", "mimi", "-l", " c")
+        wait(lambda s: "    return a + c" in s and "-- INSERT --" in s, "typing after the warning")
+        tmux("send-keys", "-t", "mimi", "Escape")
+        tmux("send-keys", "-t", "mimi", "-l", ":wq")
+        tmux("send-keys", "-t", "mimi", "Enter")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "a + c" not in source.read_text():
+            time.sleep(0.05)
+        assert source.read_text() == "def add(a, b):\n    return a + c\n"
+        warnings = sum(1 for s in dict.fromkeys(screens) if "not running" in s)
+        assert warnings >= 1
+    finally:
+        ollama.stop()

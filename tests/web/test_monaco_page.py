@@ -265,13 +265,20 @@ def test_explain_action_answers_in_the_chat(browser_run: dict[str, Any]) -> None
 
 
 def test_chat_citation_opens_the_file(browser_run: dict[str, Any]) -> None:
-    """Clicking a citation opens the cited file."""
+    """Clicking a citation opens the cited file at the cited line without selecting it, so the
+    next question sends the file once, not again as "the selected code"."""
     _step(browser_run, "chat_citation_opens_file")
 
 
 def test_search_result_opens_at_its_line(browser_run: dict[str, Any]) -> None:
     """Clicking a search hit opens its file with the cursor on the hit's line."""
     _step(browser_run, "search_opens_result")
+
+
+def test_search_runs_as_you_type(browser_run: dict[str, Any]) -> None:
+    """Search shows results while typing pauses, without Enter; a new query clears the old
+    results at once."""
+    _step(browser_run, "search_as_you_type")
 
 
 def test_symbol_search_opens_the_definition(browser_run: dict[str, Any]) -> None:
@@ -297,6 +304,24 @@ def test_two_tabs_at_once(browser_run: dict[str, Any]) -> None:
 def test_layout_fits_a_small_window(browser_run: dict[str, Any]) -> None:
     """In a short window the tree scrolls and the status bar stays visible."""
     _step(browser_run, "layout_fits_the_window")
+
+
+def test_narrow_window_keeps_editor_and_chat_usable(browser_run: dict[str, Any]) -> None:
+    """At 480 px with chat open the editor, the chat input, Send and close stay on screen; the
+    tree starts hidden there, and the ☰ button (Ctrl+B) hides or shows it."""
+    _step(browser_run, "narrow_window")
+
+
+def test_save_over_a_changed_file_asks_in_the_page(browser_run: dict[str, Any]) -> None:
+    """Saving over a file changed on disk asks in the page (no native confirm()) and Overwrite
+    writes the buffer."""
+    _step(browser_run, "save_conflict_asks_in_the_page")
+
+
+def test_no_native_dialogs(browser_run: dict[str, Any]) -> None:
+    """No step opens a native alert/confirm (they block the whole tab)."""
+    metrics = browser_run["metrics"]
+    assert metrics.get("native_dialogs") == 0, metrics.get("native_dialogs_detail")
 
 
 def test_path_traversal_is_refused(browser_run: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@
 import { ApiError, api } from './api';
 import { type LspClient, type OpenDocument, type Range } from './lsp';
 import { languageFor, monaco } from './monaco';
-import { toast } from './ui';
+import { askUser, toast } from './ui';
 
 export interface Doc {
   path: string;
@@ -147,7 +147,11 @@ export class Documents {
     }
   }
 
-  /** Open and show ``path``; with ``range``, select it and scroll its start into view. */
+  /**
+   * Open and show ``path``; with ``range``, put the cursor at its start, scroll it near the top
+   * and mark it for a moment. Nothing is selected: a selection would go with the next chat
+   * question as "the selected code".
+   */
   async open(path: string, range?: Range): Promise<Doc | undefined> {
     let doc: Doc;
     try {
@@ -158,19 +162,28 @@ export class Documents {
     }
     this.activate(path);
     if (range) {
-      // Select the range with the cursor at its start, where the result begins.
-      const r = new monaco.Selection(
-        range.end.line + 1,
-        range.end.character + 1,
-        range.start.line + 1,
-        range.start.character + 1,
-      );
-      this.editor.setSelection(r);
-      this.editor.revealRangeInCenterIfOutsideViewport(r, monaco.editor.ScrollType.Immediate);
-      this.editor.revealLineNearTop(range.start.line + 1, monaco.editor.ScrollType.Immediate);
+      const start = { lineNumber: range.start.line + 1, column: range.start.character + 1 };
+      this.editor.setPosition(start);
+      this.editor.revealLineNearTop(start.lineNumber, monaco.editor.ScrollType.Immediate);
+      this.flash(range);
     }
     this.editor.focus();
     return doc;
+  }
+
+  private flashes: monaco.editor.IEditorDecorationsCollection | null = null;
+
+  /** Highlight ``range`` until the next edit or click elsewhere (or two seconds). */
+  private flash(range: Range): void {
+    this.flashes?.clear();
+    const flashes = this.editor.createDecorationsCollection([
+      {
+        range: new monaco.Range(range.start.line + 1, 1, Math.max(range.start.line + 1, range.end.line + 1), 1),
+        options: { isWholeLine: true, className: 'reveal-range' },
+      },
+    ]);
+    this.flashes = flashes;
+    window.setTimeout(() => flashes.clear(), 2000);
   }
 
   activate(path: string): void {
@@ -186,10 +199,16 @@ export class Documents {
     this.emit();
   }
 
-  close(path: string): void {
+  /** Close the tab (asking first, in the page, when it has unsaved changes). */
+  async close(path: string): Promise<void> {
     const doc = this.docs.get(path);
     if (!doc) return;
-    if (this.isDirty(doc) && !window.confirm(`${path} has unsaved changes. Close it anyway?`)) return;
+    if (this.isDirty(doc)) {
+      const answer = await askUser(`${path} has unsaved changes.`, [{ title: 'Save' }, { title: 'Close without saving' }, { title: 'Cancel' }], 'warning');
+      if (!answer || answer.title === 'Cancel') return;
+      if (answer.title === 'Save' && !(await this.save(path))) return;
+      if (!this.docs.has(path)) return;
+    }
     const index = this.order.indexOf(path);
     this.order.splice(index, 1);
     this.docs.delete(path);
@@ -234,10 +253,12 @@ export class Documents {
       return true;
     } catch (error) {
       if (error instanceof ApiError && error.status === 409) {
-        if (window.confirm(`${doc.path} changed on disk since it was opened. Overwrite it?`)) {
-          return this.save(path, true);
-        }
-        return false;
+        const answer = await askUser(
+          `${doc.path} changed on disk since you opened it. Overwrite the file with your version?`,
+          [{ title: 'Overwrite' }, { title: 'Keep the file on disk' }],
+          'warning',
+        );
+        return answer?.title === 'Overwrite' ? this.save(path, true) : false;
       }
       toast(`Cannot save ${doc.path}: ${(error as Error).message}`, 'error');
       return false;
@@ -300,12 +321,12 @@ export class Documents {
       close.textContent = '×';
       close.addEventListener('click', (event) => {
         event.stopPropagation();
-        this.close(path);
+        void this.close(path);
       });
       tab.addEventListener('mousedown', (event) => {
         if (event.button === 1) {
           event.preventDefault();
-          this.close(path);
+          void this.close(path);
         }
       });
       tab.addEventListener('click', () => {

@@ -57,7 +57,10 @@ async function main(): Promise<void> {
   docs = new Documents(editor, lsp, info.rootUri, byId('tabs'));
   const documents = docs;
 
-  const tree = new FileTree(byId('tree'), (path) => void openAt(path));
+  const tree = new FileTree(byId('tree'), (path) => {
+    void openAt(path);
+    afterPick();
+  });
   documents.onCreated = (path) => void tree.refresh().then(() => tree.reveal(path));
   const openAt = async (path: string, range?: Range) => {
     const doc = await documents.open(path, range);
@@ -126,6 +129,24 @@ async function main(): Promise<void> {
       showPanel(null);
     }
   });
+  // ---------------------------------------------------------------- file tree
+  // Hidden with the ☰ button or Ctrl+B (remembered); narrow windows start without it.
+  const narrow = window.matchMedia('(max-width: 760px)');
+  const stored = localStorage.getItem('mimi:tree');
+  const showTree = (show: boolean, remember = true) => {
+    document.body.classList.toggle('tree-hidden', !show);
+    byId('btn-tree').setAttribute('aria-expanded', String(show));
+    if (remember) localStorage.setItem('mimi:tree', show ? 'shown' : 'hidden');
+  };
+  showTree(narrow.matches ? false : stored !== 'hidden', false);
+  narrow.addEventListener('change', () => showTree(!narrow.matches && localStorage.getItem('mimi:tree') !== 'hidden', false));
+  const toggleTree = () => showTree(document.body.classList.contains('tree-hidden'));
+  byId('btn-tree').addEventListener('click', toggleTree);
+  // On a narrow window the tree covers the editor: opening a file puts it away.
+  const afterPick = () => {
+    if (narrow.matches) showTree(false, false);
+  };
+
   byId('btn-search').addEventListener('click', () => openPanel('search'));
   byId('btn-chat').addEventListener('click', () => openPanel('chat'));
   byId('btn-changes').addEventListener('click', () => openPanel('changes'));
@@ -173,8 +194,9 @@ async function main(): Promise<void> {
       else if (ctrl && event.shiftKey && key === 'l') openPanel('chat');
       else if (ctrl && event.shiftKey && key === 'g') openPanel('changes');
       else if (ctrl && event.key === '`' && terminal) terminal.toggle();
+      else if (ctrl && !event.shiftKey && key === 'b') toggleTree();
       else if (ctrl && !event.shiftKey && key === 'i' && !editor.hasTextFocus()) void askAgent(lsp, documents, editor);
-      else if (event.altKey && key === 'w') documents.active && documents.close(documents.active);
+      else if (event.altKey && key === 'w') void (documents.active && documents.close(documents.active));
       else if (event.altKey && event.key === 'PageDown') documents.cycle(1);
       else if (event.altKey && event.key === 'PageUp') documents.cycle(-1);
       else if (event.key === 'F1' && !editor.hasTextFocus()) showHelp();

@@ -1,4 +1,5 @@
-// The search panel: mimi.search over the codebase index; a result opens its file at its range.
+// The search panel: mimi.search over the codebase index as you type; a result opens its file at
+// its range. A new query clears the old results at once; answers to older queries are dropped.
 import { type Documents } from './documents';
 import { type Json, type LspClient, type Range } from './lsp';
 import { byId, h, toast } from './ui';
@@ -9,6 +10,10 @@ export class SearchPanel {
   private readonly results = byId('search-results');
   private readonly status = byId('search-status');
   private seq = 0;
+  private timer: number | undefined;
+  private shown = '';
+  /** Quiet time after a key before searching (Enter searches at once). */
+  static readonly DELAY_MS = 250;
 
   constructor(
     private readonly lsp: LspClient,
@@ -17,14 +22,29 @@ export class SearchPanel {
   ) {
     byId('search-form').addEventListener('submit', (event) => {
       event.preventDefault();
+      window.clearTimeout(this.timer);
       void this.run();
     });
+    this.input.addEventListener('input', () => this.typed());
     this.mode.addEventListener('change', () => void this.run());
   }
 
   focus(): void {
     this.input.focus();
     this.input.select();
+  }
+
+  /** The query changed: old results go now, the search runs once typing pauses. */
+  private typed(): void {
+    window.clearTimeout(this.timer);
+    const query = this.input.value.trim();
+    if (query === this.shown) return;
+    this.seq += 1; // an answer still in flight is for an older query
+    this.results.replaceChildren();
+    this.status.textContent = query.length >= 2 ? 'Searching…' : '';
+    this.shown = '';
+    if (query.length < 2) return;
+    this.timer = window.setTimeout(() => void this.run(), SearchPanel.DELAY_MS);
   }
 
   async run(): Promise<void> {
@@ -36,6 +56,7 @@ export class SearchPanel {
     }
     const seq = ++this.seq;
     this.status.textContent = 'Searching…';
+    if (query !== this.shown) this.results.replaceChildren();
     let result: Json;
     try {
       result = await this.lsp.executeCommand('mimi.search', [{ query, k: 20, mode: this.mode.value }]);
@@ -44,6 +65,7 @@ export class SearchPanel {
       return;
     }
     if (seq !== this.seq) return;
+    this.shown = query;
     const hits: Json[] = result?.hits ?? [];
     this.status.textContent = hits.length ? `${hits.length} result${hits.length === 1 ? '' : 's'}` : 'No results.';
     this.results.replaceChildren(

@@ -386,6 +386,12 @@ async function main() {
       if (msg.type() === 'error' && !/status of 403/.test(msg.text())) consoleErrors.push(`${currentStep}: ${msg.text()}`);
     });
     page.on('pageerror', (err) => consoleErrors.push(`${currentStep}: ${err?.stack ?? err}`));
+    // The page asks in its own dialogs; a native alert/confirm blocks the whole tab.
+    const nativeDialogs = [];
+    page.on('dialog', (dialog) => {
+      nativeDialogs.push(`${currentStep}: ${dialog.type()} ${dialog.message()}`);
+      void dialog.dismiss().catch(() => undefined);
+    });
     const t0 = Date.now();
 
     await step('page_loads', page, async () => {
@@ -599,6 +605,30 @@ async function main() {
       const target = await link.getAttribute('data-path');
       await link.click();
       await page.waitForSelector(`#tabs .tab.active[data-path="${target}"]`);
+      // The cursor goes to the cited line; nothing is selected, so the next question does not
+      // send the cited code again as "the selected code".
+      const state = await page.evaluate(() => {
+        const sel = window.mimi.editor.getSelection();
+        return { empty: sel.isEmpty(), line: sel.startLineNumber };
+      });
+      check(state.empty, 'a citation click selected the cited range');
+      const sent = await page.evaluate(async () => {
+        const lsp = window.mimi.lsp;
+        const original = lsp.executeCommand.bind(lsp);
+        let args;
+        lsp.executeCommand = (command, a, cancel) => {
+          if (command === 'mimi.chat') args = a[0];
+          return original(command, a, cancel);
+        };
+        document.getElementById('chat-input').value = 'and then?';
+        document.getElementById('chat-send').click();
+        while (!args) await new Promise((r) => setTimeout(r, 20));
+        lsp.executeCommand = original;
+        return { uri: Boolean(args.uri), range: args.range ?? null };
+      });
+      check(sent.uri && sent.range === null, `the follow-up question sent ${JSON.stringify(sent)}`);
+      await page.waitForFunction(() => !document.querySelector('.msg.assistant.streaming') && document.querySelector('#chat-send:not([hidden])'), null, { timeout: 30000 });
+      return state;
     });
 
     // ------------------------------------------------------------ search
@@ -618,6 +648,32 @@ async function main() {
       check(cursor === line, `the cursor is on line ${cursor}, the hit on ${line}`);
       check(line === expect.searchLine, `the hit is on line ${line}, expected ${expect.searchLine}`);
       await page.keyboard.press('Escape');
+    });
+
+    await step('search_as_you_type', page, async () => {
+      const has = await page.evaluate(() => window.mimi.lsp.hasCommand('mimi.search'));
+      check(has, 'SKIP: the server has no mimi.search yet');
+      await page.click('#btn-search');
+      await page.fill('#search-input', '');
+      await page.locator('#search-input').pressSequentially(expect.searchQuery, { delay: 30 });
+      // No Enter: results come while typing pauses.
+      const hit = page.locator('#search-results .hit').filter({ hasText: expect.searchFile.split('/').pop() }).first();
+      await hit.waitFor({ timeout: 30000 });
+      // A new query clears the old results at once, then shows its own.
+      await page.locator('#search-input').press('Control+a');
+      await page.locator('#search-input').pressSequentially(expect.symbol, { delay: 30 });
+      const cleared = await page.evaluate(() => ({
+        hits: document.querySelectorAll('#search-results .hit').length,
+        status: document.getElementById('search-status').textContent,
+      }));
+      check(cleared.hits === 0 || cleared.status !== 'Searching…', `old results shown for the new query: ${JSON.stringify(cleared)}`);
+      await page.waitForFunction((symbol) => {
+        const first = document.querySelector('#search-results .hit');
+        return first && first.textContent.includes(symbol);
+      }, expect.symbol, { timeout: 30000 });
+      await screenshot(page, 'search_as_you_type');
+      await page.keyboard.press('Escape');
+      return cleared;
     });
 
     await step('symbol_search', page, async () => {
@@ -703,6 +759,67 @@ async function main() {
       }
     });
 
+    await step('narrow_window', page, async () => {
+      // ~480 px wide: editor, chat and every control stay on screen; the tree can be hidden.
+      await page.setViewportSize({ width: 480, height: 800 });
+      try {
+        const inView = async (selector) => {
+          const box = await page.locator(selector).first().boundingBox();
+          return Boolean(box && box.width > 0 && box.height > 0 && box.x >= 0 && box.y >= 0 && box.x + box.width <= 481 && box.y + box.height <= 801);
+        };
+        check(!(await page.locator('#sidebar').isVisible()), 'the tree covers the editor on a narrow window');
+        await page.click('#btn-tree');
+        await page.waitForSelector('#sidebar', { state: 'visible' });
+        await screenshot(page, 'narrow_tree');
+        await page.locator(`#tree .row[data-path="${expect.file}"]`).click();
+        await page.waitForSelector('#sidebar', { state: 'hidden' });
+        await page.click('#btn-chat');
+        await page.waitForSelector('#chat-panel', { state: 'visible' });
+        const editorBox = await page.locator('#editor').boundingBox();
+        check(editorBox && editorBox.height >= 150, `the editor is ${editorBox?.height}px tall with chat open`);
+        for (const selector of ['#editor', '#chat-input', '#chat-send', '#chat-panel .close-panel', '#btn-chat', '#btn-tree', '#statusbar']) {
+          check(await inView(selector), `${selector} is off-screen at 480 px`);
+        }
+        await screenshot(page, 'narrow_chat');
+        await page.click('#chat-panel .close-panel');
+        // Wide again: the tree comes back unless hidden on purpose.
+        await page.setViewportSize(viewport);
+        await page.waitForSelector('#sidebar', { state: 'visible' });
+        await page.keyboard.press('Control+b');
+        await page.waitForSelector('#sidebar', { state: 'hidden' });
+        const wide = await page.locator('#editor').boundingBox();
+        check(wide && wide.x < 10, `with the tree hidden the editor starts at ${wide?.x}px`);
+        await page.keyboard.press('Control+b');
+        await page.waitForSelector('#sidebar', { state: 'visible' });
+        return { editorHeight: editorBox.height };
+      } finally {
+        await page.setViewportSize(viewport);
+      }
+    });
+
+    await step('save_conflict_asks_in_the_page', page, async () => {
+      await openFromTree(page, expect.file);
+      const file = path.join(config.folder, expect.file);
+      await page.evaluate(() => {
+        const { editor } = window.mimi;
+        const model = editor.getModel();
+        editor.executeEdits('test', [{ range: { startLineNumber: 1, startColumn: 1, endLineNumber: 1, endColumn: 1 }, text: '# mine\n' }]);
+        return model.getValue();
+      });
+      writeFileSync(file, `# theirs\n${readFileSync(file, 'utf8')}`);
+      const before = nativeDialogs.length;
+      await page.keyboard.press('Control+s');
+      const ask = page.locator('.prompt.ask');
+      await ask.waitFor({ timeout: 10000 });
+      check(nativeDialogs.length === before, `a native dialog: ${nativeDialogs.slice(before).join('; ')}`);
+      check((await ask.textContent()).includes('changed on disk'), await ask.textContent());
+      await screenshot(page, 'save_conflict');
+      await ask.getByRole('button', { name: 'Overwrite' }).click();
+      await page.waitForSelector('#tabs .tab.active:not(.dirty)', { timeout: 5000 });
+      const disk = readFileSync(file, 'utf8');
+      check(disk.startsWith('# mine\n') && !disk.includes('# theirs'), `on disk: ${disk.slice(0, 40)}`);
+    });
+
     // ------------------------------------------------------------ confinement
     await step('path_traversal_refused', page, async () => {
       const results = await page.evaluate(async (paths) => {
@@ -728,6 +845,7 @@ async function main() {
     });
 
     out({ metric: 'console_errors', value: consoleErrors.length, detail: consoleErrors.slice(0, 5) });
+    out({ metric: 'native_dialogs', value: nativeDialogs.length, detail: nativeDialogs.slice(0, 5) });
     await context.close();
 
     // ------------------------------------------------------------ timing, fresh page

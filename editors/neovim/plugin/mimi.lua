@@ -53,13 +53,13 @@ command('MimiCancel', function()
   local edit = require('mimi.edit').cancel()
   local commit = require('mimi.commit').cancel()
   if not chat and not edit and not commit then
-    vim.notify('mimi: nothing to stop', vim.log.levels.INFO)
+    require('mimi.notify').notify('mimi: nothing to stop', vim.log.levels.INFO)
   end
 end, { nargs = 0, desc = 'mimi: stop the chat answer or agent edit in flight' })
 
 command('MimiToggle', function(args)
   local on = require('mimi.ghost').toggle(args.args == '' and nil or args.args == 'on')
-  vim.notify('mimi: suggestions ' .. (on and 'on' or 'off'), vim.log.levels.INFO)
+  require('mimi.notify').notify('mimi: suggestions ' .. (on and 'on' or 'off'), vim.log.levels.INFO)
 end, {
   nargs = '?',
   complete = function()

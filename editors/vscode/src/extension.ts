@@ -2,13 +2,17 @@
  * Entry point of the Mimi VS Code extension: a thin client of the mimi-lsp language server.
  *
  * `activate` finds the `mimi-lsp` executable (serverPath.ts), starts it over stdio with
- * vscode-languageclient (which registers inline completion, code actions and applyEdit on its
- * own), routes the `mimi/*` notifications to the status bar and the chat view, and registers the
- * Mimi commands. Everything clever happens in the server; this file wires things up.
+ * vscode-languageclient (which registers inline completion and code actions on its own), routes
+ * the `mimi/*` notifications to the status bar and the chat view, sends the agent's edits to the
+ * review (review.ts), and registers the Mimi commands (`commands()`: the one table of them).
+ * Everything clever happens in the server; this file wires things up.
  */
 
 import * as vscode from 'vscode';
 import {
+  type ApplyWorkspaceEditResult,
+  CancellationToken,
+  type ClientCapabilities,
   type ConfigurationParams,
   type InlineCompletionItem,
   type InlineCompletionList,
@@ -16,12 +20,14 @@ import {
   type LanguageClientOptions,
   type ServerOptions,
   State,
+  type StaticFeature,
   TransportKind,
 } from 'vscode-languageclient/node';
 import { ChatViewProvider, CHAT_VIEW_ID } from './chatView';
-import { serverSettings } from './config';
 import { CommitMessageWriter } from './commitMessage';
-import { editSelection } from './editSelection';
+import { serverSettings } from './config';
+import { type AgentEditContext, agentEditCommand, editSelection } from './editSelection';
+import { Onboarding } from './onboarding';
 import type {
   ChatDeltaNotification,
   IndexStatusNotification,
@@ -29,9 +35,11 @@ import type {
   StatusNotification,
 } from './protocol';
 import { Commands, Notifications } from './protocol';
+import { NextEdits } from './nextEdit';
+import { EditReview } from './review';
 import { SearchPicker } from './search';
 import { ServerCommands } from './serverCommands';
-import { NextEdits } from './nextEdit';
+import { DedupingLog, pipeServerStderr } from './serverLog';
 import { findServer, type FoundServer, ServerNotFoundError } from './serverPath';
 import { showStatus, StatusBar } from './statusBar';
 import { StatusModel } from './statusModel';
@@ -44,6 +52,7 @@ export interface MimiApi {
   statusBar: StatusBar;
   chat: ChatViewProvider;
   search: SearchPicker;
+  review: EditReview;
   /** Next-edit suggestions (textDocument/copilotInlineEdit). */
   nextEdits: NextEdits;
   commitMessage: CommitMessageWriter;
@@ -61,8 +70,12 @@ class Mimi implements vscode.Disposable {
   readonly server = new ServerCommands(() => this.client);
   readonly chat: ChatViewProvider;
   readonly search: SearchPicker;
+  readonly review: EditReview;
+  readonly onboarding: Onboarding;
   readonly nextEdits: NextEdits;
   readonly commitMessage: CommitMessageWriter;
+  /** When each document last changed (typed before the server was ready: asked again once it is). */
+  private readonly lastChange = new Map<string, number>();
   private starting: Promise<void> = Promise.resolve();
   private readonly clientDisposables: vscode.Disposable[] = [];
 
@@ -73,8 +86,20 @@ class Mimi implements vscode.Disposable {
     this.statusBar = new StatusBar(this.status);
     this.chat = new ChatViewProvider(context.extensionUri, this.server, log);
     this.search = new SearchPicker(this.server, log);
+    this.review = new EditReview(log);
+    this.onboarding = new Onboarding(log);
     this.nextEdits = new NextEdits(() => this.client, log);
     this.commitMessage = new CommitMessageWriter(this.server, log);
+    context.subscriptions.push(
+      this.review,
+      vscode.workspace.onDidChangeTextDocument((e) => {
+        if (e.contentChanges.length) this.lastChange.set(e.document.uri.toString(), Date.now());
+      }),
+    );
+  }
+
+  get agentEdits(): AgentEditContext {
+    return { server: this.server, review: this.review, log: this.log };
   }
 
   start(): Promise<void> {
@@ -116,15 +141,7 @@ class Mimi implements vscode.Disposable {
       this.log.error(message);
       if (e.searched?.length) this.log.info(`Looked for: ${e.searched.join(', ')}`);
       this.setServer('missing', message);
-      void vscode.window
-        .showErrorMessage(`Mimi: ${message}`, 'Open Settings', 'Show Output')
-        .then((choice) => {
-          if (choice === 'Open Settings') {
-            void vscode.commands.executeCommand('workbench.action.openSettings', 'mimi.server.path');
-          } else if (choice === 'Show Output') {
-            this.log.show();
-          }
-        });
+      this.onboarding.serverMissing({ message, untrusted: e.untrusted });
       return;
     }
     this.log.info(`Starting ${this.found.command} (found via ${this.found.source})`);
@@ -142,19 +159,26 @@ class Mimi implements vscode.Disposable {
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
       outputChannel: this.log,
+      // Server log lines at their own level (not all `[error]`); stdout carries only LSP.
+      stdioOptions: { stdout: () => undefined, stderr: (input, channel) => pipeServerStderr(input, channel) },
       initializationOptions: serverSettings(config),
       synchronize: { configurationSection: 'mimi' },
       middleware: {
         workspace: {
           configuration: (params, token, next) => this.configuration(params, token, next),
+          // The agent's edits: a diff with Apply / Discard (VS Code's preview left them unticked).
+          handleApplyEdit: (params, next) =>
+            this.review.handleApplyEdit(params, (p) => next(p, CancellationToken.None) as Thenable<ApplyWorkspaceEditResult>),
         },
         executeCommand: async (command, args, next) => {
           // "Mimi: explain" (a server code action) answers in the chat view, streamed.
-          const arg = args[0] as { uri?: string; chatId?: string } | undefined;
+          const arg = args[0] as { uri?: string; chatId?: string; instruction?: string } | undefined;
           if (command === Commands.explain && arg?.uri && !arg.chatId) {
             await vscode.commands.executeCommand(`${CHAT_VIEW_ID}.focus`);
             return this.chat.explain(arg as { uri: string });
           }
+          // The agent's code actions: progress with Cancel, then the review.
+          if (command === Commands.agentEdit) return agentEditCommand(this.agentEdits, arg);
           return next(command, args);
         },
         provideInlineCompletionItems: async (document, position, context, token, next) => {
@@ -165,6 +189,7 @@ class Mimi implements vscode.Disposable {
     };
 
     const client = new LanguageClient('mimi', 'Mimi', serverOptions, clientOptions);
+    client.registerFeature(new AgentActionsAsCommands());
     this.client = client;
     this.clientDisposables.push(
       client.onNotification(Notifications.status, (p: StatusNotification) => {
@@ -187,9 +212,12 @@ class Mimi implements vscode.Disposable {
       }),
     );
     try {
+      const since = Date.now();
       await client.start();
       this.setServer('running');
+      this.onboarding.resolved();
       this.log.info('mimi-lsp is running');
+      this.askAgainIfTypedWhileStarting(since);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.log.error(`mimi-lsp failed to start: ${message}`);
@@ -198,6 +226,17 @@ class Mimi implements vscode.Disposable {
         if (c) this.log.show();
       });
     }
+  }
+
+  /**
+   * Keys typed while the server started asked nobody for ghost text (the provider registers
+   * with the server): ask once now, so the user need not type again.
+   */
+  private askAgainIfTypedWhileStarting(since: number): void {
+    const editor = vscode.window.activeTextEditor;
+    const changed = editor && this.lastChange.get(editor.document.uri.toString());
+    if (!editor || !changed || changed < since - 60_000) return;
+    void vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
   }
 
   /** `workspace/configuration` for section `mimi`: only what the user set, server keys only. */
@@ -255,10 +294,28 @@ class Mimi implements vscode.Disposable {
 
   async dispose(): Promise<void> {
     this.nextEdits.dispose();
+    this.review.dispose();
     this.chat.dispose();
     this.statusBar.dispose();
     await this.doStop();
   }
+}
+
+/**
+ * Declares code-action resolve without `edit`: the server then gives its agent actions the
+ * `mimi.agent.edit` command, whose edit comes back through `workspace/applyEdit` to the review
+ * (a resolved `edit` would go straight to VS Code's Refactor Preview, unticked).
+ */
+class AgentActionsAsCommands implements StaticFeature {
+  fillClientCapabilities(capabilities: ClientCapabilities): void {
+    const resolve = capabilities.textDocument?.codeAction?.resolveSupport;
+    if (resolve) resolve.properties = resolve.properties.filter((p) => p !== 'edit');
+  }
+  initialize(): void {}
+  getState(): { kind: 'static' } {
+    return { kind: 'static' };
+  }
+  clear(): void {}
 }
 
 /** Give each ghost-text item a command that tells the server it was accepted. */
@@ -276,12 +333,43 @@ function withAcceptCommand<T extends InlineCompletionItem[] | InlineCompletionLi
 
 let instance: Mimi | undefined;
 
+/** Every Mimi command, by id: the one place commands are registered. */
+function commands(mimi: Mimi, log: vscode.LogOutputChannel): Record<string, (...args: any[]) => unknown> {
+  return {
+    'mimi.openChat': async (question?: string) => {
+      await vscode.commands.executeCommand(`${CHAT_VIEW_ID}.focus`);
+      if (typeof question === 'string' && question.trim()) return mimi.chat.ask(question);
+      return undefined;
+    },
+    'mimi.newChat': () => mimi.chat.clear(),
+    'mimi.searchCodebase': (query?: string) => {
+      const editor = vscode.window.activeTextEditor;
+      const selected = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : '';
+      const initial = typeof query === 'string' ? query : selected.includes('\n') ? '' : selected.trim();
+      return mimi.search.show(initial);
+    },
+    'mimi.editSelection': (instruction?: string) =>
+      editSelection(mimi.agentEdits, typeof instruction === 'string' ? instruction : undefined),
+    'mimi.review.apply': () => mimi.review.answer('apply'),
+    'mimi.review.discard': () => mimi.review.answer('discard'),
+    'mimi.reindexWorkspace': () => mimi.reindex(),
+    'mimi.writeCommitMessage': (sourceControl?: { rootUri?: vscode.Uri }) => mimi.commitMessage.write(sourceControl),
+    'mimi.showStatus': () =>
+      showStatus({ server: mimi.server, model: mimi.status, serverPath: mimi.found?.command, log }),
+    'mimi.showOutput': () => log.show(),
+    'mimi.restartServer': () => mimi.restart(),
+    'mimi.nextEdit.next': () => mimi.nextEdits.next(),
+    'mimi.nextEdit.dismiss': () => mimi.nextEdits.clear(),
+    'mimi.acceptedCompletion': (uri?: string) => {
+      if (mimi.client?.isRunning()) void mimi.client.sendNotification(Notifications.didAcceptCompletion, { uri });
+    },
+  };
+}
+
 export async function activate(context: vscode.ExtensionContext): Promise<MimiApi> {
-  const log = vscode.window.createOutputChannel('Mimi', { log: true });
+  const log = new DedupingLog(vscode.window.createOutputChannel('Mimi', { log: true }));
   const mimi = new Mimi(context, log);
   instance = mimi;
-  const register = (id: string, fn: (...args: any[]) => unknown) =>
-    context.subscriptions.push(vscode.commands.registerCommand(id, fn));
 
   context.subscriptions.push(
     log,
@@ -297,35 +385,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<MimiAp
     vscode.workspace.onDidGrantWorkspaceTrust(() => {
       if (!mimi.client) void mimi.restart();
     }),
+    ...Object.entries(commands(mimi, log)).map(([id, fn]) => vscode.commands.registerCommand(id, fn)),
   );
-
-  register('mimi.openChat', async (question?: string) => {
-    await vscode.commands.executeCommand(`${CHAT_VIEW_ID}.focus`);
-    if (typeof question === 'string' && question.trim()) return mimi.chat.ask(question);
-    return undefined;
-  });
-  register('mimi.newChat', () => mimi.chat.clear());
-  register('mimi.searchCodebase', (query?: string) => {
-    const editor = vscode.window.activeTextEditor;
-    const selected = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : '';
-    const initial = typeof query === 'string' ? query : selected.includes('\n') ? '' : selected.trim();
-    return mimi.search.show(initial);
-  });
-  register('mimi.editSelection', (instruction?: string) =>
-    editSelection(mimi.server, log, typeof instruction === 'string' ? instruction : undefined),
-  );
-  register('mimi.reindexWorkspace', () => mimi.reindex());
-  register('mimi.writeCommitMessage', (sourceControl?: { rootUri?: vscode.Uri }) => mimi.commitMessage.write(sourceControl));
-  register('mimi.showStatus', () =>
-    showStatus({ server: mimi.server, model: mimi.status, serverPath: mimi.found?.command, log }),
-  );
-  register('mimi.showOutput', () => log.show());
-  register('mimi.restartServer', () => mimi.restart());
-  register('mimi.nextEdit.next', () => mimi.nextEdits.next());
-  register('mimi.nextEdit.dismiss', () => mimi.nextEdits.clear());
-  register('mimi.acceptedCompletion', (uri?: string) => {
-    if (mimi.client?.isRunning()) void mimi.client.sendNotification(Notifications.didAcceptCompletion, { uri });
-  });
 
   void mimi.start();
   return {
@@ -335,6 +396,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<MimiAp
     statusBar: mimi.statusBar,
     chat: mimi.chat,
     search: mimi.search,
+    review: mimi.review,
     nextEdits: mimi.nextEdits,
     commitMessage: mimi.commitMessage,
     ready: () => mimi.ready(),

@@ -33,6 +33,8 @@ export class ServerNotFoundError extends Error {
     message: string,
     readonly fix: string,
     readonly searched: string[],
+    /** A workspace venv's server that would be used if the workspace were trusted. */
+    readonly untrusted?: { folder: string; candidate: string },
   ) {
     super(message);
     this.name = 'ServerNotFoundError';
@@ -100,12 +102,13 @@ export function findServer(lookup: ServerLookup): FoundServer {
     );
   }
 
-  if (lookup.trusted) {
-    for (const folder of lookup.folders) {
-      for (const candidate of venvCandidates(folder, platform)) {
-        searched.push(candidate);
-        if (isExecutable(candidate, platform)) return { command: candidate, source: 'workspace' };
-      }
+  let untrusted: { folder: string; candidate: string } | undefined;
+  for (const folder of lookup.folders) {
+    for (const candidate of venvCandidates(folder, platform)) {
+      if (lookup.trusted) searched.push(candidate);
+      if (!isExecutable(candidate, platform)) continue;
+      if (lookup.trusted) return { command: candidate, source: 'workspace' };
+      untrusted ??= { folder, candidate };
     }
   }
 
@@ -114,11 +117,14 @@ export function findServer(lookup: ServerLookup): FoundServer {
   }
   searched.push('mimi-lsp on PATH');
 
+  // Trust only matters when the workspace has a server of its own: the message is the same
+  // before and after trusting a folder without one.
   throw new ServerNotFoundError(
     'mimi-lsp was not found: no mimi.server.path setting, no .venv/bin/mimi-lsp in the workspace' +
-      (lookup.trusted ? '' : ' (not searched: the workspace is not trusted)') +
+      (untrusted ? ' that may be used (the workspace is not trusted)' : '') +
       ', and no mimi-lsp on PATH.',
     'Install the server (`pip install mimi-lsp`, or `make setup` in a mimi-lsp checkout) and set mimi.server.path to the mimi-lsp executable if it is not on PATH.',
     searched,
+    untrusted,
   );
 }

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { activate, fakeSettings, makeWorkspace, serverExecutable, until } from './harness.mjs';
+import { activate, fakeSettings, makeWorkspace, noCancel, serverExecutable, until } from './harness.mjs';
 
 const FILES = {
   'shop/pricing.py':
@@ -101,38 +101,111 @@ describe('with the workspace index (BM25 only)', () => {
 });
 
 describe('Mimi: Edit Selection', () => {
-  test('sends the selection and instruction; the edit arrives with needsConfirmation for the refactor preview', async () => {
+  const EDIT = call('edit', { path: 'shop/pricing.py', edits: [{ search: 'TAX_RATE = 0.2', replace: 'TAX_RATE = 0.25' }] });
+
+  async function editingExtension() {
     const folder = makeWorkspace(FILES);
     const ext = await activate({
       folders: [folder],
       settings: {
         'mimi.server.path': serverExecutable(),
         ...fakeSettings(),
-        'mimi.completion.backend': {
-          kind: 'fake',
-          replies: [''],
-          chatReplies: [
-            call('edit', { path: 'shop/pricing.py', edits: [{ search: 'TAX_RATE = 0.2', replace: 'TAX_RATE = 0.25' }] }),
-            'Raised the tax rate to 25%.',
-          ],
-        },
+        'mimi.completion.backend': { kind: 'fake', replies: [''], chatReplies: [EDIT, 'Raised the tax rate to 25%.'] },
       },
     });
+    const { vscode } = ext;
+    const editor = await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(path.join(folder, 'shop/pricing.py')));
+    editor.selection = new vscode.Selection(0, 0, 0, 14);
+    return { ext, editor };
+  }
+
+  test('shows the agent edit as a diff; Apply applies all of it and says what was done', async () => {
+    const { ext, editor } = await editingExtension();
     try {
       const { vscode, stub } = ext;
-      const file = path.join(folder, 'shop/pricing.py');
-      const editor = await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(file));
-      editor.selection = new vscode.Selection(0, 0, 0, 14);
       stub.ui.answers.inputBox.push('raise the tax rate to 25%');
+      stub.ui.answers.message.push('Apply');
       const result = await vscode.commands.executeCommand('mimi.editSelection');
       assert.equal(result.applied, true);
       assert.deepEqual(result.files, ['shop/pricing.py']);
+      // The diff: the file against the proposed text, served by the review's content provider.
+      const diff = stub.executedCommands.find((c) => c.id === 'vscode.diff');
+      assert.equal(diff.args[0].toString(), editor.document.uri.toString());
+      assert.equal(diff.args[1].scheme, 'mimi-review');
+      assert.match(diff.args[2], /^shop\/pricing\.py ↔ /);
+      // Applied without needsConfirmation: VS Code's preview would leave it unticked.
       const call = stub.ui.applyEditCalls.at(-1);
       const metadata = call.edit.metadata();
-      assert.ok(metadata.length > 0 && metadata.every((m) => m.needsConfirmation === true), JSON.stringify(metadata));
+      assert.ok(metadata.length > 0 && metadata.every((m) => m.needsConfirmation === false), JSON.stringify(metadata));
       assert.equal(editor.document.lineAt(0).text, 'TAX_RATE = 0.25');
+      const asked = stub.ui.messages.find((m) => m.items.includes('Apply'));
+      assert.match(asked.message, /apply the changes to shop\/pricing\.py\?/);
+      assert.deepEqual(asked.items, ['Apply', 'Discard']);
       assert.match(stub.ui.messages.at(-1).message, /Raised the tax rate to 25%/);
       assert.match(stub.ui.inputBoxes.at(-1).prompt, /selected code/);
+      // The progress notification ended when the diff came up, before the user answered.
+      assert.ok(stub.ui.progress.find((p) => p.options.title === 'Mimi is editing…').done);
+      assert.equal(stub.ui.context.get('mimi.reviewing'), false);
+    } finally {
+      await ext.deactivate();
+    }
+  });
+
+  test('the diff shows the proposed text and Discard leaves the file untouched', async () => {
+    const { ext, editor } = await editingExtension();
+    try {
+      const { vscode, stub, api } = ext;
+      const running = vscode.commands.executeCommand('mimi.editSelection', 'raise the tax rate to 25%');
+      await until(() => stub.ui.context.get('mimi.reviewing') === true, { what: 'the review' });
+      const diff = stub.executedCommands.find((c) => c.id === 'vscode.diff');
+      assert.match(stub.ui.content(diff.args[1]), /^TAX_RATE = 0\.25\n/);
+      assert.equal(api.review.active, true);
+      // The diff's title-bar button.
+      await vscode.commands.executeCommand('mimi.review.discard');
+      const result = await running;
+      assert.equal(result.applied, false);
+      assert.equal(editor.document.lineAt(0).text, 'TAX_RATE = 0.2');
+      assert.equal(stub.ui.applyEditCalls.length, 0);
+      assert.ok(!stub.ui.messages.some((m) => /no edit was made/.test(m.message)), 'a discard needs no message');
+    } finally {
+      await ext.deactivate();
+    }
+  });
+
+  test('a file edited during the review is not overwritten: the user is told why', async () => {
+    const { ext, editor } = await editingExtension();
+    try {
+      const { vscode, stub } = ext;
+      const running = vscode.commands.executeCommand('mimi.editSelection', 'raise the tax rate to 25%');
+      await until(() => stub.ui.context.get('mimi.reviewing') === true, { what: 'the review' });
+      stub.applyTextChange(editor.document, new vscode.Range(9, 0, 9, 0), '# note\n');
+      await vscode.commands.executeCommand('mimi.review.apply');
+      const result = await running;
+      assert.equal(result.applied, false);
+      assert.equal(editor.document.lineAt(0).text, 'TAX_RATE = 0.2');
+      assert.ok(stub.ui.messages.some((m) => m.level === 'warning' && /changed during the review/.test(m.message)));
+    } finally {
+      await ext.deactivate();
+    }
+  });
+
+  test('code actions run the agent as a command, so their edit reaches the review too', async () => {
+    const { ext, editor } = await editingExtension();
+    try {
+      const { vscode, stub } = ext;
+      const { provider } = stub.providers.codeActions[0];
+      const actions = await provider.provideCodeActions(
+        editor.document,
+        new vscode.Range(3, 4, 3, 4),
+        { triggerKind: vscode.CodeActionTriggerKind.Invoke, diagnostics: [], only: undefined },
+        noCancel(vscode),
+      );
+      const docstrings = actions.find((a) => a.title === 'Mimi: add docstrings');
+      assert.equal(docstrings.command.command, 'mimi.agent.edit', 'a command, not an edit to resolve');
+      stub.ui.answers.message.push('Apply');
+      const result = await vscode.commands.executeCommand(docstrings.command.command, ...docstrings.command.arguments);
+      assert.equal(result.applied, true);
+      assert.equal(editor.document.lineAt(0).text, 'TAX_RATE = 0.25');
     } finally {
       await ext.deactivate();
     }

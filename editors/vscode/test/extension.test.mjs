@@ -163,3 +163,24 @@ describe('settings flow', () => {
     }
   });
 });
+
+test('keys typed while the server starts are answered once it runs, without another key', async () => {
+  const folder = makeWorkspace({ 'a.py': 'x = \n' });
+  const ext = await activate({
+    folders: [folder],
+    settings: { 'mimi.server.path': serverExecutable(), ...fakeSettings() },
+    wait: false,
+  });
+  try {
+    const { vscode, stub, api } = ext;
+    const editor = await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(path.join(folder, 'a.py')));
+    stub.applyTextChange(editor.document, new vscode.Range(0, 4, 0, 4), 'a');
+    assert.equal(api.status.server, 'starting');
+    await api.ready();
+    assert.equal(api.status.server, 'running');
+    const asked = stub.executedCommands.filter((c) => c.id === 'editor.action.inlineSuggest.trigger');
+    assert.equal(asked.length, 1);
+  } finally {
+    await ext.deactivate();
+  }
+});

@@ -46,3 +46,36 @@ test('an unreachable backend turns the status bar item into a warning with the r
     await ext.deactivate();
   }
 });
+
+test('the Mimi output shows server lines at their own level, each warning once', async () => {
+  const ext = await activate({
+    folders: [makeWorkspace({})],
+    settings: {
+      'mimi.server.path': serverExecutable(),
+      'mimi.logLevel': 'debug',
+      'mimi.completion.backend': { kind: 'fake', replies: [''] },
+      'mimi.index.enabled': false,
+      // Out of range: the server logs a warning (stderr) and forwards it (window/logMessage).
+      'mimi.completion.temperature': 9,
+    },
+  });
+  try {
+    const channel = ext.stub.ui.outputChannels.find((c) => c.name === 'Mimi');
+    const warned = () => channel.lines.filter((l) => /invalid settings ignored/.test(l));
+    await until(() => warned().length > 0, { what: 'the settings warning in the output' });
+    await ext.api.server.execute('mimi.status'); // anything still in flight has arrived
+    assert.equal(warned().length, 1, warned().join('\n'));
+    assert.match(warned()[0], /^\[warn\] /);
+    // Server records start with their logger's name (`asyncio: …`, `mimi_lsp.x: …`).
+    const server = channel.lines.filter((l) => /^\[\w+\] [\w.]+: /.test(l));
+    assert.ok(server.length > 0, channel.lines.join('\n'));
+    assert.ok(
+      !server.some((l) => l.startsWith('[error]')),
+      `INFO/DEBUG lines tagged error:\n${server.filter((l) => l.startsWith('[error]')).join('\n')}`,
+    );
+    assert.ok(server.some((l) => l.startsWith('[info]') || l.startsWith('[debug]')), channel.lines.join('\n'));
+    assert.ok(!server.some((l) => /^\[\w+\] \d{4}-\d\d-\d\d/.test(l)), 'no second timestamp');
+  } finally {
+    await ext.deactivate();
+  }
+});

@@ -524,7 +524,7 @@ const ui = {
   /** Messages shown with showInformation/Warning/ErrorMessage: {level, message, items}. */
   messages: [],
   /** Scripted answers, consumed in order: showInputBox, showQuickPick and message buttons. */
-  answers: { inputBox: [], quickPick: [], message: [] },
+  answers: { inputBox: [], quickPick: [], message: [], openDialog: [] },
   quickPicks: [],
   shownQuickPicks: [],
   statusBarItems: [],
@@ -533,6 +533,15 @@ const ui = {
   progress: [],
   shownDocuments: [],
   applyEditCalls: [],
+  /** Text document content providers by scheme; `ui.content(uri)` reads one of their documents. */
+  contentProviders: new Map(),
+  content(uri) {
+    const u = typeof uri === 'string' ? Uri.parse(uri) : uri;
+    const provider = ui.contentProviders.get(u.scheme);
+    return provider ? provider.provideTextDocumentContent(u) : undefined;
+  },
+  /** Context keys set with the `setContext` command. */
+  context: new Map(),
   /** Called with (message) to let a test observe messages as they are shown. */
   onMessage: new EventEmitter(),
 };
@@ -540,9 +549,22 @@ const ui = {
 function showMessage(level) {
   return (message, ...rest) => {
     const items = rest.filter((r) => typeof r === 'string' || (r && r.title));
-    ui.messages.push({ level, message, items });
-    ui.onMessage.fire({ level, message, items });
-    return Promise.resolve(ui.answers.message.shift());
+    const entry = { level, message, items, open: true };
+    ui.messages.push(entry);
+    ui.onMessage.fire(entry);
+    const queued = ui.answers.message.shift();
+    // As in VS Code, a message with buttons stays up until the user picks one (`entry.answer`)
+    // or closes it (`entry.answer(undefined)`); one without buttons is done at once.
+    if (queued !== undefined || items.length === 0) {
+      entry.open = false;
+      return Promise.resolve(queued);
+    }
+    return new Promise((resolve) => {
+      entry.answer = (choice) => {
+        entry.open = false;
+        resolve(choice);
+      };
+    });
   };
 }
 
@@ -826,8 +848,9 @@ const workspace = {
       dispose() {},
     };
   },
-  registerTextDocumentContentProvider() {
-    return new Disposable();
+  registerTextDocumentContentProvider(scheme, provider) {
+    ui.contentProviders.set(scheme, provider);
+    return new Disposable(() => ui.contentProviders.delete(scheme));
   },
   fs: {
     readFile: async (uri) => fs.readFileSync(uri.fsPath),
@@ -858,7 +881,13 @@ function closeDocument(doc) {
 const window = {
   activeTextEditor: undefined,
   visibleTextEditors: [],
-  tabGroups: { all: [], activeTabGroup: { tabs: [] }, onDidChangeTabs: events.tabs.event, onDidChangeTabGroups: new EventEmitter().event },
+  tabGroups: {
+    all: [],
+    activeTabGroup: { tabs: [] },
+    onDidChangeTabs: events.tabs.event,
+    onDidChangeTabGroups: new EventEmitter().event,
+    close: async () => true,
+  },
   onDidChangeActiveTextEditor: events.activeEditor.event,
   onDidChangeVisibleTextEditors: events.visibleEditors.event,
   onDidChangeTextEditorSelection: new EventEmitter().event,
@@ -880,6 +909,12 @@ const window = {
       const answer = ui.answers.quickPick.shift();
       return typeof answer === 'function' ? answer(list) : answer;
     });
+  },
+  showOpenDialog(options) {
+    ui.openDialogs = ui.openDialogs || [];
+    ui.openDialogs.push(options);
+    const answer = ui.answers.openDialog ? ui.answers.openDialog.shift() : undefined;
+    return Promise.resolve(answer ? [Uri.file(answer)] : undefined);
   },
   showInputBox(options) {
     ui.inputBoxes = ui.inputBoxes || [];
@@ -1042,6 +1077,7 @@ const commands = {
   },
   async executeCommand(id, ...args) {
     executedCommands.push({ id, args });
+    if (id === 'setContext') ui.context.set(args[0], args[1]);
     const fn = commandHandlers.get(id);
     if (fn) return fn(...args);
     return undefined; // a built-in VS Code command: recorded only

@@ -15,8 +15,10 @@ local M = {}
 --- @field history {role: string, content: string}[]
 --- @field pending {client: vim.lsp.Client, id: integer?}?
 --- @field streamed string text received as deltas in the current turn
+--- @field sources table<integer, {uri: string, range: lsp.Range?}>? citations by buffer line (1-based)
 
 local chats = {} --- @type table<string, mimi.Chat>
+local source_ns = api.nvim_create_namespace('mimi.chat.sources')
 local current --- @type mimi.Chat?
 local counter = 0
 
@@ -68,14 +70,19 @@ local function create_buffer(chat)
   set_lines(chat, 0, -1, {
     '# mimi chat',
     '',
-    '<CR> new message · <C-c> stop · q close · :MimiChat! new conversation',
+    '<CR> new message (on a source: open it) · <C-c> stop · q close · :MimiChat! new conversation',
   })
   local function map(lhs, fn, desc)
     vim.keymap.set('n', lhs, fn, { buffer = buf, nowait = true, desc = desc })
   end
   map('<CR>', function()
-    M.prompt()
-  end, 'mimi: new chat message')
+    if not M.open_source() then
+      M.prompt()
+    end
+  end, 'mimi: open the source under the cursor, or a new chat message')
+  map('gf', function()
+    M.open_source()
+  end, 'mimi: open the source under the cursor')
   map('<C-c>', function()
     M.cancel(chat)
   end, 'mimi: stop the answer')
@@ -166,11 +173,20 @@ local function finish(chat, err, result)
   local citations = type(result.citations) == 'table' and result.citations or {}
   if #citations > 0 then
     local lines = { '', '', 'Sources:' }
-    for _, c in ipairs(citations) do
+    local first = api.nvim_buf_line_count(chat.buf) + #lines - 1 -- 0-based row of the first source
+    chat.sources = chat.sources or {}
+    for i, c in ipairs(citations) do
       local line = c.range and c.range.start and (c.range.start.line + 1) or 1
       lines[#lines + 1] = ('- %s:%d'):format(relative(vim.uri_to_fname(c.uri)), line)
+      chat.sources[first + i] = c
     end
     append(chat, table.concat(lines, '\n'))
+    for i = 1, #citations do
+      pcall(api.nvim_buf_set_extmark, chat.buf, source_ns, first + i - 1, 2, {
+        end_col = #lines[3 + i],
+        hl_group = 'Underlined',
+      })
+    end
   end
   append(chat, '\n')
   api.nvim_exec_autocmds('User', { pattern = 'MimiChatDone', modeline = false, data = result })
@@ -243,6 +259,40 @@ function M.on_delta(params)
   end
   chat.streamed = chat.streamed .. params.delta
   append(chat, params.delta)
+end
+
+--- Open the chat source (citation) on the cursor line in the window the chat was opened from.
+--- @return boolean whether the line was a source
+function M.open_source()
+  local buf = api.nvim_get_current_buf()
+  local chat
+  for _, c in pairs(chats) do
+    if c.buf == buf then
+      chat = c
+    end
+  end
+  local row = api.nvim_win_get_cursor(0)[1]
+  local source = chat and chat.sources and chat.sources[row]
+  if not source then
+    return false
+  end
+  local target
+  for _, win in ipairs(api.nvim_tabpage_list_wins(0)) do
+    if api.nvim_win_get_buf(win) ~= buf and api.nvim_win_get_config(win).relative == '' then
+      target = target or win
+    end
+  end
+  if target then
+    api.nvim_set_current_win(target)
+  else
+    vim.cmd('aboveleft split')
+  end
+  vim.cmd.edit(vim.fn.fnameescape(vim.uri_to_fname(source.uri)))
+  local start = source.range and source.range.start or { line = 0, character = 0 }
+  local lnum = math.min(start.line + 1, api.nvim_buf_line_count(0))
+  api.nvim_win_set_cursor(0, { lnum, 0 })
+  vim.cmd('normal! zz')
+  return true
 end
 
 --- Stop the answer in flight.

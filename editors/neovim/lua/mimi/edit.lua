@@ -209,7 +209,7 @@ function M.on_apply_edit(_, params, ctx)
   if #stale > 0 then
     result.applied = false
     result.reason = 'document changed since the edit was computed: ' .. table.concat(stale, ', ')
-    vim.notify('mimi: edit not applied, ' .. result.reason, vim.log.levels.WARN)
+    require('mimi.notify').notify('mimi: edit not applied, ' .. result.reason, vim.log.levels.WARN)
     return { applied = false, failureReason = result.reason }
   end
 
@@ -228,7 +228,7 @@ function M.on_apply_edit(_, params, ctx)
         vim.schedule(function()
           local ok, err = coroutine.resume(co, answer)
           if not ok then
-            vim.notify('mimi: applying the edit failed: ' .. tostring(err), vim.log.levels.ERROR)
+            require('mimi.notify').notify('mimi: applying the edit failed: ' .. tostring(err), vim.log.levels.ERROR)
           end
         end)
       end)
@@ -247,7 +247,7 @@ function M.on_apply_edit(_, params, ctx)
   result.applied = ok
   if not ok then
     result.reason = tostring(err)
-    vim.notify('mimi: applying the edit failed: ' .. result.reason, vim.log.levels.ERROR)
+    require('mimi.notify').notify('mimi: applying the edit failed: ' .. result.reason, vim.log.levels.ERROR)
     return { applied = false, failureReason = result.reason }
   end
   return { applied = true }
@@ -262,7 +262,7 @@ function M.run(instruction, ctx, on_done)
   if #short > 60 then
     short = short:sub(1, 59) .. '…'
   end
-  vim.notify(('mimi: editing (%s)…'):format(short), vim.log.levels.INFO)
+  require('mimi.notify').notify(('mimi: editing (%s)…'):format(short), vim.log.levels.INFO)
   local args = { uri = ctx.uri, range = ctx.range, instruction = instruction }
   local request = {}
   M.pending = request
@@ -271,14 +271,14 @@ function M.run(instruction, ctx, on_done)
       M.pending = nil
     end
     if err and err.code == -32800 then
-      vim.notify('mimi: edit stopped', vim.log.levels.INFO)
+      require('mimi.notify').notify('mimi: edit stopped', vim.log.levels.INFO)
       if on_done then
         on_done(nil)
       end
       return
     end
     if err then
-      vim.notify(require('mimi.server').describe_error('mimi.agent.edit', err), vim.log.levels.ERROR)
+      require('mimi.notify').notify(require('mimi.server').describe_error('mimi.agent.edit', err), vim.log.levels.ERROR)
       if on_done then
         on_done(nil)
       end
@@ -291,12 +291,12 @@ function M.run(instruction, ctx, on_done)
       local names = vim.tbl_map(function(f)
         return vim.fn.fnamemodify(f:match('^%a+://') and vim.uri_to_fname(f) or f, ':~:.')
       end, files)
-      vim.notify(
+      require('mimi.notify').notify(
         ('mimi: edited %s. %s'):format(#names > 0 and table.concat(names, ', ') or 'files', summary),
         vim.log.levels.INFO
       )
     else
-      vim.notify('mimi: no change applied. ' .. summary, vim.log.levels.WARN)
+      require('mimi.notify').notify('mimi: no change applied. ' .. summary, vim.log.levels.WARN)
     end
     if on_done then
       on_done(result)
@@ -337,7 +337,7 @@ end
 function M.command(args)
   local ctx = require('mimi.chat').context(args.range > 0 and args or nil)
   if not ctx.uri then
-    vim.notify('mimi: :MimiEdit works on a file buffer', vim.log.levels.WARN)
+    require('mimi.notify').notify('mimi: :MimiEdit works on a file buffer', vim.log.levels.WARN)
     return
   end
   if args.args ~= '' then

@@ -458,6 +458,12 @@ function M.attach(buf, client)
       M.detach(buf)
     end,
   })
+  -- Keys typed while the server was starting asked nobody: ask now, not at the next key.
+  vim.schedule(function()
+    if in_insert_mode() and api.nvim_get_current_buf() == buf and not current_item(s) then
+      schedule(buf)
+    end
+  end)
 end
 
 --- Whether suggestions are wired to `buf` (extmark ghost text or the built-in one).

@@ -35,7 +35,7 @@ function M.setup(opts)
   local problem = require('mimi.server').enable(cfg)
   if problem then
     M.problem = problem
-    vim.notify('mimi: ' .. problem, vim.log.levels.WARN)
+    require('mimi.notify').notify('mimi: ' .. problem, vim.log.levels.WARN)
   else
     M.problem = nil
   end

@@ -83,13 +83,13 @@ function M.run(query, opts)
   local cfg = require('mimi.config').get().search
   query = vim.trim(query or '')
   if query == '' then
-    vim.notify('mimi: :MimiSearch needs a query', vim.log.levels.WARN)
+    require('mimi.notify').notify('mimi: :MimiSearch needs a query', vim.log.levels.WARN)
     return
   end
   local args = { query = query, k = opts.k or cfg.k, mode = opts.mode or cfg.mode }
   require('mimi.server').command('mimi.search', args, function(err, result, client)
     if err then
-      vim.notify(require('mimi.server').describe_error('mimi.search', err), vim.log.levels.ERROR)
+      require('mimi.notify').notify(require('mimi.server').describe_error('mimi.search', err), vim.log.levels.ERROR)
       if opts.on_done then
         opts.on_done(nil)
       end
@@ -99,7 +99,7 @@ function M.run(query, opts)
     local items = M.to_items(hits, client.offset_encoding or 'utf-16')
     local ui = opts.ui or cfg.ui
     if #items == 0 then
-      vim.notify(('mimi: no results for %q'):format(query), vim.log.levels.INFO)
+      require('mimi.notify').notify(('mimi: no results for %q'):format(query), vim.log.levels.INFO)
     elseif ui == 'select' then
       show_select(items, query)
     else

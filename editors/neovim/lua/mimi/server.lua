@@ -150,6 +150,10 @@ function M.handlers()
     ['mimi/indexStatus'] = function(_, params, ctx)
       require('mimi.status').on_index_status(params, ctx)
     end,
+    -- Never Neovim's default: its echo stops typing at "Press ENTER" (mimi.notify does not).
+    ['window/showMessage'] = function(err, params)
+      require('mimi.notify').on_show_message(err, params)
+    end,
     ['workspace/applyEdit'] = function(err, params, ctx)
       return require('mimi.edit').on_apply_edit(err, params, ctx)
     end,
@@ -234,7 +238,7 @@ function M.with_client(fn)
   local cfg = require('mimi.config').get()
   local config, problem = M.lsp_config(cfg)
   if not config then
-    vim.notify('mimi: ' .. problem, vim.log.levels.ERROR)
+    require('mimi.notify').notify('mimi: ' .. problem, vim.log.levels.ERROR)
     return
   end
   config = vim.tbl_deep_extend('force', vim.deepcopy(vim.lsp.config[M.name] or {}), config)
@@ -242,7 +246,7 @@ function M.with_client(fn)
   config.root_dir = vim.fs.root(0, cfg.root_markers) or vim.fn.getcwd()
   local id = vim.lsp.start(config, { attach = false })
   if not id then
-    vim.notify('mimi: the server did not start (see :checkhealth mimi)', vim.log.levels.ERROR)
+    require('mimi.notify').notify('mimi: the server did not start (see :checkhealth mimi)', vim.log.levels.ERROR)
     return
   end
   local started = vim.lsp.get_client_by_id(id)

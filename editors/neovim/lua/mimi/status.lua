@@ -39,7 +39,7 @@ function M.on_index_status(params)
   local previous = M.state.index
   M.state.index = params
   if params.state == 'error' and (not previous or previous.message ~= params.message) then
-    vim.notify('mimi: indexing failed: ' .. tostring(params.message or '?'), vim.log.levels.ERROR)
+    require('mimi.notify').notify('mimi: indexing failed: ' .. tostring(params.message or '?'), vim.log.levels.ERROR)
   end
   emit('MimiIndexStatus', params)
 end
@@ -54,7 +54,7 @@ function M.note_error(what, err)
     return
   end
   warned[key] = true
-  vim.notify(('mimi: %s failed: %s'):format(what, message), vim.log.levels.WARN)
+  require('mimi.notify').notify(('mimi: %s failed: %s'):format(what, message), vim.log.levels.WARN)
 end
 
 --- A short statusline string: "mimi ok", "mimi unavailable", "mimi indexing 12/…".
@@ -79,10 +79,11 @@ function M.statusline()
   return table.concat(parts, ' ')
 end
 
+local function present(v)
+  return v ~= nil and v ~= vim.NIL and v ~= ''
+end
+
 local function scalar(v)
-  if type(v) == 'table' then
-    return vim.inspect(v, { newline = ' ', indent = '' })
-  end
   if v == vim.NIL or v == nil then
     return '-'
   end
@@ -92,71 +93,164 @@ local function scalar(v)
   return tostring(v)
 end
 
-local function pairs_line(t)
-  local keys = vim.tbl_keys(t)
-  table.sort(keys)
-  local out = {}
-  for _, k in ipairs(keys) do
-    if t[k] ~= vim.NIL then
-      out[#out + 1] = ('%s %s'):format(k, scalar(t[k]))
-    end
-  end
-  return table.concat(out, ', ')
+local function is_empty(t)
+  return type(t) == 'table' and next(t) == nil
 end
 
---- Lines describing a `mimi.status` answer.
+--- Words joined with ", " in lines no wider than `width` (continuations indented).
+local function wrap(prefix, parts, width, out)
+  local line = prefix
+  local indent = (' '):rep(#prefix)
+  for i, part in ipairs(parts) do
+    local piece = part .. (i < #parts and ',' or '')
+    if line ~= prefix and line ~= indent and #line + 1 + #piece > width then
+      out[#out + 1] = line
+      line = indent .. piece
+    else
+      line = (line == prefix or line == indent) and (line .. piece) or (line .. ' ' .. piece)
+    end
+  end
+  if line ~= indent then
+    out[#out + 1] = line
+  end
+end
+
+local function sorted_keys(t)
+  local keys = vim.tbl_keys(t)
+  table.sort(keys, function(a, b)
+    return tostring(a) < tostring(b)
+  end)
+  return keys
+end
+
+--- A nested value as indented lines: scalars inline ("key value, key value"), nested tables
+--- as their own indented block; empty tables and nulls left out. No Lua syntax ever shows.
+local function describe(t, indent, width, out)
+  local flat, nested = {}, {}
+  if vim.islist(t) then
+    for _, v in ipairs(t) do
+      if type(v) == 'table' then
+        nested[#nested + 1] = { key = nil, value = v }
+      elseif present(v) then
+        flat[#flat + 1] = scalar(v)
+      end
+    end
+  else
+    for _, k in ipairs(sorted_keys(t)) do
+      local v = t[k]
+      if type(v) == 'table' then
+        if not is_empty(v) then
+          nested[#nested + 1] = { key = k, value = v }
+        end
+      elseif present(v) then
+        flat[#flat + 1] = ('%s %s'):format(k, scalar(v))
+      end
+    end
+  end
+  if #flat > 0 then
+    wrap(indent, flat, width, out)
+  end
+  for _, item in ipairs(nested) do
+    local value = item.value
+    local scalars_only = not vim.iter(vim.tbl_values(value)):any(function(v)
+      return type(v) == 'table'
+    end)
+    if item.key and scalars_only and vim.islist(value) then
+      wrap(indent .. item.key .. ': ', vim.tbl_map(scalar, value), width, out)
+    elseif item.key and scalars_only then
+      local parts = {}
+      for _, k in ipairs(sorted_keys(value)) do
+        if present(value[k]) then
+          parts[#parts + 1] = ('%s %s'):format(k, scalar(value[k]))
+        end
+      end
+      wrap(indent .. item.key .. ': ', parts, width, out)
+    else
+      if item.key then
+        out[#out + 1] = indent .. item.key
+      end
+      describe(value, indent .. '  ', width, out)
+    end
+  end
+end
+
+--- Lines describing a `mimi.status` answer, none wider than `width` (default: the editor).
 --- @param status table
+--- @param width integer?
 --- @return string[]
-function M.format(status)
+function M.format(status, width)
+  width = width or math.max(40, math.min(100, vim.o.columns - 6))
   local lines = { ('mimi-lsp %s'):format(scalar(status.version)), '' }
   lines[#lines + 1] = 'Backends'
   local backends = type(status.backends) == 'table' and status.backends or {}
-  local names = vim.tbl_keys(backends)
-  table.sort(names)
-  for _, name in ipairs(names) do
+  for _, name in ipairs(sorted_keys(backends)) do
     local b = backends[name]
     if type(b) == 'table' then
       local what = table.concat(
         vim.tbl_filter(function(x)
-          return x ~= nil and x ~= vim.NIL and x ~= ''
+          return present(x)
         end, { b.kind, b.model }),
         ' · '
       )
-      lines[#lines + 1] = ('  %-11s %-12s %s'):format(name .. ':', scalar(b.state), what)
-      if b.message and b.message ~= vim.NIL and b.message ~= '' then
-        lines[#lines + 1] = '      ' .. b.message
+      lines[#lines + 1] = ('  %-11s %-12s %s'):format(name, scalar(b.state), what)
+      if present(b.message) then
+        wrap('      ', vim.split(b.message, ', ', { plain = true }), width, lines)
       end
-      if b.fix and b.fix ~= vim.NIL and b.fix ~= '' then
-        lines[#lines + 1] = '      fix: ' .. b.fix
+      if present(b.fix) then
+        wrap('      fix: ', vim.split(b.fix, ', ', { plain = true }), width, lines)
       end
     end
   end
   lines[#lines + 1] = ''
   local index = status.index
   if type(index) == 'table' and index.state ~= 'disabled' then
-    lines[#lines + 1] = 'Index: ' .. pairs_line(index)
+    local counts = ('%s files, %s chunks'):format(scalar(index.files), scalar(index.chunks))
+    if index.embedded ~= nil and index.embedded ~= vim.NIL then
+      counts = counts .. (', %s embedded'):format(scalar(index.embedded))
+    end
+    lines[#lines + 1] = ('Index: %s, %s'):format(scalar(index.state), counts)
+    if present(index.message) then
+      lines[#lines + 1] = '  ' .. index.message
+    end
+    if present(index.embedder) then
+      lines[#lines + 1] = '  embeddings: ' .. scalar(index.embedder)
+    end
+    for _, folder in ipairs(type(index.folders) == 'table' and index.folders or {}) do
+      if type(folder) == 'table' then
+        lines[#lines + 1] = ('  %s'):format(vim.fn.fnamemodify(tostring(folder.path), ':~'))
+        lines[#lines + 1] = ('    database %s'):format(vim.fn.fnamemodify(tostring(folder.database), ':~'))
+        if present(folder.error) then
+          lines[#lines + 1] = '    error: ' .. tostring(folder.error)
+        end
+      end
+    end
   else
     lines[#lines + 1] = 'Index: disabled'
   end
-  if type(status.metrics) == 'table' then
-    lines[#lines + 1] = ''
-    lines[#lines + 1] = 'Metrics'
-    local keys = vim.tbl_keys(status.metrics)
-    table.sort(keys)
-    for _, k in ipairs(keys) do
-      local v = status.metrics[k]
-      lines[#lines + 1] = ('  %s: %s'):format(k, type(v) == 'table' and pairs_line(v) or scalar(v))
-    end
-  end
   local g = require('mimi.ghost').stats
   lines[#lines + 1] = ''
-  lines[#lines + 1] = ('Neovim: requests %d, cancelled %d, shown %d, accepted %d, partially %d'):format(
-    g.requests,
-    g.cancelled,
-    g.shown,
-    g.accepted,
-    g.partial
-  )
+  lines[#lines + 1] = 'Neovim'
+  wrap('  ', {
+    ('requests %d'):format(g.requests),
+    ('cancelled %d'):format(g.cancelled),
+    ('shown %d'):format(g.shown),
+    ('accepted %d'):format(g.accepted),
+    ('partially %d'):format(g.partial),
+  }, width, lines)
+  local said = require('mimi.notify').history
+  if #said > 0 then
+    lines[#lines + 1] = ''
+    lines[#lines + 1] = 'Messages'
+    for i = math.max(1, #said - 5), #said do
+      local item = said[i]
+      wrap(('  %s '):format(os.date('%H:%M:%S', item.time)), { item.msg }, width, lines)
+    end
+  end
+  if type(status.metrics) == 'table' and not is_empty(status.metrics) then
+    lines[#lines + 1] = ''
+    lines[#lines + 1] = 'Metrics'
+    describe(status.metrics, '  ', width, lines)
+  end
   return lines
 end
 
@@ -178,7 +272,11 @@ function M.float(title, lines, filetype)
     width = math.max(width, api.nvim_strwidth(l))
   end
   width = math.min(width + 2, math.max(20, vim.o.columns - 4))
-  local height = math.min(#lines, math.max(3, vim.o.lines - 4))
+  local rows = 0
+  for _, l in ipairs(lines) do
+    rows = rows + math.max(1, math.ceil(api.nvim_strwidth(l) / width))
+  end
+  local height = math.min(rows, math.max(3, vim.o.lines - 4))
   local win = api.nvim_open_win(buf, true, {
     relative = 'editor',
     row = math.floor((vim.o.lines - height) / 2) - 1,
@@ -189,6 +287,10 @@ function M.float(title, lines, filetype)
     border = 'rounded',
     title = ' ' .. title .. ' ',
   })
+  -- Long lines wrap (never cut with "@@@"); the window scrolls when taller than the screen.
+  vim.wo[win].wrap = true
+  vim.wo[win].linebreak = true
+  vim.wo[win].breakindent = true
   for _, key in ipairs({ 'q', '<Esc>' }) do
     vim.keymap.set('n', key, '<Cmd>close<CR>', { buffer = buf, nowait = true })
   end
@@ -200,7 +302,7 @@ end
 function M.show(on_done)
   require('mimi.server').command('mimi.status', nil, function(err, result)
     if err or type(result) ~= 'table' then
-      vim.notify(require('mimi.server').describe_error('mimi.status', err or 'no answer'), vim.log.levels.ERROR)
+      require('mimi.notify').notify(require('mimi.server').describe_error('mimi.status', err or 'no answer'), vim.log.levels.ERROR)
       if on_done then
         on_done(nil, nil)
       end
@@ -217,13 +319,13 @@ end
 --- `:MimiReindex`: rebuild the workspace index.
 --- @param on_done fun(result: table?)?
 function M.reindex(on_done)
-  vim.notify('mimi: reindexing…', vim.log.levels.INFO)
+  require('mimi.notify').notify('mimi: reindexing…', vim.log.levels.INFO)
   require('mimi.server').command('mimi.reindex', nil, function(err, result)
     if err then
-      vim.notify(require('mimi.server').describe_error('mimi.reindex', err), vim.log.levels.ERROR)
+      require('mimi.notify').notify(require('mimi.server').describe_error('mimi.reindex', err), vim.log.levels.ERROR)
     else
       result = type(result) == 'table' and result or {}
-      vim.notify(
+      require('mimi.notify').notify(
         ('mimi: index ready: %s files, %s chunks'):format(scalar(result.files), scalar(result.chunks)),
         vim.log.levels.INFO
       )

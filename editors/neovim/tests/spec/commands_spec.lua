@@ -256,6 +256,16 @@ return {
       H.contains(lines, 'ok')
       H.contains(lines, 'fake')
       H.contains(lines, 'Metrics')
+      -- Readable text: no Lua tables, nothing cut ("@@@"), every line fits the window.
+      local text = table.concat(lines, '\n')
+      for _, raw in ipairs({ 'vim.empty_dict', '{', '}', ' = ' }) do
+        H.truthy(not text:find(raw, 1, true), 'raw Lua in :MimiStatus: ' .. raw .. '\n' .. text)
+      end
+      local width = child:lua('return vim.api.nvim_win_get_width(0)')
+      H.truthy(child:lua('return vim.wo.wrap'), 'long lines wrap instead of being cut')
+      for _, line in ipairs(lines) do
+        H.truthy(vim.fn.strdisplaywidth(line) <= width, ('line wider than the float (%d): %s'):format(width, line))
+      end
       child:input('q')
       child:wait('return vim.api.nvim_win_get_config(0).relative == ""', 'the float closed')
     end,
@@ -288,7 +298,7 @@ return {
   {
     ':MimiChat streams the answer into a scratch split',
     function()
-      local reply = 'Use `with_tax(amount)`:\nit adds TAX_RATE.'
+      local reply = 'Use `with_tax(amount)` [1]:\nit adds TAX_RATE.'
       local dir = H.workspace({ ['pricing.py'] = PRICING_PY })
       local settings = H.settings({ '' }, { completion = { backend = { chatReplies = { reply }, chunkChars = 4 } } })
       local child = H.child()
@@ -308,9 +318,23 @@ return {
       H.contains(lines, '## You')
       H.contains(lines, 'how do I add tax?')
       H.contains(lines, '## mimi')
-      H.contains(lines, 'Use `with_tax(amount)`:')
+      H.contains(lines, 'Use `with_tax(amount)` [1]:')
       H.truthy(child:lua('return _G.deltas') > 1, 'streamed in several deltas')
       H.eq(dir .. '/pricing.py', child:lua('return vim.api.nvim_buf_get_name(0)'), 'focus stays in the code')
+      -- Sources are listed, underlined, and <CR> on one opens it in the code window.
+      local source = child:wait([[
+        local lines = require('mimi_test').buffer_lines('mimi://chat')
+        for i, l in ipairs(lines) do
+          if l:match('^%- pricing%.py:%d+$') then return i end
+        end
+      ]], 'a source line')
+      child:lua([[
+        vim.api.nvim_set_current_win(vim.fn.win_findbuf(vim.fn.bufnr('mimi://chat'))[1])
+        vim.api.nvim_win_set_cursor(0, { ..., 0 })
+      ]], source)
+      child:input('<CR>')
+      child:wait('return vim.api.nvim_buf_get_name(0):match("pricing%.py$") and true', 'the source opened')
+      H.eq(1, #child:lua('return vim.fn.win_findbuf(vim.fn.bufnr("mimi://chat"))'), 'the chat stays open')
       -- A follow-up question goes into the same conversation with the history.
       child:lua('vim.cmd("MimiChat and without tax?")')
       child:wait([[

@@ -18,6 +18,21 @@ end
 
 return {
   {
+    'keys typed before the server is ready get ghost text once it is, without another key',
+    function()
+      local dir = H.workspace({ ['main.py'] = 'def add(a, b):\n    return ' })
+      local child = H.child()
+      child:start({ settings = H.settings({ ' + b' }) })
+      -- Open the file and type at once: the server is still starting (no client attached).
+      child:lua('vim.fn.chdir(...); vim.cmd.edit("main.py")', dir)
+      child:input('GAa')
+      child:wait('return require("mimi_test").line() == "    return a"', 'the typed text')
+      H.truthy(not child:call('attached'), 'typed before the server attached')
+      H.eq(' + b', ghost(child, 'ghost text once the server is ready'))
+      H.eq('i', child:call('mode'), 'mode')
+    end,
+  },
+  {
     'ghost text appears after the cursor while typing',
     function()
       local child = session('def add(a, b):\n    return ', { ' + b' })

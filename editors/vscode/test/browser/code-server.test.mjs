@@ -149,7 +149,7 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     await page.keyboard.press('Control+W');
   });
 
-  test('Edit Selection shows the agent edit in the Refactor Preview and applies it', async (t) => {
+  test('Edit Selection shows the agent edit as a diff; Apply applies it', async (t) => {
     const { page } = vs;
     await openFile(page, 'shop/pricing.py');
     await page.locator('.view-line', { hasText: 'TAX_RATE' }).first().click();
@@ -160,19 +160,20 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     await input.waitFor({ state: 'visible' });
     await input.fill('raise the tax rate to 25%');
     await page.keyboard.press('Enter');
-    const preview = page.locator('.pane', { hasText: 'Refactor Preview' }).or(page.locator('.panel'));
-    const apply = preview.getByRole('button', { name: 'Apply' }).first();
-    await apply.waitFor({ timeout: 45000 });
-    const file = page.locator('.monaco-list-row', { hasText: 'pricing.py' }).filter({ has: page.locator('input[type=checkbox], .monaco-custom-toggle, .codicon-check') });
-    // Nothing has changed yet: the preview waits for the user.
-    assert.equal(await page.locator('.view-line', { hasText: 'TAX_RATE = 0.25' }).count(), 0);
-    await page.locator('.monaco-list-row', { hasText: 'TAX_RATE = 0.25' }).first().waitFor();
-    t.diagnostic(`screenshot: ${await screenshot(page, '07-refactor-preview')}`);
-    // Edits that need confirmation start unticked (VS Code's rule): tick the file, then Apply.
-    await file.first().locator('input[type=checkbox], .monaco-custom-toggle').first().click();
-    await apply.click();
+    // The diff: the file on the left, the agent's version on the right.
+    await page.locator('.tab.active[aria-label*="pricing.py ↔"]').waitFor({ timeout: 45000 });
+    await page.locator('.editor-container .modified-in-monaco-diff-editor .view-line', { hasText: 'TAX_RATE = 0.25' }).first().waitFor();
+    const toasts = page.locator('.notifications-toasts');
+    await toasts.locator('.notification-toast', { hasText: 'apply the changes to shop/pricing.py?' }).waitFor();
+    // Nothing has changed yet, and the "editing…" progress is gone: the diff waits for the user.
+    assert.equal(await toasts.locator('.notification-toast', { hasText: 'Mimi is editing' }).count(), 0);
+    t.diagnostic(`screenshot: ${await screenshot(page, '07-edit-review')}`);
+    // Apply in the diff's title bar.
+    await page.locator('.editor-actions .action-label[aria-label="Apply Edit"]').first().click();
+    await page.locator('.tab.active[aria-label^="pricing.py"]').first().waitFor({ timeout: 15000 });
+    assert.equal(await page.locator('.tab[aria-label*="↔"]').count(), 0, 'the diff closed');
     await page.locator('.view-line', { hasText: 'TAX_RATE = 0.25' }).first().waitFor({ timeout: 15000 });
-    await page.locator('.notifications-toasts', { hasText: 'Raised the tax rate' }).first().waitFor({ timeout: 15000 });
+    await toasts.locator('.notification-toast', { hasText: 'Raised the tax rate' }).first().waitFor({ timeout: 15000 });
     t.diagnostic(`screenshot: ${await screenshot(page, '08-edit-applied')}`);
   });
 
