@@ -12,9 +12,19 @@ import json
 import os
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 DEFAULT_COMPLETION_MODEL = "qwen2.5-coder:1.5b-base"
@@ -28,6 +38,20 @@ class _Model(BaseModel):
         frozen=True,
         extra="forbid",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        """An empty string for an optional setting means "not set" (a cleared Settings UI field)."""
+        if not isinstance(data, Mapping) or "" not in data.values():
+            return data
+        out = dict(data)
+        for name, field in cls.model_fields.items():
+            if field.default is None:
+                for key in (name, field.alias):
+                    if key is not None and out.get(key) == "":
+                        del out[key]
+        return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,9 +133,34 @@ class FakeBackendSettings(_Model):
     native_fim: bool = Field(default=True, description="Pretend the model takes a suffix.")
 
 
+# Keys only one backend kind has: an object without `kind` is of the kind its keys name.
+_KIND_KEYS = {
+    "openai": {"baseUrl", "base_url", "apiKeyEnv", "api_key_env"},
+    "triton": {"url", "protocol", "chatTemplate", "chat_template", "stream", "priorities"},
+    "ollama": {"host", "keepAlive", "keep_alive", "numCtx", "num_ctx"},
+    "fake": {"replies", "chatReplies", "chat_replies", "delayMs", "delay_ms", "chunkChars"},
+}
+
+
+def with_kind(value: Any, default: str = "ollama") -> Any:
+    """A backend object without ``kind`` gets one: from its keys, else ``default``. So the
+    ``{}`` an editor writes for "edit in settings.json", or ``{"host": …}``, means defaults."""
+    if isinstance(value, Mapping) and "kind" not in value:
+        keys = set(value)
+        kind = next((k for k, names in _KIND_KEYS.items() if keys & names), default)
+        return {"kind": kind, **value}
+    return value
+
+
+# The fake backend is for tests and benchmarks: accepted, but not in the user-facing schema
+# (editors offer the schema's fields as completions in their settings files).
 BackendSettings = Annotated[
-    OllamaBackendSettings | OpenAIBackendSettings | TritonBackendSettings | FakeBackendSettings,
+    OllamaBackendSettings
+    | OpenAIBackendSettings
+    | TritonBackendSettings
+    | SkipJsonSchema[FakeBackendSettings],
     Field(discriminator="kind"),
+    BeforeValidator(with_kind),
 ]
 
 
@@ -132,9 +181,62 @@ EmbeddingBackendSettings = Annotated[
     | OllamaBackendSettings
     | OpenAIBackendSettings
     | TritonBackendSettings
-    | FakeBackendSettings,
+    | SkipJsonSchema[FakeBackendSettings],
     Field(discriminator="kind"),
+    BeforeValidator(lambda value: with_kind(value, "local")),
 ]
+
+Provider = Literal["ollama", "openai", "triton"]
+_URL_KEY = {"ollama": "host", "openai": "baseUrl", "triton": "url"}
+_SNAKE = {"baseUrl": "base_url", "apiKeyEnv": "api_key_env"}
+PROVIDER_DESCRIPTION = (
+    "Kind of model server: 'ollama', 'openai' (any OpenAI-compatible server: llama.cpp, vLLM, "
+    "LM Studio…) or 'triton'. Unset: the backend object's kind (Ollama by default)."
+)
+URL_DESCRIPTION = (
+    "Address of the model server, e.g. http://127.0.0.1:11434 (Ollama), "
+    "http://127.0.0.1:8000/v1 (OpenAI-compatible; /v1 is added when the address has no path), "
+    "127.0.0.1:8001 (Triton). Unset: the backend object's, $OLLAMA_HOST, or the default."
+)
+API_KEY_ENV_DESCRIPTION = (
+    "Name of the environment variable that holds the model server's API key (never the key "
+    "itself), for an OpenAI-compatible server."
+)
+
+
+def _backend_url(kind: str, url: str) -> str:
+    url = url.strip()
+    if kind == "openai":
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        if parts.path in ("", "/"):
+            url = f"{parts.scheme}://{parts.netloc}/v1"
+    return url
+
+
+def fold_plain_fields(section: Mapping[str, Any], base: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``provider``, ``url`` and ``apiKeyEnv`` of a settings section, written into its backend
+    object (which starts from ``base`` when the section has none). The plain fields win."""
+    out = dict(section)
+    provider = out.get("provider") or None
+    url = out.get("url") or None
+    key_env = out.get("apiKeyEnv") or out.get("api_key_env") or None
+    if not (provider or url or key_env):
+        return out
+    backend = out.get("backend")
+    if not isinstance(backend, Mapping) or not backend:
+        backend = base or {}
+    backend = dict(with_kind(backend))
+    if provider and backend.get("kind") != provider:
+        backend = {"kind": provider}
+    kind = str(backend.get("kind"))
+    if url and kind in _URL_KEY:
+        backend.pop(_SNAKE.get(_URL_KEY[kind], ""), None)
+        backend[_URL_KEY[kind]] = _backend_url(kind, str(url))
+    if key_env and kind == "openai":
+        backend.pop("api_key_env", None)
+        backend["apiKeyEnv"] = key_env
+    out["backend"] = backend
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,10 +247,15 @@ class CompletionSettings(_Model):
     """Inline (ghost-text) completion."""
 
     enabled: bool = Field(default=True, description="Offer AI completions.")
-    backend: BackendSettings = Field(
-        default_factory=OllamaBackendSettings, description="Where completions come from."
-    )
+    provider: Provider | None = Field(default=None, description=PROVIDER_DESCRIPTION)
+    url: str | None = Field(default=None, description=URL_DESCRIPTION)
     model: str = Field(default=DEFAULT_COMPLETION_MODEL, description="Completion (base) model.")
+    api_key_env: str | None = Field(default=None, description=API_KEY_ENV_DESCRIPTION)
+    backend: BackendSettings = Field(
+        default_factory=OllamaBackendSettings,
+        description="The model server in full (timeouts, keepAlive, Triton's protocol…); "
+        "provider, url and apiKeyEnv above override its fields.",
+    )
     fim_template: str = Field(
         default="auto",
         description="FIM template: 'auto' (by model name / server template) or a family name "
@@ -202,11 +309,27 @@ class NextEditSettings(_Model):
 class ChatSettings(_Model):
     """Chat and the agent."""
 
-    backend: BackendSettings | None = Field(
-        default=None, description="Chat backend; defaults to the completion backend."
+    provider: Provider | None = Field(
+        default=None,
+        description="Kind of the chat model server, when not the completion one's: 'ollama', "
+        "'openai' or 'triton'.",
+    )
+    url: str | None = Field(
+        default=None,
+        description="Address of the chat model server, when not the completion one's.",
     )
     model: str = Field(default=DEFAULT_CHAT_MODEL, description="Chat (instruct) model.")
+    api_key_env: str | None = Field(default=None, description=API_KEY_ENV_DESCRIPTION)
+    backend: BackendSettings | None = Field(
+        default=None,
+        description="The chat model server in full; unset (or empty): the completion one.",
+    )
     max_tokens: int = Field(default=2048, ge=1, description="Max tokens per answer.")
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, Mapping) and not value else value
 
 
 class EmbeddingSettings(_Model):
@@ -371,6 +494,23 @@ class Settings(_Model):
     log_level: Literal["error", "warning", "info", "debug"] = Field(
         default="info", description="Server log level."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_backend_fields(cls, data: Any) -> Any:
+        """Fold the plain ``provider``/``url``/``apiKeyEnv`` fields into the backend objects
+        (chat's start from the completion backend)."""
+        if not isinstance(data, Mapping):
+            return data
+        out = dict(data)
+        completion = out.get("completion")
+        if isinstance(completion, Mapping):
+            out["completion"] = completion = fold_plain_fields(completion, None)
+        chat = out.get("chat")
+        if isinstance(chat, Mapping):
+            base = completion.get("backend") if isinstance(completion, Mapping) else None
+            out["chat"] = fold_plain_fields(chat, base if isinstance(base, Mapping) else None)
+        return out
 
     def chat_backend(self) -> BackendSettings:
         return self.chat.backend or self.completion.backend

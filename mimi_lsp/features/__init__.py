@@ -20,6 +20,7 @@ FEATURES = [
     "code_actions",
     "operations",
     "next_edit",
+    "setup",
 ]
 
 

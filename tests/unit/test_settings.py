@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from mimi_lsp.settings import (
     FakeBackendSettings,
     OllamaBackendSettings,
+    OpenAIBackendSettings,
     resolve_settings,
     settings_schema,
 )
@@ -91,3 +94,83 @@ def test_schema_is_camel_case_with_descriptions() -> None:
     completion = schema["$defs"]["CompletionSettings"]["properties"]
     assert "maxTokens" in completion and "debounceMs" in completion
     assert all("description" in prop for prop in completion.values())
+
+
+def test_plain_fields_set_the_model_server() -> None:
+    """provider, url and apiKeyEnv (plain Settings-UI fields) fill in the backend object."""
+    settings, problems = resolve_settings(
+        {"completion": {"provider": "openai", "url": "127.0.0.1:8080", "apiKeyEnv": "MY_KEY"}},
+        env={},
+    )
+    assert problems == []
+    backend = settings.completion.backend
+    assert isinstance(backend, OpenAIBackendSettings)
+    assert backend.base_url == "http://127.0.0.1:8080/v1"  # /v1 added to a bare address
+    assert backend.api_key_env == "MY_KEY"
+
+
+def test_plain_url_overrides_the_object_and_keeps_its_other_fields() -> None:
+    """url wins over the object's address; the object's timeouts stay."""
+    settings, problems = resolve_settings(
+        {"completion": {"backend": {"kind": "ollama", "host": "http://a:1", "timeoutMs": 900}}},
+        {"completion": {"url": "http://127.0.0.1:11500"}},
+        env={},
+    )
+    assert problems == []
+    backend = settings.completion.backend
+    assert isinstance(backend, OllamaBackendSettings)
+    assert (backend.host, backend.timeout_ms) == ("http://127.0.0.1:11500", 900)
+
+
+def test_chat_plain_fields_start_from_the_completion_server() -> None:
+    """chat.url alone: the completion server's kind at another address."""
+    settings, problems = resolve_settings(
+        {
+            "completion": {"provider": "openai", "url": "http://h:1/v1"},
+            "chat": {"url": "http://h:2"},
+        },
+        env={},
+    )
+    assert problems == []
+    chat = settings.chat_backend()
+    assert isinstance(chat, OpenAIBackendSettings) and chat.base_url == "http://h:2/v1"
+    assert settings.completion.backend.base_url == "http://h:1/v1"  # type: ignore[union-attr]
+
+
+def test_empty_or_partial_backend_objects_get_defaults() -> None:
+    """{} (what an editor writes for "Edit in settings.json") and objects without kind are
+    accepted: defaults, or the kind their keys name."""
+    settings, problems = resolve_settings(
+        {"completion": {"backend": {}}, "chat": {"backend": {}}, "embedding": {"backend": {}}},
+        env={},
+    )
+    assert problems == []
+    assert isinstance(settings.completion.backend, OllamaBackendSettings)
+    assert settings.chat.backend is None  # {}: the completion backend
+    assert settings.embedding.backend.kind == "local"
+    settings, problems = resolve_settings(
+        {"completion": {"backend": {"baseUrl": "http://x:8000/v1"}}}, env={}
+    )
+    assert problems == []
+    assert isinstance(settings.completion.backend, OpenAIBackendSettings)
+
+
+def test_a_cleared_field_means_unset() -> None:
+    """An empty string for an optional setting (a cleared Settings UI field) means unset."""
+    settings, problems = resolve_settings(
+        {"completion": {"url": "", "provider": ""}, "index": {"cacheDir": ""}}, env={}
+    )
+    assert problems == []
+    assert settings.index.cache_dir is None
+    assert isinstance(settings.completion.backend, OllamaBackendSettings)
+
+
+def test_schema_leaves_out_the_test_backend() -> None:
+    """The user-facing schema offers no test-only fields; the fake backend still validates."""
+    text = json.dumps(settings_schema())
+    for field in ("chatReplies", "chunkChars", "delayMs", '"fake"'):
+        assert field not in text
+    settings, problems = resolve_settings(
+        {"completion": {"backend": {"kind": "fake", "replies": ["x"]}}}, env={}
+    )
+    assert problems == [] and isinstance(settings.completion.backend, FakeBackendSettings)

@@ -48,9 +48,26 @@ function unionTypes(anyOf) {
   return types.length === anyOf.length ? [...new Set(types)] : undefined;
 }
 
+/**
+ * A nullable string or enum (`str | None`, default null) as the Settings UI can edit it: VS Code
+ * shows `["string", "null"]` only as "Edit in settings.json". Both default to "", which the
+ * server reads as unset; an enum lists "" first, labelled "(not set)".
+ */
+function plainNullable(s) {
+  if (!s.anyOf || s.anyOf.length !== 2 || !('default' in s) || s.default !== null) return undefined;
+  const [value, none] = s.anyOf[0].type === 'null' ? [s.anyOf[1], s.anyOf[0]] : s.anyOf;
+  if (none.type !== 'null' || value.type !== 'string') return undefined;
+  if (value.enum) {
+    return { type: 'string', enum: ['', ...value.enum], enumItemLabels: ['(not set)', ...value.enum], default: '' };
+  }
+  return { type: 'string', default: '' };
+}
+
 /** One VS Code setting from one schema property. */
 function setting(prop, defs, order) {
   const s = inline(prop, defs);
+  const plain = plainNullable(s);
+  if (plain) return { ...plain, ...(s.description ? { description: s.description } : {}), order };
   const out = {};
   const variants = s.oneOf ?? s.anyOf?.find((a) => a.oneOf)?.oneOf;
   if (variants) {
@@ -63,7 +80,8 @@ function setting(prop, defs, order) {
     out.markdownDescription =
       `${s.description ?? ''} An object whose \`kind\` is one of ${kinds.map((k) => `\`${k}\``).join(', ')}` +
       (nullable ? ', or `null`.' : '.') +
-      ' Edit in settings.json; for example `{"kind": "ollama", "host": "http://127.0.0.1:11434"}`.';
+      ' Edit in settings.json; for example `{"kind": "ollama", "host": "http://127.0.0.1:11434", "keepAlive": "1h"}`.' +
+      ' An empty object means the defaults.';
     out.order = order;
     return out;
   }

@@ -17,6 +17,9 @@ import {
   type InlineCompletionItem,
   type InlineCompletionList,
   LanguageClient,
+  MessageType,
+  ShowMessageNotification,
+  type ShowMessageParams,
   type LanguageClientOptions,
   type ServerOptions,
   State,
@@ -37,6 +40,8 @@ import type {
 import { Commands, Notifications } from './protocol';
 import { NextEdits } from './nextEdit';
 import { EditReview } from './review';
+import { setUp } from './setup';
+import { openSettings } from './onboarding';
 import { SearchPicker } from './search';
 import { ServerCommands } from './serverCommands';
 import { DedupingLog, pipeServerStderr } from './serverLog';
@@ -204,6 +209,7 @@ class Mimi implements vscode.Disposable {
         this.chat.onDelta(p);
         this.commitMessage.onDelta(p);
       }),
+      client.onNotification(ShowMessageNotification.type, (p: ShowMessageParams) => this.showServerMessage(p)),
       client.onDidChangeState((e) => {
         if (e.newState === State.Running) this.setServer('running');
         else if (e.newState === State.Stopped && this.client === client) {
@@ -226,6 +232,30 @@ class Mimi implements vscode.Disposable {
         if (c) this.log.show();
       });
     }
+  }
+
+  /**
+   * `window/showMessage`: as vscode-languageclient would, plus the way out when a model
+   * backend is the problem (the server sent `mimi/status` for it just before).
+   */
+  private showServerMessage(params: ShowMessageParams): void {
+    const show =
+      params.type === MessageType.Error
+        ? vscode.window.showErrorMessage
+        : params.type === MessageType.Warning
+          ? vscode.window.showWarningMessage
+          : vscode.window.showInformationMessage;
+    const backend = [...this.status.health.values()].some(
+      (h) => h.state !== 'ok' && h.message !== undefined && params.message.includes(h.message),
+    );
+    if (!backend || params.type === MessageType.Info) {
+      void show(params.message);
+      return;
+    }
+    void show(params.message, 'Set Up…', 'Open Settings').then((choice) => {
+      if (choice === 'Set Up…') void vscode.commands.executeCommand('mimi.setUp');
+      else if (choice === 'Open Settings') void openSettings('mimi.completion.url');
+    });
   }
 
   /**
@@ -352,6 +382,7 @@ function commands(mimi: Mimi, log: vscode.LogOutputChannel): Record<string, (...
       editSelection(mimi.agentEdits, typeof instruction === 'string' ? instruction : undefined),
     'mimi.review.apply': () => mimi.review.answer('apply'),
     'mimi.review.discard': () => mimi.review.answer('discard'),
+    'mimi.setUp': () => setUp(mimi.server),
     'mimi.reindexWorkspace': () => mimi.reindex(),
     'mimi.writeCommitMessage': (sourceControl?: { rootUri?: vscode.Uri }) => mimi.commitMessage.write(sourceControl),
     'mimi.showStatus': () =>

@@ -118,6 +118,20 @@ export interface StatusResult {
   metrics: Record<string, unknown>;
 }
 
+/** One model server `mimi.setup.detect` found (or, for a given address, why not). */
+export interface FoundServer {
+  provider: 'ollama' | 'openai' | 'triton';
+  url: string;
+  models: string[];
+  reachable: boolean;
+  message?: string;
+  needsKey?: boolean;
+}
+
+export interface DetectResult {
+  servers: FoundServer[];
+}
+
 export const Commands = {
   chat: 'mimi.chat',
   explain: 'mimi.explain',
@@ -126,6 +140,7 @@ export const Commands = {
   reindex: 'mimi.reindex',
   status: 'mimi.status',
   commitMessage: 'mimi.git.commitMessage',
+  setupDetect: 'mimi.setup.detect',
 } as const;
 
 export const Notifications = {

@@ -110,6 +110,7 @@ export async function showStatus(ctx: StatusContext): Promise<StatusResult | und
   }
   items.push(
     { label: '', kind: vscode.QuickPickItemKind.Separator },
+    { label: '$(plug) Set Up Model Server…', action: () => vscode.commands.executeCommand('mimi.setUp') },
     { label: '$(output) Show Output', action: () => ctx.log.show() },
     { label: '$(debug-restart) Restart Server', action: () => vscode.commands.executeCommand('mimi.restartServer') },
     { label: '$(sync) Reindex Workspace', action: () => vscode.commands.executeCommand('mimi.reindexWorkspace') },

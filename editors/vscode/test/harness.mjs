@@ -113,3 +113,35 @@ export async function until(predicate, { timeoutMs = 20000, what = 'condition' }
 export function noCancel(vscode) {
   return new vscode.CancellationTokenSource().token;
 }
+
+/**
+ * A model-server stand-in of the repository (tests/standins: the real wire protocol) as a child
+ * process: `kind` 'ollama' or 'openai', `args` its command-line options. Resolves with
+ * { url, stop() } once it listens.
+ */
+export async function standin(kind, args = []) {
+  const { spawn } = await import('node:child_process');
+  const python = process.env.MIMI_PYTHON || path.join(repoRoot, '.venv', 'bin', 'python');
+  const proc = spawn(python, ['-m', `tests.standins.${kind}`, '--port', '0', ...args], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    let buffer = '';
+    proc.stdout.on('data', (d) => {
+      buffer += String(d);
+      const match = /^READY (\S+)/m.exec(buffer);
+      if (match) resolve(match[1]);
+    });
+    proc.once('exit', (code) => reject(new Error(`the ${kind} stand-in exited (${code})`)));
+  });
+  return {
+    url,
+    stop: () =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}

@@ -45,8 +45,10 @@ async function freePort() {
 /**
  * Start code-server on a workspace folder with `settings` as user settings and the .vsix
  * installed; open it in Chromium. Returns { page, browser, folder, url, logs, close }.
+ * `fresh`: a new user's profile instead: no settings file at all, workspace trust on (the
+ * trust dialog comes up), and no mimi-lsp on the server's PATH.
  */
-export async function launch({ files = {}, settings = {} } = {}) {
+export async function launch({ files = {}, settings = {}, fresh = false } = {}) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mimi-code-server-'));
   const folder = path.join(root, 'project');
   const userData = path.join(root, 'user-data');
@@ -56,7 +58,7 @@ export async function launch({ files = {}, settings = {} } = {}) {
     fs.writeFileSync(path.join(folder, name), text);
   }
   fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
-  fs.writeFileSync(
+  if (!fresh) fs.writeFileSync(
     path.join(userData, 'User', 'settings.json'),
     JSON.stringify(
       {
@@ -95,11 +97,11 @@ export async function launch({ files = {}, settings = {} } = {}) {
       '--bind-addr', `127.0.0.1:${port}`,
       '--disable-telemetry',
       '--disable-update-check',
-      '--disable-workspace-trust',
+      ...(fresh ? [] : ['--disable-workspace-trust']),
       '--disable-getting-started-override',
       folder,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PASSWORD: undefined } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PASSWORD: undefined, ...(fresh ? { PATH: pathWithoutServer() } : {}) } },
   );
   proc.stdout.on('data', (d) => logs.push(String(d)));
   proc.stderr.on('data', (d) => logs.push(String(d)));
@@ -146,6 +148,14 @@ export async function launch({ files = {}, settings = {} } = {}) {
       fs.rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** $PATH without any directory holding a mimi-lsp (a new user has not put it there). */
+function pathWithoutServer() {
+  return (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .filter((dir) => dir && !fs.existsSync(path.join(dir, 'mimi-lsp')))
+    .join(path.delimiter);
 }
 
 async function waitForHttp(url, timeoutMs, describe) {

@@ -1,0 +1,108 @@
+// A new user's first minutes in real VS Code (code-server in Chromium): a fresh profile with no
+// settings, workspace trust on, no mimi-lsp on PATH, and the model server (an Ollama stand-in)
+// on a port that is not Ollama's. Everything goes through what the user sees: the trust dialog,
+// the "not found" message and its Open Settings, the backend warning and its Open Settings, the
+// plain Settings-UI fields. Prints the time from the open window to the first ghost text.
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { serverExecutable, standin } from '../harness.mjs';
+import { launch, missingTools, openFile, runCommand, screenshot } from './codeServer.mjs';
+
+const missing = missingTools();
+if (missing && process.env.CI) throw new Error(`browser tests need: ${missing}`);
+
+/** Type `value` into the Settings UI field of `key` (the query must show it). */
+async function fillSetting(page, key, value) {
+  const field = page.locator(`.settings-editor .setting-item-contents[data-key="${key}"] input`).first();
+  await field.waitFor({ timeout: 30000 });
+  await field.click();
+  await field.fill(value);
+  await field.press('Enter');
+}
+
+describe('VS Code first run (fresh profile, model server on a non-default port)', { skip: missing ? `missing ${missing}` : false }, () => {
+  let vs;
+  let ollama;
+  const times = {};
+
+  before(async () => {
+    ollama = await standin('ollama', ['--reply', 'urn a + b', '--models', 'qwen2.5-coder:1.5b-base,qwen2.5-coder:7b-instruct']);
+    vs = await launch({ fresh: true, files: { 'calc.py': 'def add(a, b):\n    \n' } });
+  });
+
+  afterEach(async (t) => {
+    if (vs && !t.passed) {
+      const name = `failed-first-run-${t.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 50)}`;
+      t.diagnostic(`screenshot: ${await screenshot(vs.page, name)}`);
+    }
+  });
+
+  after(async () => {
+    await vs?.close();
+    await ollama?.stop();
+  });
+
+  test('from the open window to the first ghost text through the Settings UI', async (t) => {
+    const { page } = vs;
+    const start = Date.now();
+    const mark = (name) => (times[name] = (Date.now() - start) / 1000);
+    const toasts = page.locator('.notifications-toasts .notification-toast');
+
+    // 1. The folder's trust dialog, as VS Code asks every new user.
+    await page.getByRole('button', { name: 'Yes, I trust the authors' }).click({ timeout: 60000 });
+    mark('trusted');
+
+    // 2. No mimi-lsp anywhere: one message; Open Settings shows the setting (Remote tab).
+    const notFound = toasts.filter({ hasText: 'mimi-lsp was not found' });
+    await notFound.first().waitFor({ timeout: 60000 });
+    assert.equal(await notFound.count(), 1, 'the "not found" message is shown once');
+    await notFound.first().locator('a.monaco-button', { hasText: 'Open Settings' }).click();
+    await fillSetting(page, 'mimi.server.path', serverExecutable());
+    t.diagnostic(`screenshot: ${await screenshot(page, 'first-run-1-server-path')}`);
+
+    // 3. The server runs and says Ollama is not on its default port; Open Settings again.
+    const down = toasts.filter({ hasText: 'Ollama is not running at http://127.0.0.1:11434' });
+    await down.first().waitFor({ timeout: 90000 });
+    mark('serverRunning');
+    assert.equal(await down.count(), 1, 'the backend warning is shown once');
+    assert.equal(await page.locator('.notifications-toasts').getByText('mimi-lsp was not found').count(), 0);
+    await down.first().locator('a.monaco-button', { hasText: 'Open Settings' }).click();
+    await fillSetting(page, 'mimi.completion.url', ollama.url.replace('http://', ''));
+    mark('urlSet');
+    t.diagnostic(`screenshot: ${await screenshot(page, 'first-run-2-url')}`);
+
+    // 4. Type in a file: ghost text from the stand-in.
+    await openFile(page, 'calc.py');
+    await page.locator('.monaco-editor .view-line').nth(1).click();
+    await page.keyboard.press('End');
+    await page.keyboard.type('ret', { delay: 60 });
+    const ghost = page.locator('.ghost-text-decoration, .ghost-text').first();
+    await ghost.waitFor({ state: 'visible', timeout: 60000 });
+    mark('ghostText');
+    const shown = (await page.locator('.ghost-text-decoration, .ghost-text').allTextContents()).join('');
+    assert.match(shown.replace(/\u00a0/g, ' '), /urn a \+ b/);
+    t.diagnostic(`screenshot: ${await screenshot(page, 'first-run-3-ghost-text')}`);
+    await page.keyboard.press('Tab');
+    await page.locator('.view-line', { hasText: 'return a + b' }).first().waitFor({ timeout: 10000 });
+    t.diagnostic(
+      `first-run times (s from the open window): trusted ${times.trusted}, server running ${times.serverRunning}, ` +
+        `url set ${times.urlSet}, first ghost text ${times.ghostText}`,
+    );
+    console.log(`FIRST_RUN_VSCODE_S=${times.ghostText}`);
+  });
+
+  test('Mimi: Set Up lists the model server it finds and its models', async (t) => {
+    const { page } = vs;
+    await page.keyboard.press('Escape');
+    await runCommand(page, 'Mimi: Set Up');
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: ollama.url }).first();
+    await row.waitFor({ timeout: 30000 });
+    assert.match(await row.innerText(), /Ollama at/);
+    t.diagnostic(`screenshot: ${await screenshot(page, 'first-run-4-set-up')}`);
+    await row.click();
+    const model = page.locator('.quick-input-list .monaco-list-row').first();
+    await model.waitFor({ timeout: 15000 });
+    assert.match(await page.locator('.quick-input-widget').innerText(), /completion model/);
+    await page.keyboard.press('Escape');
+  });
+});
