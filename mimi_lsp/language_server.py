@@ -28,6 +28,8 @@ from mimi_lsp.session import Session
 log = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
+SETTLE_TIMEOUT_S = 10.0
+"""How long a request that arrived before the client's settings waits for them."""
 
 
 class MimiServer(LanguageServer):
@@ -44,6 +46,7 @@ class MimiServer(LanguageServer):
         )
         self.services = services
         self._initialized_hooks: list[Hook] = []
+        self._settled = asyncio.Event()
         self._last_status: dict[str, tuple[str, str]] = {}
         self._shown: set[str] = set()
         """Pop-ups shown for the current outage (one per message, whichever feature)."""
@@ -62,6 +65,26 @@ class MimiServer(LanguageServer):
     def on_initialized(self, hook: Hook) -> None:
         """Run ``hook()`` once the client is initialized (after settings are pulled)."""
         self._initialized_hooks.append(hook)
+
+    def settled(self) -> None:
+        """The client's settings are in (``initialized`` pulled them): requests run now."""
+        self._settled.set()
+
+    @property
+    def is_settled(self) -> bool:
+        return self._settled.is_set()
+
+    async def until_settled(self) -> None:
+        """Wait for the client's settings, so a request typed while the server starts (or
+        before a client answers ``workspace/configuration``) runs against the right model
+        server instead of failing on the defaults. Bounded: a client that never answers costs
+        ``SETTLE_TIMEOUT_S`` once."""
+        if self._settled.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._settled.wait(), SETTLE_TIMEOUT_S)
+        except TimeoutError:
+            self._settled.set()
 
     async def run_initialized_hooks(self) -> None:
         for hook in list(self._initialized_hooks):

@@ -41,6 +41,7 @@ class AgentEditArgs(CommandArgs):
 async def agent_edit(server: MimiServer, *args: Any) -> dict[str, Any]:
     """``mimi.agent.edit``: run, confirm, apply; the answer says what happened."""
     parsed = parse_args(AgentEditArgs, args, "mimi.agent.edit")
+    await server.until_settled()
     instruction = (parsed.instruction or "").strip()
     if not instruction:
         question = "Mimi: what should I do with the selection?"

@@ -75,6 +75,7 @@ async def ask(server: MimiServer, chat_id: str, query: ChatQuery) -> ChatAnswer:
     def delta(text: str) -> None:
         server.protocol.notify("mimi/chatDelta", {"chatId": chat_id, "delta": text})
 
+    await server.until_settled()
     try:
         return await server.services.chat.ask(query, on_delta=delta)
     except MimiError as exc:

@@ -3,16 +3,21 @@
 The list is cheap (no model call; one tree-sitter parse when the user asks):
 
 - ``quickfix`` "Mimi: fix “…”" for each diagnostic in the range;
-- ``refactor.rewrite`` "Mimi: edit selection…" (command ``mimi.agent.edit`` without an
-  instruction: the client asks the user for one and adds it; a client that does not gets a
-  ``window/showMessageRequest`` with common instructions from the server);
-- ``source.mimi.addDocstrings`` "Mimi: add docstrings";
-- ``source.mimi.writeTests`` "Mimi: write tests for `f`" (creates or extends the test file);
+- ``refactor.rewrite`` "Mimi: edit selection…" / "Mimi: edit `f`…" for the function around
+  the cursor (command ``mimi.agent.edit`` without an instruction: the client asks the user for
+  one and adds it; a client that does not gets a ``window/showMessageRequest`` with common
+  instructions from the server);
+- ``refactor.rewrite.mimi.addDocstrings`` "Mimi: add docstrings";
+- ``refactor.rewrite.mimi.writeTests`` "Mimi: write tests for `f`" (creates or extends the
+  test file);
 - "Mimi: explain" (kind ``""``; command ``mimi.explain``, which a client with a chat panel
   opens there).
 
-Automatic requests (the lightbulb, on every cursor move) get only the quick fixes; the rest
-appear when the user asks (Ctrl+., "Source Action…", ``vim.lsp.buf.code_action()``).
+Refactor kinds, because editors list them where users look (VS Code's Ctrl+. leaves every
+``source.*`` action out). A request that asks for ``source`` actions only ("Source Action…",
+``editor.codeActionsOnSave``) gets docstrings and tests as ``source.mimi.*`` instead, so no menu
+shows one twice. Automatic requests (the lightbulb, on every cursor move) get only the quick
+fixes; the rest appear when the user asks (Ctrl+., ``vim.lsp.buf.code_action()``).
 
 When the client resolves code actions (``resolveSupport`` includes ``edit``), the agent
 actions carry only ``data`` and the model runs in ``codeAction/resolve``, which returns the
@@ -25,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import textwrap
 from typing import Any
 
 from lsprotocol import types
@@ -42,16 +48,21 @@ from mimi_lsp.uris import uri_to_path
 
 log = logging.getLogger(__name__)
 
-KIND_DOCSTRINGS = "source.mimi.addDocstrings"
-KIND_TESTS = "source.mimi.writeTests"
+KIND_DOCSTRINGS = "refactor.rewrite.mimi.addDocstrings"
+KIND_TESTS = "refactor.rewrite.mimi.writeTests"
+SOURCE_DOCSTRINGS = "source.mimi.addDocstrings"
+SOURCE_TESTS = "source.mimi.writeTests"
 KIND_EXPLAIN = types.CodeActionKind.Empty
 KINDS = [
     types.CodeActionKind.QuickFix,
     types.CodeActionKind.RefactorRewrite,
-    types.CodeActionKind.Source,
     KIND_DOCSTRINGS,
     KIND_TESTS,
+    types.CodeActionKind.Source,
+    SOURCE_DOCSTRINGS,
+    SOURCE_TESTS,
 ]
+TITLE_CHARS = 50
 
 __all__ = ["enclosing_function", "wanted", "where_tests_go"]
 
@@ -61,6 +72,16 @@ def wanted(kind: str, only: list[str] | None) -> bool:
     if not only:
         return True
     return any(kind == o or kind.startswith(f"{o}.") for o in only)
+
+
+def source_only(only: list[str] | None) -> bool:
+    """The request asks for source actions only ("Source Action…", actions on save)."""
+    return bool(only) and all(o == "source" or o.startswith("source.") for o in only or [])
+
+
+def shorten(text: str, width: int = TITLE_CHARS) -> str:
+    """``text`` cut at a word boundary to fit ``width`` (never mid-word)."""
+    return textwrap.shorten(text, width=width, placeholder="…")
 
 
 class ActionMaker:
@@ -94,7 +115,7 @@ def quick_fixes(make: ActionMaker, params: types.CodeActionParams) -> list[types
     for diag in params.context.diagnostics:
         code = diag.code if not isinstance(diag.code, dict) else None
         message = diag.message.strip().splitlines()[0] if diag.message.strip() else "problem"
-        short = message if len(message) <= 50 else message[:49] + "…"
+        short = shorten(message)
         instruction = fix_instruction(diag.message, diag.source, code, diag.range.start.line)
         actions.append(
             make.agent(
@@ -120,22 +141,30 @@ def scoped_actions(
     actions = []
     selected = (rng.start.line, rng.start.character) != (rng.end.line, rng.end.character)
     rng_json = range_json(rng)
-    if selected and wanted(types.CodeActionKind.RefactorRewrite, only):
-        title = "Mimi: edit selection…"
-        actions.append(
-            make.command(title, types.CodeActionKind.RefactorRewrite, "mimi.agent.edit", rng_json)
-        )
     fn_range = rng_json
     if function is not None and not selected:
         fn_range = range_json(
             line_end_range(snapshot, function[1], function[2], server.session.codec)
         )
-    if wanted(KIND_DOCSTRINGS, only):
+    if (selected or function is not None) and wanted(types.CodeActionKind.RefactorRewrite, only):
+        title = (
+            f"Mimi: edit `{function[0]}`…"
+            if function is not None and not selected
+            else "Mimi: edit selection…"
+        )
+        edit_range = rng_json if selected else fn_range
+        actions.append(
+            make.command(title, types.CodeActionKind.RefactorRewrite, "mimi.agent.edit", edit_range)
+        )
+    docstrings, tests = (
+        (SOURCE_DOCSTRINGS, SOURCE_TESTS) if source_only(only) else (KIND_DOCSTRINGS, KIND_TESTS)
+    )
+    if wanted(docstrings, only):
         scope = fn_range if (selected or function) else None  # None: the whole file
         actions.append(
-            make.agent("Mimi: add docstrings", KIND_DOCSTRINGS, DOCSTRINGS_INSTRUCTION, scope)
+            make.agent("Mimi: add docstrings", docstrings, DOCSTRINGS_INSTRUCTION, scope)
         )
-    if function is not None and make.uri.startswith("file:") and wanted(KIND_TESTS, only):
+    if function is not None and make.uri.startswith("file:") and wanted(tests, only):
         name = function[0]
         path = os.path.realpath(uri_to_path(make.uri))
         ws = server.services.agent.workspace(make.uri)
@@ -144,7 +173,7 @@ def scoped_actions(
             name, ws.relative(path), ws.relative(test_path), os.path.exists(test_path)
         )
         title = f"Mimi: write tests for `{name}`"
-        actions.append(make.agent(title, KIND_TESTS, instruction, fn_range))
+        actions.append(make.agent(title, tests, instruction, fn_range))
     if (selected or function is not None) and wanted(KIND_EXPLAIN, only):
         actions.append(make.command("Mimi: explain", KIND_EXPLAIN, "mimi.explain", fn_range))
     return actions

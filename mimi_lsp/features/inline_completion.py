@@ -18,6 +18,11 @@ async def complete(
     snapshot = server.session.snapshot(uri)
     if snapshot is None:
         return None, CompletionResult(reason="not-open")
+    if not server.is_settled:
+        await server.until_settled()
+        current = server.session.snapshot(uri)
+        if current is None or current.version != snapshot.version:
+            return None, CompletionResult(reason="superseded")  # typed on: a newer request
     line, col = position_to_col(snapshot, position, server.session.codec)
     request = CompletionRequest(snapshot, line, col, trigger)
     return snapshot, await server.services.completion.complete(request)

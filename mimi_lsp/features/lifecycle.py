@@ -72,6 +72,7 @@ def register(server: MimiServer) -> None:
     @server.feature(types.INITIALIZED)
     async def initialized(params: types.InitializedParams) -> None:
         await config.pull()
+        server.settled()
         check_backends(server)
         services.start_index()
         await server.run_initialized_hooks()

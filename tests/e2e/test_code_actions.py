@@ -92,7 +92,8 @@ FIX = [
 
 
 async def test_listing_is_cheap_and_complete(tmp_path: Path, model: OllamaStandin) -> None:
-    """Inside a function with a diagnostic: fix, docstrings, tests, explain; no model call."""
+    """Inside a function with a diagnostic: fix, edit, docstrings, tests, explain, all where
+    editors show them (VS Code's Ctrl+. leaves source.* out); no model call."""
     root = copy_repo(tmp_path)
     async with start_session(root=root, settings=scripted(model, "x")) as client:
         uri = open_file(client, root / "shop" / "inventory.py")
@@ -102,10 +103,13 @@ async def test_listing_is_cheap_and_complete(tmp_path: Path, model: OllamaStandi
     kinds = {a.title: a.kind for a in found}
     assert kinds == {
         "Mimi: fix “stock can go negative”": types.CodeActionKind.QuickFix,
-        "Mimi: add docstrings": "source.mimi.addDocstrings",
-        "Mimi: write tests for `reserve`": "source.mimi.writeTests",
+        "Mimi: edit `reserve`…": types.CodeActionKind.RefactorRewrite,
+        "Mimi: add docstrings": "refactor.rewrite.mimi.addDocstrings",
+        "Mimi: write tests for `reserve`": "refactor.rewrite.mimi.writeTests",
         "Mimi: explain": types.CodeActionKind.Empty,
     }
+    outside_source = [t for t, k in kinds.items() if k != "quickfix" and not k.startswith("source")]
+    assert len(outside_source) >= 3
     assert model.calls("/api/chat") == []
     fix = by_title(found, "Mimi: fix")
     assert fix.edit is None and fix.data["mimi"]["instruction"].startswith(
@@ -149,7 +153,8 @@ async def test_selection_offers_edit_selection(tmp_path: Path, model: OllamaStan
 
 
 async def test_only_filters_by_kind(tmp_path: Path, model: OllamaStandin) -> None:
-    """context.only = ['source'] returns the source actions only."""
+    """context.only = ['source'] ("Source Action…") returns docstrings and tests as source
+    actions, and nothing else."""
     root = copy_repo(tmp_path)
     async with start_session(root=root, settings=scripted(model, "x")) as client:
         uri = open_file(client, root / "shop" / "inventory.py")
@@ -238,3 +243,17 @@ async def test_explain_action_opens_chat(tmp_path: Path, model: OllamaStandin) -
     assert result["reply"] == "It takes stock out."
     prompt = json.dumps(model.calls("/api/chat")[0].body["messages"])
     assert "def reserve" in prompt
+
+
+async def test_a_long_diagnostic_is_cut_at_a_word(tmp_path: Path, model: OllamaStandin) -> None:
+    """A long diagnostic's fix title ends at a word boundary with an ellipsis."""
+    root = copy_repo(tmp_path)
+    message = "Argument of type 'str | None' cannot be assigned to parameter 'sku' of type 'str'"
+    async with start_session(root=root, settings=scripted(model, "x")) as client:
+        uri = open_file(client, root / "shop" / "inventory.py")
+        found = await actions(client, uri, 16, 8, 16, 8, diags=[diagnostic(16, message)])
+    title = by_title(found, "Mimi: fix").title
+    quoted = title.removeprefix("Mimi: fix “").removesuffix("”")
+    assert quoted.endswith("…") and len(quoted) <= 50
+    assert message.startswith(quoted.removesuffix("…").rstrip()), title
+    assert message[len(quoted.removesuffix("…").rstrip())] == " ", f"cut mid-word: {title}"

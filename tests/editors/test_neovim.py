@@ -305,3 +305,62 @@ def test_messages_never_block_typing(nvim: str, tmux: Tmux, tmp_path: Path) -> N
         assert warnings >= 1
     finally:
         ollama.stop()
+
+
+INIT_FRESH_LUA = """
+vim.opt.rtp:prepend({plugin!r})
+require("mimi").setup({{}})
+"""
+
+
+@pytest.mark.timeout(240)
+def test_first_run_to_ghost_text(
+    nvim: str, tmux: Tmux, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new user: setup({}) and nothing else, the model server on a non-default port. The
+    warning names :MimiSetup; its pickers (Neovim's own inputlist and input) lead to ghost
+    text. Prints the time from start to the first ghost text."""
+    with OllamaStandin(
+        replies=[" + b"], models=["qwen2.5-coder:1.5b-base", "qwen2.5-coder:7b-instruct"]
+    ) as ollama:
+        init = tmp_path / "init.lua"
+        init.write_text(INIT_FRESH_LUA.format(plugin=str(PLUGIN)))
+        source = tmp_path / "main.py"
+        source.write_text("def add(a, b):\n    return a\n")
+        (tmp_path / ".git").mkdir()
+        started = time.monotonic()
+        start_nvim(tmux, nvim, init, source, height=30)
+        screen = tmux.wait(lambda s: ":MimiSetup" in s, "the warning that names :MimiSetup", 90)
+        assert "Ollama is not running at http://127.0.0.1:11434" in screen.replace("\n", "")
+        warned = time.monotonic() - started
+        tmux("send-keys", "-t", "mimi", "-l", ":MimiSetup")
+        tmux("send-keys", "-t", "mimi", "Enter")
+        screen = tmux.wait(
+            lambda s: "Another address" in s and "Type number" in s, "the server list"
+        )
+        number = re.search(r"(\d+): Another address", screen)
+        assert number, screen
+        tmux("send-keys", "-t", "mimi", "-l", number.group(1))
+        tmux("send-keys", "-t", "mimi", "Enter")
+        tmux.wait(lambda s: "Model server address" in s, "the address prompt")
+        tmux("send-keys", "-t", "mimi", "-l", ollama.url.removeprefix("http://"))
+        tmux("send-keys", "-t", "mimi", "Enter")
+        screen = tmux.wait(lambda s: "completion model" in s and "Type number" in s, "models")
+        assert re.search(r"1: qwen2\.5-coder:1\.5b-base", screen), screen
+        tmux("send-keys", "-t", "mimi", "-l", "1")
+        tmux("send-keys", "-t", "mimi", "Enter")
+        tmux.wait(lambda s: "chat model" in s and "Type number" in s, "chat models")
+        tmux("send-keys", "-t", "mimi", "-l", "1")
+        tmux("send-keys", "-t", "mimi", "Enter")
+        tmux.wait(lambda s: "ghost text from qwen2.5-coder:1.5b-base" in s, "the summary")
+        configured = time.monotonic() - started
+        tmux("send-keys", "-t", "mimi", "Escape")
+        tmux("send-keys", "-t", "mimi", "-l", "2GA")
+        tmux.wait(lambda s: "    return a + b" in s, "ghost text from the stand-in")
+        first = time.monotonic() - started
+        assert "Press ENTER" not in tmux.screen()
+    with capsys.disabled():
+        print(
+            f"\n[neovim first run] warning {warned:.1f} s, set up {configured:.1f} s, "
+            f"first ghost text {first:.1f} s after start (FIRST_RUN_NEOVIM_S={first:.1f})"
+        )

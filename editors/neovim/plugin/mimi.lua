@@ -44,6 +44,10 @@ command('MimiStatus', function()
   require('mimi.status').show()
 end, { nargs = 0, desc = 'mimi: server, backends and index health' })
 
+command('MimiSetup', function(args)
+  require('mimi.setup').run(args.args)
+end, { nargs = '?', desc = 'mimi: find a model server, pick models, use them' })
+
 command('MimiReindex', function()
   require('mimi.status').reindex()
 end, { nargs = 0, desc = 'mimi: rebuild the workspace index' })

@@ -175,7 +175,17 @@ function M.on_show_message(_, params)
   if level == levels.DEBUG then
     return
   end
-  M.notify(params.message, level)
+  local message = params.message
+  if level == levels.WARN then
+    -- A model server that cannot be used (mimi/status said so just before): say how to fix it.
+    for _, health in pairs(require('mimi.status').state.features) do
+      if health.state ~= 'ok' and type(health.message) == 'string' and message:find(health.message, 1, true) then
+        message = message .. '\n:MimiSetup picks another model server.'
+        break
+      end
+    end
+  end
+  M.notify(message, level)
 end
 
 --- The floating window on screen, if any (for tests).

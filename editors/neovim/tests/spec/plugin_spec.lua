@@ -13,7 +13,7 @@ return {
       local tags = table.concat(vim.fn.readfile(dir .. '/tags'), '\n')
       for _, tag in ipairs({
         ':MimiChat', ':MimiSearch', ':MimiEdit', ':MimiStatus', ':MimiReindex', ':MimiToggle',
-        ':MimiCancel',
+        ':MimiCancel', ':MimiSetup',
         'mimi-options', 'mimi-settings', 'mimi-keys', 'mimi-health', 'mimi.setup()',
         'hl-MimiGhostText', 'mimi.statusline()',
       }) do
@@ -27,7 +27,10 @@ return {
       local child = H.child()
       local names = child:lua('return vim.tbl_keys(vim.api.nvim_get_commands({}))')
       table.sort(names)
-      H.eq({ 'MimiCancel', 'MimiChat', 'MimiCommitMessage', 'MimiEdit', 'MimiReindex', 'MimiSearch', 'MimiStatus', 'MimiToggle' },
+      H.eq({
+        'MimiCancel', 'MimiChat', 'MimiCommitMessage', 'MimiEdit', 'MimiReindex', 'MimiSearch',
+        'MimiSetup', 'MimiStatus', 'MimiToggle',
+      },
         vim.tbl_filter(function(n) return n:find('^Mimi') end, names))
     end,
   },
