@@ -386,6 +386,42 @@ def test_ghost_text_and_chat_through_an_ollama_standin(
     assert chats
 
 
+def test_first_run_through_the_model_server_dialog(
+    tmp_path: Path, pytestconfig: pytest.Config
+) -> None:
+    """A new user: `mimi-lsp web` with no settings, the model server (an Ollama stand-in) on a
+    non-default port. The warning's "Set up the model server…", its address and two picks give
+    ghost text; the choice survives a reload. Prints the time from page load to ghost text."""
+    from tests.standins.ollama import OllamaStandin
+
+    need_browser()
+    folder = make_project(tmp_path / "proj")
+    models = ["qwen2.5-coder:7b-instruct", "qwen2.5-coder:1.5b-base"]
+    with OllamaStandin(replies=["a * b"], models=models) as ollama:
+        # No settings but the index off (its embedding model takes a core for minutes here).
+        env = {"MIMI_SETTINGS": json.dumps({"index": {"enabled": False}})}
+        env["OLLAMA_HOST"] = ""
+        with start_web(folder, None, env=env) as server:
+            run = run_browser(
+                server,
+                scenario="first-run",
+                prefix="first-run-",
+                project={
+                    **EXPECT,
+                    "standinAddress": ollama.url.removeprefix("http://"),
+                    "standinUrl": ollama.url,
+                    "completionModel": "qwen2.5-coder:1.5b-base",
+                },
+            )
+        generated = ollama.calls("/api/generate")
+    step = _step(run, "first_run_ghost_text")
+    assert generated
+    report(
+        pytestconfig,
+        ["", f"web first run (ms from page load): {step['detail']}", f"  {step.get('screenshot')}"],
+    )
+
+
 def test_stop_cancels_a_chat_answer(tmp_path: Path) -> None:
     """Stop cancels the chat request ($/cancelRequest): the answer ends as "(stopped)" at once,
     not after the slow model."""

@@ -57,6 +57,8 @@ export class LspClient {
     private readonly rootName: string,
     /** Documents to (re)open after each initialize. */
     private readonly openDocuments: () => OpenDocument[],
+    /** initializationOptions of each session (the page's own settings, if any). */
+    private readonly initializationOptions: () => Json = () => null,
   ) {}
 
   onRequest(method: string, handler: Handler): void {
@@ -165,7 +167,7 @@ export class LspClient {
         locale: navigator.language,
         rootUri: this.rootUri,
         workspaceFolders: [{ uri: this.rootUri, name: this.rootName }],
-        initializationOptions: null,
+        initializationOptions: this.initializationOptions(),
         capabilities: CLIENT_CAPABILITIES,
       });
       this.capabilities = result?.capabilities ?? {};

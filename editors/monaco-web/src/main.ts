@@ -21,7 +21,8 @@ import { type Json, LspClient, type Range } from './lsp';
 import { monaco } from './monaco';
 import { SearchPanel } from './search';
 import { TerminalPanel } from './terminal';
-import { checkHealth, setupStatus, showCursor } from './status';
+import { ModelServerSettings } from './setup';
+import { checkHealth, configureHealth, sessionHealth, setupStatus, showCursor } from './status';
 import { FileTree, type SymbolHit, quickOpen } from './tree';
 import { byId, toast } from './ui';
 
@@ -53,7 +54,16 @@ async function main(): Promise<void> {
   wsUrl.protocol = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
   wsUrl.search = '';
   let docs: Documents | undefined;
-  const lsp = new LspClient(wsUrl.toString(), info.rootUri, info.name, () => docs?.openDocuments() ?? []);
+  let modelServer: ModelServerSettings | undefined;
+  const lsp = new LspClient(
+    wsUrl.toString(),
+    info.rootUri,
+    info.name,
+    () => docs?.openDocuments() ?? [],
+    () => modelServer?.saved ?? null,
+  );
+  modelServer = new ModelServerSettings(lsp, info.root);
+  const settings = modelServer;
   docs = new Documents(editor, lsp, info.rootUri, byId('tabs'));
   const documents = docs;
 
@@ -68,6 +78,10 @@ async function main(): Promise<void> {
   };
 
   setupStatus(lsp);
+  // Once this page chose its model server, health is its own session's (the web server's probe
+  // knows only the settings it was started with).
+  const openSetup = () => void settings.open().then((chosen) => chosen && void checkHealth(false));
+  configureHealth(() => (settings.saved && lsp.ready ? sessionHealth(lsp) : api.health()), openSetup);
   // A server restarted with a new token refuses this page for good: say so instead of
   // reconnecting silently forever.
   let tokenWarned = false;

@@ -2,7 +2,7 @@
 // progress (mimi/indexStatus, $/progress), long-running work, cursor and language.
 import { type Health, api } from './api';
 import { type ConnectionState, type Json, type LspClient } from './lsp';
-import { askUser, byId, h, toast } from './ui';
+import { type ToastAction, askUser, byId, h, toast } from './ui';
 
 type Feature = 'completion' | 'chat';
 
@@ -18,10 +18,30 @@ function showHealth(feature: Feature, state: string, message?: string): void {
   el.dataset.state = state;
   const label = state === 'ok' ? 'ready' : state === 'checking' ? 'checking…' : state;
   el.textContent = `${feature}: ${label}`;
-  el.title = message ? `${feature}: ${message}` : `${feature} backend: ${label}`;
+  el.title = `${message ? `${feature}: ${message}` : `${feature} backend: ${label}`} (click: model server)`;
 }
 
 const told = new Set<string>();
+
+/** Where health comes from (the web server's probe, or this page's session) and how to fix it. */
+let healthSource: () => Promise<Health> = () => api.health();
+let setUp: (() => void) | null = null;
+
+export function configureHealth(source: () => Promise<Health>, setup: () => void): void {
+  healthSource = source;
+  setUp = setup;
+}
+
+function fixIt(): ToastAction | undefined {
+  const run = setUp;
+  return run ? { label: 'Set up the model server…', run } : undefined;
+}
+
+/** Health as this page's language server sees it (mimi.status). */
+export async function sessionHealth(lsp: LspClient): Promise<Health> {
+  const status: Json = await lsp.executeCommand('mimi.status', []);
+  return { completion: status?.backends?.completion, chat: status?.backends?.chat };
+}
 
 function applyHealth(result: Health): void {
   for (const feature of ['completion', 'chat'] as const) {
@@ -35,7 +55,7 @@ function applyHealth(result: Health): void {
     if (item.state !== 'ok' && !told.has(key)) {
       told.add(key);
       const same = feature === 'chat' && result.completion?.message === item.message;
-      if (!same) toast(`${feature === 'completion' ? 'Completion' : 'Chat'} backend (${where}) is ${item.state}: ${item.message ?? ''}`, 'warning', 20000);
+      if (!same) toast(`${feature === 'completion' ? 'Completion' : 'Chat'} backend (${where}) is ${item.state}: ${item.message ?? ''}`, 'warning', 20000, fixIt());
     }
   }
 }
@@ -43,7 +63,7 @@ function applyHealth(result: Health): void {
 /** Ask the web server to probe the configured backends now (and again while unhealthy). */
 export async function checkHealth(repeat = true): Promise<void> {
   try {
-    applyHealth(await api.health());
+    applyHealth(await healthSource());
   } catch {
     /* the server is gone; the connection item says so */
   }
@@ -54,11 +74,15 @@ export async function checkHealth(repeat = true): Promise<void> {
 
 export function setupStatus(lsp: LspClient): void {
   showHealth('completion', 'checking');
-  // Click a backend item: probe again and say what it is.
+  // Click a backend item: choose the model server (or, before that is wired, probe again).
   for (const feature of ['completion', 'chat'] as const) {
     const el = byId(feature === 'completion' ? 'st-completion' : 'st-chat');
     el.style.cursor = 'pointer';
     el.addEventListener('click', () => {
+      if (setUp) {
+        setUp();
+        return;
+      }
       void checkHealth(false).then(() => {
         const item = health[feature];
         toast(el.title, item && item.state !== 'ok' ? 'warning' : 'info', 6000);
@@ -79,7 +103,7 @@ export function setupStatus(lsp: LspClient): void {
         const previous = health[feature]?.state;
         showHealth(feature, params[feature], params.message);
         if (params[feature] !== 'ok' && previous !== params[feature] && params.message) {
-          toast(`${feature}: ${params.message}`, params[feature] === 'error' ? 'error' : 'warning');
+          toast(`${feature}: ${params.message}`, params[feature] === 'error' ? 'error' : 'warning', undefined, fixIt());
         }
       }
     }
@@ -87,7 +111,10 @@ export function setupStatus(lsp: LspClient): void {
   lsp.onNotification('mimi/indexStatus', (params: Json) => showIndex(params));
   lsp.onNotification('window/showMessage', (params: Json) => {
     const kind = params.type === 1 ? 'error' : params.type === 2 ? 'warning' : 'info';
-    toast(String(params.message), kind);
+    const text = String(params.message);
+    // A model server that cannot be used (mimi/status said so just before): offer the fix.
+    const backend = Object.values(health).some((h) => h && h.state !== 'ok' && h.message && text.includes(h.message));
+    toast(text, kind, undefined, kind !== 'info' && backend ? fixIt() : undefined);
   });
   lsp.onRequest('window/showMessageRequest', (params: Json) =>
     askUser(String(params.message), params.actions ?? [], params.type === 1 ? 'error' : params.type === 2 ? 'warning' : 'info'),

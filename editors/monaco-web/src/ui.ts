@@ -30,7 +30,12 @@ function gist(message: string): string {
   return message.replace(/^mimi:\s*/i, '').replace(/^(completion|chat):\s*/i, '').trim();
 }
 
-export function toast(message: string, kind: ToastKind = 'info', ms?: number): void {
+export interface ToastAction {
+  label: string;
+  run: () => void;
+}
+
+export function toast(message: string, kind: ToastKind = 'info', ms?: number, action?: ToastAction): void {
   const root = byId('toasts');
   // The same problem can arrive by several channels (the page's health probe, mimi/status,
   // window/showMessage): say it once, keeping the most detailed wording.
@@ -41,6 +46,15 @@ export function toast(message: string, kind: ToastKind = 'info', ms?: number): v
     if (other.length > 20 && said.includes(other)) old.remove();
   }
   const el = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, message);
+  if (action) {
+    const button = h('button', { class: 'link toast-action' }, action.label);
+    button.addEventListener('click', (event) => {
+      event.stopPropagation();
+      el.remove();
+      action.run();
+    });
+    el.append(' ', button);
+  }
   el.dataset.message = message;
   el.dataset.gist = said;
   el.addEventListener('click', () => el.remove());
