@@ -114,6 +114,24 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     t.diagnostic(`screenshot: ${await screenshot(page, '03-accepted')}`);
   });
 
+  test('Ctrl+. inside a function lists the Mimi actions (not only explain)', async (t) => {
+    const { page } = vs;
+    await openFile(page, 'shop/pricing.py');
+    await page.locator('.view-line', { hasText: 'return price' }).first().click();
+    await page.keyboard.press('Control+.');
+    const menu = page.locator('.action-widget');
+    await menu.waitFor({ timeout: 30000 });
+    await menu.locator('.monaco-list-row', { hasText: 'Mimi: write tests' }).first().waitFor({ timeout: 30000 });
+    const titles = (await menu.locator('.monaco-list-row').allInnerTexts()).map((x) => x.trim());
+    const mimi = titles.filter((x) => x.startsWith('Mimi:'));
+    t.diagnostic(`Ctrl+. lists: ${mimi.join(' | ')}`);
+    for (const title of ['Mimi: edit `apply_discount`…', 'Mimi: add docstrings', 'Mimi: write tests for `apply_discount`', 'Mimi: explain']) {
+      assert.ok(mimi.some((x) => x.includes(title)), `${title} missing from Ctrl+.: ${titles.join(' | ')}`);
+    }
+    t.diagnostic(`screenshot: ${await screenshot(page, '03b-code-actions')}`);
+    await page.keyboard.press('Escape');
+  });
+
   test('the search picker shows live results and opens the chosen file', async (t) => {
     const { page } = vs;
     await runCommand(page, 'Mimi: Search Codebase');

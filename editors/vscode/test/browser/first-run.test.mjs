@@ -70,6 +70,9 @@ describe('VS Code first run (fresh profile, model server on a non-default port)'
     await fillSetting(page, 'mimi.completion.url', ollama.url.replace('http://', ''));
     mark('urlSet');
     t.diagnostic(`screenshot: ${await screenshot(page, 'first-run-2-url')}`);
+    // The status item recovers by itself (no keystroke): the server re-checks after a change.
+    await page.locator('.statusbar-item .codicon-sparkle').first().waitFor({ timeout: 60000 });
+    mark('healthy');
 
     // 4. Type in a file: ghost text from the stand-in.
     await openFile(page, 'calc.py');
@@ -86,9 +89,45 @@ describe('VS Code first run (fresh profile, model server on a non-default port)'
     await page.locator('.view-line', { hasText: 'return a + b' }).first().waitFor({ timeout: 10000 });
     t.diagnostic(
       `first-run times (s from the open window): trusted ${times.trusted}, server running ${times.serverRunning}, ` +
-        `url set ${times.urlSet}, first ghost text ${times.ghostText}`,
+        `url set ${times.urlSet}, healthy ${times.healthy}, first ghost text ${times.ghostText}`,
     );
     console.log(`FIRST_RUN_VSCODE_S=${times.ghostText}`);
+  });
+
+  test('the model server goes down and comes back: the status follows without a keystroke', async (t) => {
+    const { page } = vs;
+    const item = page.locator('.statusbar-item', { hasText: 'Mimi' }).first();
+    await item.hover();
+    const hover = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: 'Completion' }).first();
+    await hover.waitFor({ timeout: 10000 });
+    assert.match(await hover.innerText(), /Completion: healthy/);
+    await page.mouse.move(10, 10);
+    const port = new URL(ollama.url).port;
+    await ollama.stop();
+    // Typing asks the model server, which is gone: the item turns to a warning.
+    await page.locator('.monaco-editor .view-line').nth(1).click();
+    await page.keyboard.press('End');
+    await page.keyboard.type(' ', { delay: 60 });
+    await page.locator('.statusbar-item .codicon-warning').first().waitFor({ timeout: 60000 });
+    await item.hover();
+    const down = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: 'Completion' }).first();
+    await down.waitFor({ timeout: 10000 });
+    assert.match(await down.innerText(), /Completion: backend unavailable/);
+    assert.doesNotMatch(await down.innerText(), /Chat: healthy/, 'chat shares the server that is down');
+    t.diagnostic(`screenshot: ${await screenshot(page, 'first-run-5-down')}`);
+    await page.mouse.move(10, 10);
+    // Back on the same port: the server's probe notices; no key is pressed.
+    ollama = await standin('ollama', ['--reply', 'urn a + b', '--models', 'qwen2.5-coder:1.5b-base,qwen2.5-coder:7b-instruct', '--port', port]);
+    await page.locator('.statusbar-item .codicon-sparkle').first().waitFor({ timeout: 90000 });
+    t.diagnostic(`screenshot: ${await screenshot(page, 'first-run-6-back')}`);
+    // The output: server lines at their own level, the warning once.
+    await runCommand(page, 'Mimi: Show Output');
+    const output = page.locator('.panel .view-lines').first();
+    await output.waitFor({ timeout: 15000 });
+    const text = await output.innerText();
+    assert.ok(!/\[error\] .*INFO/.test(text), text);
+    const warnings = text.split('\n').filter((l) => /Ollama is not running at http:\/\/127\.0\.0\.1:11434/.test(l));
+    assert.ok(warnings.length <= 1, warnings.join('\n'));
   });
 
   test('Mimi: Set Up lists the model server it finds and its models', async (t) => {
