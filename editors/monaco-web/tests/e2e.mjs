@@ -429,7 +429,9 @@ async function main() {
     const consoleErrors = [];
     page.on('console', (msg) => {
       // The confinement step provokes 403s on purpose; the browser logs each one.
-      if (msg.type() === 'error' && !/status of 403/.test(msg.text())) consoleErrors.push(`${currentStep}: ${msg.text()}`);
+      // The save-conflict step provokes a 409 (the file changed on disk) on purpose.
+      const expected = /status of 403/.test(msg.text()) || (currentStep === 'save_conflict_asks_in_the_page' && /status of 409/.test(msg.text()));
+      if (msg.type() === 'error' && !expected) consoleErrors.push(`${currentStep}: ${msg.text()}`);
     });
     page.on('pageerror', (err) => consoleErrors.push(`${currentStep}: ${err?.stack ?? err}`));
     // The page asks in its own dialogs; a native alert/confirm blocks the whole tab.
