@@ -59,7 +59,7 @@ class Services:
             current_version=self.session.version,
             context_provider=self._completion_context,
             limiter=self.limiter,
-            on_status=lambda health: self.health.set("completion", health),
+            on_status=self._completion_health,
         )
         self.session.on_change(self.completion.document_changed)
         self.health.set_probe("completion", self.completion.check_backend)
@@ -143,6 +143,15 @@ class Services:
     def on_status(self, listener: Callable[[str, BackendHealth], None]) -> None:
         """``listener(feature, health)`` on every health change of a feature's backend."""
         self.health.on_change(listener)
+
+    def _completion_health(self, health: BackendHealth) -> None:
+        """Completion's health; when its model server fails and chat uses the same one, chat
+        is checked too, so no client says "chat: healthy" about a server that is down."""
+        was = self.health.get("completion").state
+        self.health.set("completion", health)
+        shared = self.settings.chat_backend() == self.settings.completion.backend
+        if shared and health.state != HealthState.OK and was == HealthState.OK:
+            run_soon(self.run_task, self.check_chat(), name="check-chat")
 
     async def check_chat(self) -> BackendHealth:
         """Whether the chat model can be reached and is there (recorded on the board)."""
