@@ -130,6 +130,7 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     }
     t.diagnostic(`screenshot: ${await screenshot(page, '03b-code-actions')}`);
     await page.keyboard.press('Escape');
+    await openFile(page, 'calc.py'); // as the next test expects
   });
 
   test('the search picker shows live results and opens the chosen file', async (t) => {
@@ -144,7 +145,7 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     await row.click();
     await page.locator('.tab.active[aria-label^="pricing.py"]').waitFor({ timeout: 15000 });
     await page.locator('.view-line', { hasText: 'def apply_discount' }).first().waitFor();
-    assert.equal(await page.locator('.quick-input-widget').isVisible(), false);
+    await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10000 });
     t.diagnostic(`screenshot: ${await screenshot(page, '05-search-opened')}`);
   });
 
@@ -184,7 +185,7 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     const toasts = page.locator('.notifications-toasts');
     await toasts.locator('.notification-toast', { hasText: 'apply the changes to shop/pricing.py?' }).waitFor();
     // Nothing has changed yet, and the "editing…" progress is gone: the diff waits for the user.
-    assert.equal(await toasts.locator('.notification-toast', { hasText: 'Mimi is editing' }).count(), 0);
+    await toasts.locator('.notification-toast', { hasText: 'Mimi is editing' }).waitFor({ state: 'detached', timeout: 10000 });
     t.diagnostic(`screenshot: ${await screenshot(page, '07-edit-review')}`);
     // Apply in the diff's title bar.
     await page.locator('.editor-actions .action-label[aria-label="Apply Edit"]').first().click();
