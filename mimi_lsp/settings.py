@@ -12,7 +12,6 @@ import json
 import os
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -25,6 +24,15 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
+
+from mimi_lsp.backend_fields import (
+    API_KEY_ENV_DESCRIPTION,
+    PROVIDER_DESCRIPTION,
+    URL_DESCRIPTION,
+    Provider,
+    fold_plain_fields,
+    with_kind,
+)
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 DEFAULT_COMPLETION_MODEL = "qwen2.5-coder:1.5b-base"
@@ -133,25 +141,6 @@ class FakeBackendSettings(_Model):
     native_fim: bool = Field(default=True, description="Pretend the model takes a suffix.")
 
 
-# Keys only one backend kind has: an object without `kind` is of the kind its keys name.
-_KIND_KEYS = {
-    "openai": {"baseUrl", "base_url", "apiKeyEnv", "api_key_env"},
-    "triton": {"url", "protocol", "chatTemplate", "chat_template", "stream", "priorities"},
-    "ollama": {"host", "keepAlive", "keep_alive", "numCtx", "num_ctx"},
-    "fake": {"replies", "chatReplies", "chat_replies", "delayMs", "delay_ms", "chunkChars"},
-}
-
-
-def with_kind(value: Any, default: str = "ollama") -> Any:
-    """A backend object without ``kind`` gets one: from its keys, else ``default``. So the
-    ``{}`` an editor writes for "edit in settings.json", or ``{"host": …}``, means defaults."""
-    if isinstance(value, Mapping) and "kind" not in value:
-        keys = set(value)
-        kind = next((k for k, names in _KIND_KEYS.items() if keys & names), default)
-        return {"kind": kind, **value}
-    return value
-
-
 # The fake backend is for tests and benchmarks: accepted, but not in the user-facing schema
 # (editors offer the schema's fields as completions in their settings files).
 BackendSettings = Annotated[
@@ -185,58 +174,6 @@ EmbeddingBackendSettings = Annotated[
     Field(discriminator="kind"),
     BeforeValidator(lambda value: with_kind(value, "local")),
 ]
-
-Provider = Literal["ollama", "openai", "triton"]
-_URL_KEY = {"ollama": "host", "openai": "baseUrl", "triton": "url"}
-_SNAKE = {"baseUrl": "base_url", "apiKeyEnv": "api_key_env"}
-PROVIDER_DESCRIPTION = (
-    "Kind of model server: 'ollama', 'openai' (any OpenAI-compatible server: llama.cpp, vLLM, "
-    "LM Studio…) or 'triton'. Unset: the backend object's kind (Ollama by default)."
-)
-URL_DESCRIPTION = (
-    "Address of the model server, e.g. http://127.0.0.1:11434 (Ollama), "
-    "http://127.0.0.1:8000/v1 (OpenAI-compatible; /v1 is added when the address has no path), "
-    "127.0.0.1:8001 (Triton). Unset: the backend object's, $OLLAMA_HOST, or the default."
-)
-API_KEY_ENV_DESCRIPTION = (
-    "Name of the environment variable that holds the model server's API key (never the key "
-    "itself), for an OpenAI-compatible server."
-)
-
-
-def _backend_url(kind: str, url: str) -> str:
-    url = url.strip()
-    if kind == "openai":
-        parts = urlsplit(url if "://" in url else f"http://{url}")
-        if parts.path in ("", "/"):
-            url = f"{parts.scheme}://{parts.netloc}/v1"
-    return url
-
-
-def fold_plain_fields(section: Mapping[str, Any], base: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``provider``, ``url`` and ``apiKeyEnv`` of a settings section, written into its backend
-    object (which starts from ``base`` when the section has none). The plain fields win."""
-    out = dict(section)
-    provider = out.get("provider") or None
-    url = out.get("url") or None
-    key_env = out.get("apiKeyEnv") or out.get("api_key_env") or None
-    if not (provider or url or key_env):
-        return out
-    backend = out.get("backend")
-    if not isinstance(backend, Mapping) or not backend:
-        backend = base or {}
-    backend = dict(with_kind(backend))
-    if provider and backend.get("kind") != provider:
-        backend = {"kind": provider}
-    kind = str(backend.get("kind"))
-    if url and kind in _URL_KEY:
-        backend.pop(_SNAKE.get(_URL_KEY[kind], ""), None)
-        backend[_URL_KEY[kind]] = _backend_url(kind, str(url))
-    if key_env and kind == "openai":
-        backend.pop("api_key_env", None)
-        backend["apiKeyEnv"] = key_env
-    out["backend"] = backend
-    return out
 
 
 # --------------------------------------------------------------------------------------------
