@@ -195,13 +195,14 @@ return {
   {
     'manual trigger works with auto-trigger off',
     function()
-      local child = session('def add(a, b):\n    return a', { ' + b' }, { setup = { ghost = { auto_trigger = false } } })
+      -- After the typed space the suggestion has none of its own (the server drops a double one).
+      local child = session('def add(a, b):\n    return a', { '+ b' }, { setup = { ghost = { auto_trigger = false } } })
       child:input('GA')
       child:input(' ')
       child:wait('return require("mimi_test").line() == "    return a "', 'typed')
       H.eq(0, child:call('stats').requests, 'no automatic request')
       child:input('<M-\\>')
-      H.eq(' + b', ghost(child))
+      H.eq('+ b', ghost(child))
     end,
   },
   {
