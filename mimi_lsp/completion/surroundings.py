@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from mimi_lsp.completion.lexer import indent_of, indent_width, starts_with_closer
-from mimi_lsp.completion.syntax import CursorSyntax, line_opens_block, next_nonblank, prev_nonblank
+from mimi_lsp.completion.syntax import CursorSyntax, line_opens_block, prev_nonblank
 from mimi_lsp.languages import LanguageSpec
 
 _DEAD_END = re.compile(r"(?:return|raise|throw|break|continue)\b")
@@ -54,7 +54,7 @@ def fit_surroundings(
     """Cut (or indent) ``text`` so it fits between the lines around the cursor."""
     if syn.line_after.strip() or not text.strip():
         return text
-    nxt = next_nonblank(suffix)
+    nxt = _next_code_line(suffix, spec)
     if nxt is None:
         return text
     lines = text.split("\n")
@@ -88,6 +88,15 @@ def fit_surroundings(
             if _DEAD_END.match(stripped):
                 return "\n".join(lines[:i]) if i else ""  # N would be unreachable
     return "\n".join(lines)
+
+
+def _next_code_line(suffix: str, spec: LanguageSpec) -> str | None:
+    """The first line after the cursor line that holds code (not blank, not a comment)."""
+    for line in suffix.split("\n")[1:]:
+        stripped = line.strip()
+        if stripped and not stripped.startswith(spec.line_comments or ("\0",)):
+            return line
+    return None
 
 
 def _block_floor(prefix: str, nxt: str, spec: LanguageSpec) -> int | None:
