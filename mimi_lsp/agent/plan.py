@@ -22,6 +22,7 @@ from pathlib import Path
 from mimi_lsp.agent.workspace import FileText, Workspace
 from mimi_lsp.domain import Span
 from mimi_lsp.errors import MimiError
+from mimi_lsp.index.ignore import read_regular
 from mimi_lsp.session import split_lines
 
 
@@ -247,9 +248,10 @@ class EditPlan:
         if snap is not None:
             return snap.version == change.base_version and snap.text == change.base_text
         try:
-            return Path(change.path).read_text(errors="replace") == change.base_text
+            data, _ = read_regular(change.path, len(change.base_text.encode()) + 1)
         except OSError:
-            return False
+            return False  # gone, grown, or no longer a regular file (a FIFO cannot block us)
+        return data.decode("utf-8", errors="replace") == change.base_text
 
     # ------------------------------------------------------------------ output
 

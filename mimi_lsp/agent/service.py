@@ -146,22 +146,16 @@ class AgentService:
         """Told how each model run ended (None: it answered), for the chat backend's health."""
 
     def workspace(self, uri: str | None = None) -> Workspace:
-        """A confined view of the workspace folders (the file's folder when none is open)."""
+        """A confined view of the workspace folders (only the file ``uri`` when none is open)."""
         services = self.services
-        fallback: list[str] = []
-        if uri and uri.startswith("file:"):
-            fallback = [os.path.dirname(uri_to_path(uri))]
-
-        def folders() -> list[str]:
-            return list(services.workspace_folders) or fallback
-
         settings = services.settings.index
         return Workspace(
-            folders,
+            lambda: list(services.workspace_folders),
             lambda path: snapshot_for_path(services.session, path),
             index=lambda: services.index,
             exclude=settings.exclude,
             max_file_bytes=settings.max_file_bytes,
+            file=uri_to_path(uri) if uri and uri.startswith("file:") else None,
         )
 
     def loop(self) -> AgentLoop:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mimi_lsp.agent.plan import EditPlan, Replace, strip_fences
-from mimi_lsp.agent.workspace import Workspace
+from mimi_lsp.agent.workspace import SecretFile, Workspace
 from mimi_lsp.domain import ToolCall, ToolSpec
 from mimi_lsp.errors import MimiError
 
@@ -44,6 +44,8 @@ class ToolResult:
 
 
 ToolFn = Callable[[dict[str, Any]], Awaitable[ToolResult]]
+Consent = Callable[[SecretFile], Awaitable[bool]]
+"""Asks the user whether a secret file may be shown to the model (True: it may)."""
 
 
 @dataclass(slots=True)
@@ -55,9 +57,10 @@ class Tool:
 
 @dataclass(slots=True)
 class Toolbox:
-    """The tools of one run, by name."""
+    """The tools of one run, by name; ``consent`` asks before a secret file is shown."""
 
     tools: dict[str, Tool] = field(default_factory=dict)
+    consent: Consent | None = None
 
     def add(self, tool: Tool) -> None:
         self.tools[tool.spec.name] = tool
@@ -93,7 +96,13 @@ class Toolbox:
                 summary=f"{call.name}: bad arguments",
             )
         try:
-            result = await tool.run(args)
+            result = await self._run(tool, args)
+        except SecretFile as exc:
+            return ToolResult(
+                f"error: {exc.message}. {exc.fix}",
+                ok=False,
+                summary=f"{call.name}: {exc.rel} not shown (may hold secrets)",
+            )
         except MimiError as exc:
             return ToolResult(
                 f"error: {exc.message}", ok=False, summary=f"{call.name}: {exc.message}"
@@ -117,6 +126,15 @@ class Toolbox:
                 cut + "\n[output truncated]", result.ok, result.summary, result.sources
             )
         return result
+
+    async def _run(self, tool: Tool, args: dict[str, Any]) -> ToolResult:
+        """Run ``tool``; a secret file it touches needs the user's consent, then one retry."""
+        try:
+            return await tool.run(args)
+        except SecretFile as exc:
+            if self.consent is None or not await self.consent(exc):
+                raise
+        return await tool.run(args)
 
 
 def _str(args: dict[str, Any], key: str, default: str | None = None) -> str:
@@ -152,8 +170,25 @@ def workspace_tools(
     confirm: Callable[[str], Awaitable[bool]] | None = None,
     allow_shell: bool = False,
 ) -> Toolbox:
-    """The built-in tools over ``workspace``; write tools only when a ``plan`` is given."""
-    box = Toolbox()
+    """The built-in tools over ``workspace``; write tools only when a ``plan`` is given.
+
+    ``confirm`` asks the user (before a shell command, or before a secret file is shown to the
+    model); without it, both are refused.
+    """
+
+    async def consent(exc: SecretFile) -> bool:
+        if confirm is None:
+            return False
+        question = (
+            f"Mimi's agent wants to read {exc.rel}, which may hold secrets (keys, passwords, "
+            "tokens). Run shows it to the model; Cancel refuses."
+        )
+        if not await confirm(question):
+            return False
+        workspace.consent(exc.path)
+        return True
+
+    box = Toolbox(consent=consent)
 
     async def read_file(args: dict[str, Any]) -> ToolResult:
         name = _str(args, "path")

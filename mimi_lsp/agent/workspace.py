@@ -3,8 +3,14 @@
 Every path a model names goes through ``Workspace.resolve`` before anything touches the disk:
 relative paths are taken from a workspace folder; ``..`` escapes, absolute paths outside every
 folder, ``~``, URL-encoded and Windows-style tricks (``..%2f``, ``..\\``, ``C:\\``, UNC), NUL
-bytes and symlinks whose target lies outside are refused with ``OutsideWorkspace``. Reads
-prefer the editor's open buffer (its unsaved text and version) over the disk.
+bytes and symlinks whose target lies outside are refused with ``OutsideWorkspace``. With no
+workspace folder open, only the file the user invoked the agent on is reachable (never its
+folder: a file opened from ``$HOME`` must not open ``~/.ssh`` to a prompt-injected model).
+Well-known secret files (``secret_files.py``) raise ``SecretFile`` until the user consents, and
+never appear in search results. Reads prefer the editor's open buffer (its unsaved text and
+version) over the disk, and go through ``read_regular`` (a FIFO cannot block a thread).
+Listings walk with the index's walker and ignore rules (``index/ignore.py``), so the agent
+sees the files search sees.
 
 When the index service is missing or disabled, ``search`` falls back to a bounded grep and
 ``find_symbol`` to a regex scan, so the agent and chat keep working. Nothing here imports
@@ -24,34 +30,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from mimi_lsp.agent.secret_files import is_secret
 from mimi_lsp.domain import DocumentSnapshot, SearchHit, Span, SymbolInfo
 from mimi_lsp.errors import FileNotFound, MimiError, OutsideWorkspace
-from mimi_lsp.uris import path_to_uri, uri_to_path
-
-SKIP_DIRS = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        "node_modules",
-        ".venv",
-        "venv",
-        "__pycache__",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".tox",
-        "dist",
-        "build",
-        "target",
-        ".artifacts",
-        ".idea",
-        ".vscode-test",
-        ".next",
-        ".cache",
-    }
+from mimi_lsp.index.ignore import (
+    FileTooLarge,
+    IgnoreRules,
+    NotRegularFile,
+    read_regular,
+    walk_files,
 )
-"""Directories never listed or searched (generated, vendored or VCS data)."""
+from mimi_lsp.uris import path_to_uri, uri_to_path
 
 MAX_READ_BYTES = 2_000_000
 VCS_DIRS = frozenset({".git", ".hg", ".svn"})
@@ -60,6 +49,20 @@ EDITOR_CONFIG_DIRS = frozenset({".vscode", ".idea", ".zed", ".helix", ".fleet", 
 EDITOR_CONFIG_FILES = frozenset({".envrc", ".nvim.lua", ".nvimrc", ".exrc", ".lazy.lua"})
 """Files that editors or shells run when the folder is opened."""
 _DRIVE_RE = re.compile(r"^[A-Za-z]:[\\/]|^[A-Za-z]:$")
+
+
+class SecretFile(MimiError):
+    """A well-known secret file (keys, credentials, ``.env``) the user has not agreed to show."""
+
+    def __init__(self, path: str, rel: str) -> None:
+        super().__init__(
+            f"{rel} may hold secrets (keys, passwords, tokens); it is not shown to the model "
+            "without the user's consent",
+            fix="Ask the user to paste the part you need, or to open the file and invoke the "
+            "agent on it.",
+        )
+        self.path = path
+        self.rel = rel
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +96,19 @@ class Workspace:
         index: Callable[[], Any] = lambda: None,
         exclude: Sequence[str] = (),
         max_file_bytes: int = 1_000_000,
+        file: str | None = None,
     ) -> None:
+        """``file`` is the document the user invoked the agent (or chat) on: readable even when
+        it is a secret file (the user chose it), and, with no workspace folder open, the only
+        file there is."""
         self._folders = folders
         self._snapshot = snapshot
         self._index = index
         self.exclude = tuple(exclude)
         self.max_file_bytes = max_file_bytes
+        self.file = os.path.realpath(uri_to_path(file) if "://" in file else file) if file else None
+        self._consented: set[str] = {self.file} if self.file else set()
+        self._rules: dict[str, IgnoreRules] = {}
 
     # ------------------------------------------------------------------ folders and paths
 
@@ -119,7 +129,7 @@ class Workspace:
         """
         folders = self.folders
         if not folders:
-            raise OutsideWorkspace("no workspace folder is open", fix="Open a folder first.")
+            return self._resolve_lone(name, must_exist=must_exist)
         raw = (name or "").strip()
         if not raw:
             raise OutsideWorkspace("empty path")
@@ -167,6 +177,24 @@ class Workspace:
             raise FileNotFound(f"no such file: {self.relative(real)}")
         return real
 
+    def _resolve_lone(self, name: str, *, must_exist: bool) -> str:
+        """With no workspace folder, the invoked file is the whole workspace: its own name, its
+        absolute path or its URI name it; nothing else (not even its folder) is reachable."""
+        if self.file is None:
+            raise OutsideWorkspace("no workspace folder is open", fix="Open a folder first.")
+        raw = (name or "").strip()
+        if raw.startswith("file:"):
+            raw = uri_to_path(raw)
+        base = os.path.basename(self.file)
+        if raw.lstrip("./") == base or (os.path.isabs(raw) and self._real(raw) == self.file):
+            if must_exist and not os.path.exists(self.file):
+                raise FileNotFound(f"no such file: {base}")
+            return self.file
+        raise OutsideWorkspace(
+            f"{name!r} is not available: no workspace folder is open, so only {base} is",
+            fix=f"Open the folder of {base} as a workspace folder to let the agent see other files.",
+        )
+
     @staticmethod
     def _real(path: str) -> str:
         """``realpath`` that also resolves the existing parent of a path to be created."""
@@ -175,6 +203,8 @@ class Workspace:
     def relative(self, path: str) -> str:
         """``path`` relative to its workspace folder (prefixed by the folder name when several)."""
         folders = self.folders
+        if not folders and path == self.file:
+            return os.path.basename(path)
         for folder in folders:
             if _inside(path, folder):
                 rel = os.path.relpath(path, folder)
@@ -214,74 +244,71 @@ class Workspace:
         """The editor's buffer for ``path`` when it is open."""
         return self._snapshot(path)
 
+    def consent(self, path: str) -> None:
+        """The user agreed to show the secret file ``path`` to the model (for this run)."""
+        self._consented.add(os.path.realpath(path))
+
+    def check_secret(self, path: str) -> None:
+        """``SecretFile`` for a well-known secret file the user has not consented to."""
+        if path not in self._consented and is_secret(path):
+            raise SecretFile(path, self.relative(path))
+
     def read(self, name: str) -> FileText:
         """The text of a file inside the workspace: the open buffer, else the disk."""
         path = self.resolve(name, must_exist=False)
+        self.check_secret(path)
         snap = self.open_snapshot(path)
         if snap is not None:
             return FileText(path, snap.text, snap.version)
-        if not os.path.isfile(path):
-            if os.path.isdir(path):
-                raise FileNotFound(f"{self.relative(path)} is a directory; use list_files")
-            raise FileNotFound(f"no such file: {self.relative(path)}")
-        stat = os.stat(path)
-        if stat.st_size > MAX_READ_BYTES:
-            raise MimiError(f"{self.relative(path)} is too large to read ({stat.st_size} bytes)")
-        data = Path(path).read_bytes()
+        rel = self.relative(path)
+        try:
+            data, st = read_regular(path, MAX_READ_BYTES)
+        except (FileNotFoundError, NotADirectoryError):
+            raise FileNotFound(f"no such file: {rel}") from None
+        except NotRegularFile as exc:
+            if exc.kind == "folder":
+                raise FileNotFound(f"{rel} is a directory; use list_files") from None
+            raise MimiError(f"{rel} is a {exc.kind}, not a file that can be read") from None
+        except FileTooLarge as exc:
+            raise MimiError(f"{rel} is too large to read ({exc.size} bytes)") from None
+        except OSError as exc:
+            raise MimiError(f"{rel} cannot be read: {exc.strerror or exc}") from None
         if b"\x00" in data[:8192]:
-            raise MimiError(f"{self.relative(path)} is a binary file")
-        return FileText(path, data.decode("utf-8", errors="replace"), None, stat.st_mtime_ns)
+            raise MimiError(f"{rel} is a binary file")
+        return FileText(path, data.decode("utf-8", errors="replace"), None, st.st_mtime_ns)
 
     # ------------------------------------------------------------------ listing
 
-    def _excluded(self, rel: str) -> bool:
-        return any(
-            fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(os.path.basename(rel), pat)
-            for pat in self.exclude
-        )
-
-    def _gitignore(self, folder: str) -> list[str]:
-        try:
-            lines = Path(folder, ".gitignore").read_text(errors="replace").splitlines()
-        except OSError:
-            return []
-        return [
-            line.strip().rstrip("/")
-            for line in lines
-            if line.strip() and not line.startswith(("#", "!"))
-        ]
+    def _rules_for(self, folder: str) -> IgnoreRules:
+        rules = self._rules.get(folder)
+        if rules is None:
+            rules = self._rules[folder] = IgnoreRules(folder, self.exclude)
+        return rules
 
     def iter_files(self, under: str | None = None, *, limit: int = 20_000) -> Iterator[str]:
-        """Absolute paths of workspace files (skipping VCS, vendored and ignored folders)."""
-        roots = [self.resolve(under, must_exist=True)] if under else self.folders
+        """Absolute paths of workspace files, walked and filtered as the index does (ignore
+        files with negations, VCS, vendored and build folders, ``mimi.index.exclude``); links
+        are not followed and only regular files come back."""
+        folders = self.folders
+        if not folders:
+            if self.file is not None and (under is None or self.resolve(under) == self.file):
+                yield self.file
+            return
+        roots = [self.resolve(under, must_exist=True)] if under else folders
         count = 0
         for root in roots:
-            folder = next((f for f in self.folders if _inside(root, f)), root)
-            ignored = self._gitignore(folder)
+            folder = next((f for f in folders if _inside(root, f)), root)
             if os.path.isfile(root):
                 yield root
                 count += 1
                 continue
-            for dirpath, dirnames, filenames in os.walk(root):
-                rel_dir = os.path.relpath(dirpath, folder)
-                dirnames[:] = sorted(
-                    d
-                    for d in dirnames
-                    if d not in SKIP_DIRS
-                    and not _ignored(os.path.normpath(os.path.join(rel_dir, d)), d, ignored)
-                    and not self._excluded(os.path.normpath(os.path.join(rel_dir, d)))
-                )
-                for fname in sorted(filenames):
-                    rel = os.path.normpath(os.path.join(rel_dir, fname))
-                    if _ignored(rel, fname, ignored) or self._excluded(rel):
-                        continue
-                    full = os.path.join(dirpath, fname)
-                    if os.path.islink(full) and not _inside(os.path.realpath(full), folder):
-                        continue
-                    yield full
-                    count += 1
-                    if count >= limit:
-                        return
+            rel = os.path.relpath(root, folder).replace(os.sep, "/")
+            walked = walk_files(folder, self._rules_for(folder), under="" if rel == "." else rel)
+            for file in walked:
+                yield os.path.join(folder, *file.rel.split("/"))
+                count += 1
+                if count >= limit:
+                    return
 
     def list_files(
         self, under: str | None = None, pattern: str | None = None, limit: int = 300
@@ -332,17 +359,20 @@ class Workspace:
         return await asyncio.to_thread(self.scan_symbols, query, limit)
 
     def _contains(self, path: str) -> bool:
+        """Inside the workspace and no secret file: what search may show the model."""
         real = os.path.realpath(path)
-        return any(_inside(real, f) for f in self.folders)
+        folders = self.folders
+        inside = any(_inside(real, f) for f in folders) if folders else real == self.file
+        return inside and (real in self._consented or not is_secret(real))
 
     def _text_of(self, path: str) -> str | None:
+        if not self._contains(path):
+            return None
         snap = self.open_snapshot(path)
         if snap is not None:
             return snap.text
         try:
-            if os.path.getsize(path) > self.max_file_bytes:
-                return None
-            data = Path(path).read_bytes()
+            data, _ = read_regular(path, self.max_file_bytes)
         except OSError:
             return None
         if b"\x00" in data[:4096]:
@@ -467,12 +497,3 @@ def _query_words(query: str) -> list[str]:
         if word.lower() not in (w.lower() for w in words):
             words.append(word)
     return words[:12]
-
-
-def _ignored(rel: str, name: str, patterns: Sequence[str]) -> bool:
-    rel = rel.replace(os.sep, "/")
-    for pat in patterns:
-        p = pat.lstrip("/")
-        if fnmatch.fnmatch(name, p) or fnmatch.fnmatch(rel, p) or rel.startswith(p + "/"):
-            return True
-    return False

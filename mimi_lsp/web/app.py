@@ -91,11 +91,15 @@ class WebConfig:
 # Handlers
 
 
-def _problem(exc: MimiError) -> web.Response:
+def _problem(request: web.Request, exc: MimiError) -> web.Response:
+    """A refusal as JSON ``{error, fix?}``; a malformed or hostile request (400, 403) also gets
+    one log line, never a traceback."""
     default = (
         403 if isinstance(exc, OutsideWorkspace) else 404 if isinstance(exc, FileNotFound) else 400
     )
     status = getattr(exc, "status", default)
+    if status in (400, 403):
+        log.warning("%s %s: %d %s", request.method, request.path, status, exc.message[:200])
     body: dict[str, Any] = {"error": exc.message}
     if exc.fix:
         body["fix"] = exc.fix
@@ -145,7 +149,7 @@ async def tree(request: web.Request) -> web.Response:
     try:
         entries = await asyncio.to_thread(files.list_dir, rel)
     except MimiError as exc:
-        return _problem(exc)
+        return _problem(request, exc)
     return web.json_response(
         {
             "path": rel,
@@ -171,9 +175,9 @@ async def read_file(request: web.Request) -> web.Response:
         # ?missing=ok: "not there yet" is an answer, not an error (files an edit creates).
         if request.query.get("missing") == "ok":
             return web.json_response({"path": path, "uri": files.uri(path), "exists": False})
-        return _problem(exc)
+        return _problem(request, exc)
     except MimiError as exc:
-        return _problem(exc)
+        return _problem(request, exc)
     return web.json_response(_file_json(files, content, with_text=True))
 
 
@@ -197,7 +201,7 @@ async def save_file(request: web.Request) -> web.Response:
             files.write, request.query.get("path", ""), body["text"], expected_mtime_ns=expected
         )
     except MimiError as exc:
-        return _problem(exc)
+        return _problem(request, exc)
     return web.json_response(_file_json(files, content, with_text=False))
 
 

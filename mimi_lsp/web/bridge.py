@@ -99,6 +99,8 @@ class ServerLauncher:
         self.spare_enabled = spare
         self.max_sessions = max_sessions
         self.live: set[Process] = set()
+        self._starting = 0
+        """Connections admitted whose process is still being started (they count as sessions)."""
         self._spare: asyncio.Task[Process] | None = None
         self._closed = False
 
@@ -118,11 +120,29 @@ class ServerLauncher:
             self._spare = asyncio.get_running_loop().create_task(self._spawn(), name="lsp-spare")
 
     async def acquire(self) -> Process:
-        """A running server process for a new connection (the spare when it is alive)."""
-        if len(self.live) >= self.max_sessions:
+        """A running server process for a new connection (the spare when it is alive).
+
+        The slot is taken before the first await: a browser restoring many tabs opens them all
+        at once, and checking the count before a spawn that is counted only after it finished
+        would admit every one of them.
+        """
+        if len(self.live) + self._starting >= self.max_sessions:
             raise web.HTTPServiceUnavailable(
                 text=f"mimi-lsp: at most {self.max_sessions} editor sessions at once\n"
             )
+        self._starting += 1
+        try:
+            proc = await self._ready_process()
+        finally:
+            self._starting -= 1
+        if self._closed:
+            await stop_process(proc)
+            raise web.HTTPServiceUnavailable(text="mimi-lsp: the server is shutting down\n")
+        self.live.add(proc)
+        self.prepare_spare()
+        return proc
+
+    async def _ready_process(self) -> Process:
         proc: Process | None = None
         if self._spare is not None:
             spare, self._spare = self._spare, None
@@ -135,11 +155,7 @@ class ServerLauncher:
                 proc.returncode is not None or (proc.stdout is not None and proc.stdout.at_eof())
             ):
                 proc = None  # the spare died while waiting (killed, out of memory, …)
-        if proc is None:
-            proc = await self._spawn()
-        self.live.add(proc)
-        self.prepare_spare()
-        return proc
+        return proc if proc is not None else await self._spawn()
 
     async def release(self, proc: Process) -> None:
         self.live.discard(proc)

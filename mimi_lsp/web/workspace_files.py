@@ -4,40 +4,42 @@ Sits behind the HTTP file endpoints of ``web/app.py``; the browser never sees a 
 path, only paths relative to the root written with ``/``. Every path from the page goes through
 ``WorkspaceFiles.resolve``, which refuses ``..``, absolute and Windows-style paths, backslashes,
 NUL bytes, percent-encoded text (a second decoding must never be able to create ``..``), and
-anything whose real path (symlinks followed) lies outside the root. Listings skip what git
-would ignore (``.gitignore`` files along the path, plus a few always-ignored folders).
+anything whose real path (symlinks followed) lies outside the root, and paths too long for
+any file system (400). Listings skip what the one ignore engine of ``index/ignore.py`` skips
+(every ignore file along the path, ``!`` negations included, plus VCS and dependency folders);
+quick open walks with its walker (links never followed, so a link loop cannot trap it). Reads go
+through ``read_regular``: a FIFO or device named like a file is refused, never waited on. Saves
+are atomic and new files get the mode the umask gives, like any editor's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
+import secrets
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import pathspec
-
 from mimi_lsp.errors import FileNotFound, MimiError, OutsideWorkspace
-
-ALWAYS_IGNORED = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        "node_modules",
-        "__pycache__",
-        ".venv",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".DS_Store",
-    }
+from mimi_lsp.index.ignore import (
+    TREE_IGNORES,
+    FileTooLarge,
+    IgnoreRules,
+    NotRegularFile,
+    file_kind,
+    read_regular,
+    walk_files,
 )
+
 MAX_FILE_BYTES = 5_000_000
 MAX_LISTED_FILES = 20_000
+MAX_PATH_BYTES = 4_096
+"""Longest page-supplied path (Linux's PATH_MAX); one name at most 255 bytes (NAME_MAX)."""
+MAX_NAME_BYTES = 255
+IGNORE_RECHECK_S = 1.0
 
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -47,6 +49,12 @@ class FileProblem(MimiError):
     """A file that exists but cannot be edited here (binary, too large, not UTF-8, a folder)."""
 
     status = 415
+
+
+class BadPath(MimiError):
+    """A path no file system could hold (too long, not encodable): a malformed request."""
+
+    status = 400
 
 
 class SaveConflict(MimiError):
@@ -89,7 +97,7 @@ class WorkspaceFiles:
         if not self.root.is_dir():
             raise NotADirectoryError(str(root))
         self.max_file_bytes = max_file_bytes
-        self._ignore_cache: dict[Path, tuple[float, pathspec.GitIgnoreSpec | None]] = {}
+        self.rules = IgnoreRules(str(self.root), defaults=TREE_IGNORES, recheck_s=IGNORE_RECHECK_S)
 
     # ------------------------------------------------------------------ paths
 
@@ -97,6 +105,12 @@ class WorkspaceFiles:
         """The segments of a page-supplied path, or ``OutsideWorkspace`` if it could escape."""
         if not isinstance(rel, str):
             raise OutsideWorkspace("path must be a string")
+        try:
+            size = len(rel.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise BadPath("path is not valid text (lone surrogate)") from None
+        if size > MAX_PATH_BYTES:
+            raise BadPath(f"path is {size} bytes long; the limit is {MAX_PATH_BYTES}")
         if "\x00" in rel or "\\" in rel:
             raise OutsideWorkspace("path contains a backslash or NUL byte")
         if rel.startswith("/") or _DRIVE.match(rel):
@@ -106,6 +120,8 @@ class WorkspaceFiles:
         parts = [p for p in rel.split("/") if p != ""]
         if any(p in (".", "..") for p in parts):
             raise OutsideWorkspace("'.' and '..' are refused in paths")
+        if any(len(p.encode("utf-8")) > MAX_NAME_BYTES for p in parts):
+            raise BadPath(f"a name in the path is longer than {MAX_NAME_BYTES} bytes")
         return parts
 
     def resolve(self, rel: str) -> Path:
@@ -128,41 +144,20 @@ class WorkspaceFiles:
 
     # ------------------------------------------------------------------ ignores
 
-    def _spec(self, folder: Path) -> pathspec.GitIgnoreSpec | None:
-        gitignore = folder / ".gitignore"
-        try:
-            mtime = gitignore.stat().st_mtime
-        except OSError:
-            self._ignore_cache.pop(folder, None)
-            return None
-        cached = self._ignore_cache.get(folder)
-        if cached is not None and cached[0] == mtime:
-            return cached[1]
-        try:
-            lines = gitignore.read_text(encoding="utf-8", errors="replace").splitlines()
-            spec: pathspec.GitIgnoreSpec | None = pathspec.GitIgnoreSpec.from_lines(lines)
-        except Exception:
-            spec = None
-        self._ignore_cache[folder] = (mtime, spec)
-        return spec
-
     def is_ignored(self, parts: list[str], is_dir: bool) -> bool:
-        """Whether git would ignore the path (checked against every .gitignore above it)."""
-        if any(p in ALWAYS_IGNORED for p in parts):
-            return True
-        for depth in range(len(parts)):
-            spec = self._spec(self.root.joinpath(*parts[:depth]))
-            if spec is None:
-                continue
-            tail = "/".join(parts[depth:]) + ("/" if is_dir else "")
-            if spec.match_file(tail):
-                return True
-        return False
+        """Whether the tree hides the path (ignore files along it, VCS and dependency folders)."""
+        return self.rules.ignored("/".join(parts), is_dir)
 
     # ------------------------------------------------------------------ listing
 
     def list_dir(self, rel: str = "") -> list[Entry]:
         """One folder's visible entries, folders first, each sorted by name."""
+        try:
+            return self._list_dir(rel)
+        except OSError as exc:  # no permission, a name the file system refuses
+            raise _os_problem(rel, exc) from None
+
+    def _list_dir(self, rel: str) -> list[Entry]:
         parts = self.check_relative(rel)
         folder = self.resolve(rel)
         if not folder.is_dir():
@@ -201,23 +196,14 @@ class WorkspaceFiles:
         )
 
     def all_files(self, limit: int = MAX_LISTED_FILES) -> tuple[list[str], bool]:
-        """Every visible file (for quick open), at most ``limit``; and whether it was cut."""
-        out: list[str] = []
-        stack = [""]
-        while stack:
-            rel = stack.pop()
-            try:
-                entries = self.list_dir(rel)
-            except (OSError, MimiError):
-                continue
-            for entry in entries:
-                if entry.kind == "dir":
-                    stack.append(entry.path)
-                else:
-                    out.append(entry.path)
-                    if len(out) >= limit:
-                        return sorted(out), True
-        return sorted(out), False
+        """Every visible file (for quick open), at most ``limit``; and whether it was cut.
+
+        The one walker of ``index/ignore.py``: links are not followed, so ``a/back -> ..``
+        cannot make it loop (the tree still shows such a link, one level at a time).
+        """
+        walked = walk_files(str(self.root), self.rules)
+        out = [w.rel for w in itertools.islice(walked, limit + 1)]
+        return sorted(out[:limit]), len(out) > limit
 
     # ------------------------------------------------------------------ read / save
 
@@ -231,17 +217,18 @@ class WorkspaceFiles:
     def _read(self, rel: str) -> FileContent:
         path = self.resolve(rel)
         try:
-            st = path.stat()
+            data, st = read_regular(path, self.max_file_bytes)
         except (FileNotFoundError, NotADirectoryError):
             raise FileNotFound(f"{rel} does not exist") from None
-        if stat.S_ISDIR(st.st_mode):
-            raise FileProblem(f"{rel} is a folder")
-        if st.st_size > self.max_file_bytes:
+        except NotRegularFile as exc:
             raise FileProblem(
-                f"{rel} is {st.st_size // 1_000_000} MB; the web editor opens files up to "
+                f"{rel or '.'} is a {exc.kind}, not a file the editor can open"
+            ) from None
+        except FileTooLarge as exc:
+            raise FileProblem(
+                f"{rel} is {exc.size // 1_000_000} MB; the web editor opens files up to "
                 f"{self.max_file_bytes // 1_000_000} MB"
-            )
-        data = path.read_bytes()
+            ) from None
         if b"\x00" in data[:8192]:
             raise FileProblem(f"{rel} looks like a binary file")
         try:
@@ -270,8 +257,8 @@ class WorkspaceFiles:
             st: os.stat_result | None = path.stat()
         except (FileNotFoundError, NotADirectoryError):
             st = None
-        if st is not None and stat.S_ISDIR(st.st_mode):
-            raise FileProblem(f"{rel} is a folder")
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise FileProblem(f"{rel} is a {file_kind(st.st_mode)}, not a file the editor can save")
         if expected_mtime_ns is not None and st is not None and st.st_mtime_ns != expected_mtime_ns:
             raise SaveConflict(
                 f"{rel} changed on disk since it was opened",
@@ -284,7 +271,9 @@ class WorkspaceFiles:
             parent.mkdir(parents=True, exist_ok=True)
             if not Path(os.path.realpath(parent)).is_relative_to(self.root):
                 raise OutsideWorkspace(f"{rel} points outside the folder")
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".mimi-tmp")
+        tmp = parent / f".{path.name}.{secrets.token_hex(4)}.mimi-tmp"
+        # 0o666 through the umask, as any editor creates a file (mkstemp would give 0600).
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
