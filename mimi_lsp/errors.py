@@ -32,12 +32,9 @@ class MimiError(Exception):
 def _redact(text: str) -> str:
     if not text:
         return text
-    from mimi_lsp.log import redact_urls, secret_env_values
+    from mimi_lsp.log import scrub, secret_env_values
 
-    for value in secret_env_values():
-        if value in text:
-            text = text.replace(value, "***")
-    return redact_urls(text)
+    return scrub(text, secret_env_values())
 
 
 class BackendUnavailable(MimiError):

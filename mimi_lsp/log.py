@@ -24,7 +24,12 @@ def redact_urls(text: str) -> str:
 
 
 _SECRET_PATTERNS = [
-    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)[^\s\"',}]+"),
+    re.compile(
+        r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token|digest)\s+)?)[^\s\"',}]+"
+    ),
+    # HTTP Basic credentials alone (a URL's user:password as the client sent it, base64);
+    # a digit, +, /, = or an inner capital tells base64 from a word ("Basic authentication").
+    re.compile(r"(\b[Bb]asic\s+)(?=.[a-z]*[A-Z0-9+/=])[A-Za-z0-9+/]{8,}={0,2}"),
     re.compile(r"(?i)((?:api[_-]?key|token|secret|password)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}&]+"),
     re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"),
 ]
@@ -102,7 +107,10 @@ class _ScrubbingFormatter(logging.Formatter):
         self.secrets = secrets
 
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(self.inner.format(record), self.secrets())
+        # A lone surrogate (from a client's JSON "\ud800") cannot be encoded as UTF-8: the
+        # handler would drop the record ("--- Logging error ---"); write it escaped instead.
+        text = scrub(self.inner.format(record), self.secrets())
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def make_formatter(log_format: str = "text") -> logging.Formatter:

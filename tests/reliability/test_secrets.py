@@ -10,10 +10,13 @@ logging. None may appear in the ``--log-file`` (text and JSON), stderr, ``window
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import os
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +181,92 @@ def test_tracebacks_are_scrubbed_too() -> None:
 def test_scrub_hides_secret_shapes(text: str) -> None:
     """URL passwords, key=value, JSON tokens, bearer headers and sk- keys are masked."""
     assert "hunter2pw" not in scrub(text)
+
+
+class _EchoingProxy(BaseHTTPRequestHandler):
+    """A misconfigured proxy: every request gets a 502 that quotes the request's headers."""
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        echoed = "; ".join(f"{k}: {v}" for k, v in self.headers.items())
+        body = json.dumps({"error": {"message": f"upstream refused the request ({echoed})"}})
+        self.send_response(502)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("kind", ["openai", "ollama"])
+async def test_url_password_never_leaks_base64_encoded(tmp_path: Path, kind: str) -> None:
+    """A password in the backend URL goes out as ``Authorization: Basic base64(user:pw)``; a
+    server that echoes it must not put it (clear or base64) in an error, a message or the log."""
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _EchoingProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    encoded = base64.b64encode(f"mimi:{URL_PASSWORD}".encode()).decode()
+    host = f"mimi:{URL_PASSWORD}@127.0.0.1:{proxy.server_address[1]}"
+    backend: dict[str, Any] = (
+        {"kind": "openai", "baseUrl": f"http://{host}/v1"}
+        if kind == "openai"
+        else {"kind": "ollama", "host": f"http://{host}"}
+    )
+    settings = {
+        "completion": {"backend": backend, "model": "m", "debounceMs": 0, "context": False},
+        "index": {"enabled": False},
+    }
+    log_file = tmp_path / "server.log"
+    client = make_client()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "mimi_lsp", "--stdio", "--log-level", "debug"]
+    await client.start_io(*command, "--log-file", str(log_file), env=env)
+    errors: list[str] = []
+    try:
+        await client.initialize_session(
+            types.InitializeParams(
+                capabilities=editor_capabilities("visual_studio_code"),
+                initialization_options=settings,
+                root_uri=tmp_path.as_uri(),
+            )
+        )
+        uri = (tmp_path / "a.py").as_uri()
+        await inline(client, open_doc(client, "x = <CURSOR>\n", uri=uri), uri=uri)
+        try:
+            await asyncio.wait_for(
+                client.workspace_execute_command_async(
+                    types.ExecuteCommandParams(
+                        command="mimi.chat", arguments=[{"chatId": "c", "message": "hi"}]
+                    )
+                ),
+                30,
+            )
+        except Exception as exc:
+            errors.append(str(exc))
+        status = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="mimi.status")
+        )
+        await client.shutdown_session()
+    finally:
+        await client.stop()
+        proxy.shutdown()
+    said = {
+        "errors": " ".join(errors),
+        "status": json.dumps(status),
+        "messages": " ".join(m.message for m in client.messages + client.log_messages),
+        "log": log_file.read_text(),
+    }
+    assert "502" in said["errors"] + said["messages"] + said["log"]  # the echo path ran
+    assert {k: v for k, v in said.items() if URL_PASSWORD in v or encoded in v} == {}
+
+
+def test_scrub_hides_basic_credentials_but_not_words() -> None:
+    """'Basic <base64>' is masked anywhere; 'Basic authentication' is left alone."""
+    encoded = base64.b64encode(b"user:hunter2pw").decode()
+    for text in (f"Authorization: Basic {encoded}", f"proxy said basic {encoded}"):
+        assert encoded not in scrub(text)
+    assert scrub("Basic authentication failed") == "Basic authentication failed"
