@@ -17,7 +17,14 @@ from dataclasses import dataclass
 
 from mimi_lsp.index.cache_dir import db_path_for
 from mimi_lsp.index.chunker import CHUNKER_VERSION, chunk_file
-from mimi_lsp.index.ignore import IGNORE_FILES, IgnoreRules, decode, skip_reason, walk_folder
+from mimi_lsp.index.ignore import (
+    IGNORE_FILES,
+    IgnoreRules,
+    decode,
+    read_regular,
+    skip_reason,
+    walk_folder,
+)
 from mimi_lsp.index.store import FileData, IndexStore
 from mimi_lsp.index.text import bytes_hash
 from mimi_lsp.languages import language_for_path
@@ -98,17 +105,13 @@ class FolderIndex:
         return fd
 
     def _read(self, rel: str) -> tuple[bytes, float] | None:
-        path = self.abs(rel)
+        # No links (the walk does not follow them either); a FIFO or device is refused by the
+        # type of what was opened, never waited on.
         try:
-            if os.path.islink(path):
-                return None
-            st = os.stat(path)
-            if st.st_size > self.settings.max_file_bytes or not os.path.isfile(path):
-                return None
-            with open(path, "rb") as fh:
-                return fh.read(self.settings.max_file_bytes + 1), st.st_mtime
+            data, st = read_regular(self.abs(rel), self.settings.max_file_bytes, follow_links=False)
         except OSError:
             return None
+        return data, st.st_mtime
 
     # -------------------------------------------------------------- scans
 

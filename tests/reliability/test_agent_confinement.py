@@ -220,3 +220,17 @@ def test_workspace_read_of_secret_needs_consent(tmp_path: Path) -> None:
     assert SECRET in workspace.read(".env").text
     invoked = Workspace(lambda: [str(home)], file=str(home / ".netrc"))
     assert SECRET in invoked.read(".netrc").text
+
+
+async def test_fifos_do_not_stall_indexing(tmp_path: Path) -> None:
+    """The index walks past FIFOs (one named .gitignore, whose rules it reads) and is ready;
+    search finds the real file."""
+    from tests.e2e.test_search import index_settings, search, wait_status
+
+    root = fifo_workspace(tmp_path)
+    settings = index_settings(tmp_path / "cache")
+    async with start_session(root=root, settings=settings) as client:
+        ready = await wait_status(client, lambda p: p["state"] == "ready" and p["files"] >= 1, 60)
+        hits = await search(client, query="needle_here", mode="bm25")
+    assert ready["files"] == 1
+    assert hits and hits[0]["uri"].endswith("/app.py")
