@@ -4,7 +4,8 @@ It runs on a ``Services`` (the composition root) and adds what every handler nee
 protocol side, typed: the session, ``run_task`` (the services' one background-task runner),
 lifecycle hooks (``on_initialized``), messages to the user (``tell``, ``ask``) and backend
 health as ``mimi/status`` (once per change; a pop-up only when the user can act, once per
-message). Built by ``server.create_server``.
+message). Stdio and TCP are served by ``framing.py`` instead of pygls' reader loop, which one
+lying ``Content-Length`` could kill or leave deaf. Built by ``server.create_server``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 
-from mimi_lsp import __version__
+from mimi_lsp import __version__, framing
 from mimi_lsp.domain import BackendHealth, HealthState
 from mimi_lsp.errors import REQUEST_FAILED
 from mimi_lsp.protocol import MimiProtocol
@@ -51,6 +52,14 @@ class MimiServer(LanguageServer):
         self._shown: set[str] = set()
         """Pop-ups shown for the current outage (one per message, whichever feature)."""
         services.on_status(self.notify_status)
+
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        """Serve over stdio with framing no byte sequence can kill or deafen (``framing.py``)."""
+        framing.serve_stdio(self, stdin, stdout)
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve over TCP with the same framing."""
+        framing.serve_tcp(self, host, port)
 
     @property
     def session(self) -> Session:

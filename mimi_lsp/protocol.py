@@ -5,7 +5,10 @@ pygls is pinned (``pyproject.toml``) to the versions these were tested on, ``PYG
 a private method we override renamed or re-shaped). What each is for:
 
 - ``structure_message``/``handle_message``: pygls 2.1.1 sends no answer at all to a request whose
-  params fail to deserialize; we answer ``InvalidParams`` (an editor must never wait forever).
+  params fail to deserialize; we answer ``InvalidParams`` (an editor must never wait forever). It
+  also drops every request after ``shutdown`` without a word; we answer ``InvalidRequest``.
+- ``receive``/``refuse_oversized``: the bodies ``framing.py`` reads (pygls' own reader loop could
+  be killed or deafened by one lying ``Content-Length``; ``MimiServer.start_io`` replaces it).
 - ``_execute_handler``: pygls files the future of every notification (and of every step of a
   generator handler) in ``_request_futures`` and never removes it (~650 bytes a keystroke); and it
   runs an async command under a fresh id, so ``$/cancelRequest`` never reached it: we link the
@@ -29,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 from cattrs import Converter
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
-from mimi_lsp import metrics
+from mimi_lsp import framing, metrics
 from mimi_lsp.convert import client_support, position_codec
 from mimi_lsp.errors import REQUEST_CANCELLED, REQUEST_FAILED
 
@@ -90,6 +93,9 @@ class MimiProtocol(LanguageServerProtocol):
         except JsonRpcException as exc:
             if "id" in data and "method" in data:
                 method = data.get("method")
+                if self._shutdown:
+                    self._refuse_after_shutdown(data["id"], str(method))
+                    return None
                 log.warning("invalid params for %s", method)
                 self._send_response(
                     data["id"],
@@ -99,10 +105,53 @@ class MimiProtocol(LanguageServerProtocol):
                 )
             return None
 
+    def receive(self, body: bytes) -> None:
+        """Decode and dispatch one message body (from ``framing.py``); what is not a JSON-RPC
+        message is dropped with one log line."""
+        try:
+            message = json.loads(body, object_hook=self.structure_message)
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            log.warning("LSP input: dropped a %d-byte message that is not JSON: %s", len(body), exc)
+            return
+        if (
+            message is not None
+            and not hasattr(message, "jsonrpc")
+            and not isinstance(message, dict)
+        ):
+            log.warning(
+                "LSP input: dropped a JSON %s, not a JSON-RPC message", type(message).__name__
+            )
+            return
+        try:
+            self.handle_message(message)
+        except Exception:
+            log.exception("LSP input: could not handle a message")
+
+    def refuse_oversized(self, frame: framing.Oversized) -> None:
+        """Answer a request that was too large to read (``framing`` already logged it)."""
+        if frame.request_id is not None:
+            message = f"the message is {frame.length} bytes; the limit is {framing.MAX_FRAME_BYTES}"
+            self._send_response(
+                frame.request_id, error=JsonRpcInvalidRequest(message).to_response_error()
+            )
+
     def handle_message(self, message: Any) -> None:
         if message is None or isinstance(message, dict):
             return  # already answered (invalid params) or not JSON-RPC at all
+        msg_id, method = getattr(message, "id", None), getattr(message, "method", None)
+        if self._shutdown and msg_id is not None and method and method != types.EXIT:
+            self._refuse_after_shutdown(msg_id, method)
+            return
         super().handle_message(message)
+
+    def _refuse_after_shutdown(self, msg_id: Any, method: str) -> None:
+        log.info("refused %s after shutdown", method)
+        self._send_response(
+            msg_id,
+            error=JsonRpcInvalidRequest(
+                "the server is shutting down; only 'exit' is accepted"
+            ).to_response_error(),
+        )
 
     # -------------------------------------------------------------- admission and timing
 
