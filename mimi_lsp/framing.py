@@ -20,7 +20,6 @@ the server's protocol decodes and dispatches each body (``protocol.MimiProtocol.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import logging
 import os
@@ -29,7 +28,7 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +37,7 @@ MAX_FRAME_BYTES = 128 * 1024 * 1024
 fits several times over."""
 MAX_HEADER_BYTES = 8_192
 CHUNK_BYTES = 65_536
+READ_AHEAD_BYTES = 8 * 1024 * 1024
 ID_PROBE_BYTES = 4_096
 
 # A complete header block: header lines ("Name: value" CRLF, names of letters, digits and
@@ -291,35 +291,63 @@ class _StdoutWriter:
         self._stream.close()
 
 
-def _thread_chunks(stream: BinaryIO) -> ReadChunk:
-    """Chunks of a blocking stream, read by a daemon thread (it never holds up the exit) with
-    a small queue between (a fast client cannot make us buffer without bound)."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=4)
-    read1: Callable[[int], bytes]
-    try:
-        # The file descriptor, not the buffered object: a daemon thread blocked inside
-        # BufferedReader.read1 holds its lock, and the interpreter aborts at exit over it.
-        fd = stream.fileno()
-        read1 = functools.partial(os.read, fd)
-    except (AttributeError, OSError, ValueError):
-        read1 = getattr(stream, "read1", stream.read)
+class _ReadAhead:
+    """Chunks of a blocking stream, read ahead by a daemon thread (it never holds up the exit).
 
-    def pump() -> None:
+    The thread reads on while the loop is busy, up to ``READ_AHEAD_BYTES``, and the loop takes
+    everything that arrived at once: a 2 MB message crosses threads once, not 32 times (with a
+    busy loop, each crossing waits for a loop iteration).
+    """
+
+    def __init__(self, read: Callable[[int], bytes], loop: asyncio.AbstractEventLoop) -> None:
+        self._read = read
+        self._loop = loop
+        self._data = bytearray()
+        self._eof = False
+        self._space = threading.Condition()
+        self._arrived = asyncio.Event()
+        threading.Thread(target=self._pump, name="lsp-stdin", daemon=True).start()
+
+    def _pump(self) -> None:
         while True:
             try:
-                chunk = read1(CHUNK_BYTES)
+                chunk = self._read(CHUNK_BYTES)
             except (OSError, ValueError):
                 chunk = b""
+            with self._space:
+                while len(self._data) >= READ_AHEAD_BYTES:
+                    self._space.wait()
+                self._data += chunk
+                self._eof = not chunk
             try:
-                asyncio.run_coroutine_threadsafe(queue.put(chunk), loop).result()
-            except (RuntimeError, concurrent.futures.CancelledError):
+                self._loop.call_soon_threadsafe(self._arrived.set)
+            except RuntimeError:
                 return  # the loop is gone: the server is exiting
             if not chunk:
                 return
 
-    threading.Thread(target=pump, name="lsp-stdin", daemon=True).start()
-    return queue.get
+    async def read(self) -> bytes:
+        """Everything that arrived since the last call (waiting for something), b"" at the end."""
+        while True:
+            self._arrived.clear()
+            with self._space:
+                if self._data:
+                    out = bytes(self._data)
+                    self._data.clear()
+                    self._space.notify()
+                    return out
+                if self._eof:
+                    return b""
+            await self._arrived.wait()
+
+
+def _stream_reader(stream: BinaryIO) -> Callable[[int], bytes]:
+    """``read(n)`` on the file descriptor, not the buffered object: a daemon thread blocked in
+    ``BufferedReader.read1`` holds its lock, and the interpreter aborts at exit over it."""
+    try:
+        return functools.partial(os.read, stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return cast(Callable[[int], bytes], getattr(stream, "read1", stream.read))
 
 
 def serve_stdio(
@@ -331,7 +359,8 @@ def serve_stdio(
     server.protocol.set_writer(_StdoutWriter(stdout or sys.stdout.buffer))
 
     async def run() -> None:
-        await serve_frames(_thread_chunks(stdin or sys.stdin.buffer), server.protocol, stop)
+        ahead = _ReadAhead(_stream_reader(stdin or sys.stdin.buffer), asyncio.get_running_loop())
+        await serve_frames(ahead.read, server.protocol, stop)
 
     _run_until_exit(server, run)
 
