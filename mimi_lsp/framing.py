@@ -275,6 +275,10 @@ async def serve_frames(read_chunk: ReadChunk, sink: MessageSink, stop: threading
             sink.refuse_oversized(item)
         else:
             sink.receive(item)
+        # Let the tasks this message started take a step before the next one is dispatched,
+        # as they did when every read waited on a thread (a notification's async handler must
+        # not starve behind a burst of buffered messages, e.g. until a shutdown cancels it).
+        await asyncio.sleep(0)
 
 
 class _StdoutWriter:
