@@ -10,19 +10,25 @@ Runs (or, with ``--quick``, reuses what the test suite just measured) each part:
 - crash safety: ``mimi-lsp index`` and the language server killed with SIGKILL at random
   moments (``tests/reliability/crash.py``), the database checked after every kill;
 - load: ``benchmarks/load_web.py`` (tabs typing at once through one ``mimi-lsp web``, then a
-  soak), for sessions held and memory growth.
+  soak), for sessions held and memory growth;
+- attack pass (issue 20, ``tests/reliability/hardening.py``): broken stdio frames each followed
+  by a request that must be answered, hostile web requests (link loop, FIFOs, huge paths, bad
+  credentials, Host and redirect tricks) then SIGTERM, and 2 MB buffers opened then closed in an
+  indexed workspace (RSS at start, peak, after closing).
 
     python benchmarks/reliability.py           # full: 1000 fuzz cases, 60 kills, 50 tabs, 10-min soak
     python benchmarks/reliability.py --quick   # CI: reuse the test run's figures, small load
     python benchmarks/load_web.py && python benchmarks/reliability.py --reuse-load
                                                # full, with the load measured on its own
 
-Crashes and lost or corrupt index entries must be 0; the exit code is 1 otherwise.
+Crashes, hangs, 5xx answers and lost or corrupt index entries must be 0; the exit code is 1
+otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -37,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.reliability.crash import kill_index_repeatedly, kill_server_repeatedly, make_repo  # noqa: E402
+from tests.reliability.hardening import attack_pass  # noqa: E402
 
 ART = ROOT / ".artifacts" / "reliability"
 FRESH_S = 3 * 3600
@@ -158,10 +165,15 @@ def main() -> int:
     ft = faults(reuse=args.quick)
     cr = crashes(kills, max(2, kills // 5), reuse=args.quick)
     ld = load(args.quick, args.load_args.split(), reuse=args.reuse_load)
+    with tempfile.TemporaryDirectory() as tmp:
+        print("  attack pass (tests/reliability/hardening.py)", flush=True)
+        ap = asyncio.run(attack_pass(Path(tmp), args.quick))
+    st, wb, mem = ap["stdio"], ap["web"], ap["memory"]
     lo, so = ld.get("load", {}), ld.get("soak", {})
 
     total_fuzz = fz["lsp_cases"] + fz["web_cases"] + fz["mcp_cases"]
-    crashed = fz["crashes"]
+    crashed = fz["crashes"] + st["crashes"] + wb["crashes"]
+    hung = st["hangs"] + wb["hangs"] + wb["errors_5xx"]
     bad_index = cr["corrupt"] + cr["lost"]
     print(
         f"\nReliability figures ({'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f} s)"
@@ -176,6 +188,15 @@ def main() -> int:
         ("kill -9 during indexing", f"{cr['cli_kills']} of `mimi-lsp index`, {cr['server_kills']} of the server; "
                                     f"{cr['checks']} database checks"),
         ("lost or corrupt index entries (must be 0)", f"{bad_index}  (lost {cr['lost']}, corrupt states {cr['corrupt']})"),
+        ("attack pass: stdio frames", f"{st['cases']} broken frames (lying, huge, negative, missing lengths, garbage), "
+                                      f"each followed by a request: {st['crashes']} crashes, {st['hangs']} hangs"),
+        ("attack pass: web requests", f"{wb['cases']} (link loop, FIFOs, 5,000-char paths, non-UTF-8 credentials, "
+                                      f"Host/redirect tricks): {wb['errors_5xx']} 5xx, {wb['hangs']} hangs, "
+                                      f"{wb['crashes']} crashes; SIGTERM stopped it in {wb['stop_s']} s"),
+        ("hangs and 5xx (must be 0)", f"{hung}"),
+        (f"{mem['buffers']} x {mem['mb_each']} MB buffers, indexed workspace",
+         f"RSS {mem['start_mb']} -> peak {mem['peak_mb']} MB -> {mem['after_close_mb']} MB "
+         f"{mem['settle_s']:g} s after closing them; workspace/symbol {mem['symbol_ms']} ms"),
         ("sessions held", f"{lo.get('held', 0)}/{lo.get('sessions', 0)} tabs typing at once "
                           f"({lo.get('keys', 0)} keys, {lo.get('errors', 0)} errors, ghost text at a pause "
                           f"p50 {lo.get('ghost_p50_ms', 0)} ms / p95 {lo.get('ghost_p95_ms', 0)} ms)"),
@@ -195,9 +216,9 @@ def main() -> int:
         print(f"  {key:<{width}}  {value}")
     for problem in cr["problems"]:
         print(f"  ! {problem}")
-    summary = {"fuzz": fz, "faults": ft, "crash": cr, "load": lo, "soak": so}
+    summary = {"fuzz": fz, "faults": ft, "crash": cr, "load": lo, "soak": so, "attack": ap}
     (ART / "summary.json").write_text(json.dumps(summary, indent=2))
-    return 1 if crashed or bad_index else 0
+    return 1 if crashed or hung or bad_index else 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from mimi_lsp.domain import IndexStatus, SearchHit, Span, SymbolInfo
 from mimi_lsp.session import Session, split_lines
 from mimi_lsp.uris import path_to_uri
 
+MAX_LINE_SOURCE_BYTES = 32_000_000
+
 SYMBOL_KINDS: dict[str, types.SymbolKind] = {
     "function": types.SymbolKind.Function,
     "method": types.SymbolKind.Method,
@@ -52,9 +54,12 @@ class LineSource:
         if snap is not None:
             lines = snap.lines
         else:
-            try:
-                with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-                    lines = tuple(split_lines(fh.read()))
+            # Imported here: the protocol side does not load the index before it is used.
+            from mimi_lsp.index.ignore import read_regular
+
+            try:  # a FIFO swapped in under an indexed name must not block the server
+                data, _ = read_regular(path, MAX_LINE_SOURCE_BYTES)
+                lines = tuple(split_lines(data.decode("utf-8", errors="replace")))
             except OSError:
                 lines = ()
         self._cache[path] = lines
