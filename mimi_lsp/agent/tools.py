@@ -172,8 +172,8 @@ def workspace_tools(
 ) -> Toolbox:
     """The built-in tools over ``workspace``; write tools only when a ``plan`` is given.
 
-    ``confirm`` asks the user (before a shell command, or before a secret file is shown to the
-    model); without it, both are refused.
+    ``confirm`` asks the user before a shell command runs and before a secret file is shown to
+    the model; without it, secret files are refused.
     """
 
     async def consent(exc: SecretFile) -> bool:
