@@ -282,12 +282,13 @@ def test_messages_never_block_typing(nvim: str, tmux: Tmux, tmp_path: Path) -> N
         tmux("send-keys", "-t", "mimi", "-l", "2GA")
         tmux("send-keys", "-t", "mimi", "-l", "a")
         wait(lambda s: "    return a" in s and "-- INSERT --" in s, "typing in insert mode")
-        # The model server comes back: the next keys get ghost text, and the user is told once.
+        # The model server comes back: the server's probe notices and says so once, with no
+        # key pressed (issue 16 item 10); the statusline follows; the next keys get ghost text.
         ollama.start()
+        wait(lambda s: "is back" in s and "mimi ok" in s, "the back message, no key pressed")
         tmux("send-keys", "-t", "mimi", "BSpace")
         tmux("send-keys", "-t", "mimi", "-l", "a")
         wait(lambda s: "    return a + b" in s, "ghost text once the server is back")
-        wait(lambda s: "is back" in s, "the back message")
         # Down again while typing.
         ollama.stop()
         tmux("send-keys", "-t", "mimi", "-l", " +")
