@@ -95,6 +95,12 @@ class Mimi implements vscode.Disposable {
     this.onboarding = new Onboarding(log);
     this.nextEdits = new NextEdits(() => this.client, log);
     this.commitMessage = new CommitMessageWriter(this.server, log);
+    // Keys typed before the extension was even activated (a new window activates it only once
+    // start-up finishes) left no record but the document's version: they count as typed now.
+    const now = Date.now();
+    for (const document of vscode.workspace.textDocuments) {
+      if (document.version > 1) this.lastChange.set(document.uri.toString(), now);
+    }
     context.subscriptions.push(
       this.review,
       vscode.workspace.onDidChangeTextDocument((e) => {

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
+import { serverExecutable } from '../harness.mjs';
 import { launch, missingTools, openFile, runCommand, screenshot } from './codeServer.mjs';
 
 const missing = missingTools();
@@ -45,8 +46,25 @@ async function chatFrame(page) {
   throw new Error('the chat view did not appear');
 }
 
+/**
+ * A mimi-lsp that starts only once `gate` exists: the test decides when the server is ready, so
+ * keys typed "while it starts" are typed while it starts, however loaded the machine is.
+ */
+function gatedServer() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mimi-gated-'));
+  const gate = path.join(dir, 'open');
+  const script = path.join(dir, 'mimi-lsp');
+  fs.writeFileSync(
+    script,
+    `#!/bin/sh\nwhile [ ! -e '${gate}' ]; do sleep 0.05; done\nexec '${serverExecutable()}' "$@"\n`,
+    { mode: 0o755 },
+  );
+  return { script, open: () => fs.writeFileSync(gate, ''), remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
 describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `missing ${missing}` : false }, () => {
   let vs;
+  const server = gatedServer();
 
   before(async () => {
     vs = await launch({
@@ -57,6 +75,7 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
         'README.md': '# project\n',
       },
       settings: {
+        'mimi.server.path': server.script,
         'mimi.completion.backend': {
           kind: 'fake',
           replies: ['return a + b'],
@@ -83,6 +102,30 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
 
   after(async () => {
     await vs?.close();
+    server.remove();
+  });
+
+  test('keys typed while the server starts get ghost text once it runs, without another key', async (t) => {
+    // Issue 16 item 9: they asked nobody, and nothing appeared until the next keystroke.
+    const { page } = vs;
+    await openFile(page, 'calc.py');
+    await page.locator('.monaco-editor .view-line').nth(1).click();
+    await page.keyboard.press('End');
+    await page.keyboard.type('x', { delay: 60 });
+    await page.keyboard.press('Backspace');
+    assert.equal(await page.locator('.statusbar-item[id$="mimi.status"] .codicon-sparkle').count(), 0, 'the server is not running yet');
+    // Typed right after the window opened: often before VS Code has even activated the extension.
+    const activated = (await page.locator('.statusbar-item[id$="mimi.status"]').count()) > 0;
+    t.diagnostic(`typed ${activated ? 'after' : 'before'} the extension was activated`);
+    t.diagnostic(`screenshot: ${await screenshot(page, '00-typed-while-starting')}`);
+    server.open();
+    const ghost = page.locator('.ghost-text-decoration, .ghost-text').first();
+    await ghost.waitFor({ state: 'visible', timeout: 60000 });
+    const shown = (await page.locator('.ghost-text-decoration, .ghost-text').allTextContents()).join('');
+    assert.match(shown.replace(/\u00a0/g, ' '), /return a \+ b/);
+    t.diagnostic(`screenshot: ${await screenshot(page, '00-ghost-text-once-running')}`);
+    await page.keyboard.press('Escape');
+    await page.locator('.ghost-text-decoration, .ghost-text').first().waitFor({ state: 'detached', timeout: 10000 });
   });
 
   test('the status bar shows Mimi once the server runs', async (t) => {
