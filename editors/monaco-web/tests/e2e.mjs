@@ -188,6 +188,18 @@ async function main() {
         await page.waitForTimeout(300);
         return { text, title };
       });
+      await step('no_backend_chat_fails_plainly', page, async () => {
+        // The chat against the model server that is down: an error in the chat that says what
+        // to do (the terminal running `mimi-lsp web` is checked by the test: one line, no traceback).
+        await page.click('#btn-chat');
+        await page.fill('#chat-input', expect.chatQuestion);
+        await page.keyboard.press('Enter');
+        const error = page.locator('.msg.assistant.done .error').last();
+        await error.waitFor({ timeout: 60000 });
+        const text = await error.textContent();
+        check(/ollama/i.test(text), `the chat error does not name the model server: ${text}`);
+        return { error: text };
+      });
     } finally {
       await browser.close();
     }
