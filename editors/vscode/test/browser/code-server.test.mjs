@@ -31,6 +31,18 @@ const AGENT_EDIT = JSON.stringify({
   ],
 });
 
+const DOCSTRING_EDIT = JSON.stringify({
+  tool_calls: [
+    {
+      name: 'edit',
+      arguments: {
+        path: 'shop/cart.py',
+        edits: [{ search: '    def __init__(self):\n', replace: '    def __init__(self):\n        """An empty cart."""\n' }],
+      },
+    },
+  ],
+});
+
 const CHAT_REPLY =
   '`apply_discount` takes a price and a percentage and returns the discounted price [1]. ' +
   'For example:\n\n```python\napply_discount(100, 20)  # 80.0\n```\n';
@@ -80,7 +92,8 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
           kind: 'fake',
           replies: ['return a + b'],
           // Turns of the scripted chat model: the agent's edit, its summary, then the chat answer.
-          chatReplies: [AGENT_EDIT, 'Raised the tax rate to 25%.', CHAT_REPLY],
+          // Then Ctrl+. "add docstrings": its edit and summary.
+          chatReplies: [AGENT_EDIT, 'Raised the tax rate to 25%.', CHAT_REPLY, DOCSTRING_EDIT, 'Added a docstring.'],
           chunkChars: 6,
           delayMs: 20,
         },
@@ -259,5 +272,31 @@ describe('VS Code (code-server) with the Mimi extension', { skip: missing ? `mis
     await source.click();
     await page.locator('.tab.active[aria-label^="pricing.py"]').waitFor({ timeout: 15000 });
     t.diagnostic(`screenshot: ${await screenshot(page, '10-chat-source-opened')}`);
+  });
+
+  test('Ctrl+. "add docstrings" inside a function: the edit comes as a diff and Apply applies it', async (t) => {
+    // Issue 16 item 5: VS Code's Refactor Preview showed agent edits unticked, so Apply did nothing.
+    const { page } = vs;
+    await openFile(page, 'shop/cart.py');
+    await page.locator('.view-line', { hasText: 'self.items' }).first().click();
+    await page.keyboard.press('Control+.');
+    const item = page.locator('.action-widget .monaco-list-row', { hasText: 'Mimi: add docstrings' }).first();
+    await item.waitFor({ timeout: 30000 });
+    // Chosen with the keyboard, as the menu is used (a pointer block covers it for the mouse).
+    const focused = page.locator('.action-widget .monaco-list-row.focused');
+    for (let i = 0; i < 10 && !(await focused.innerText().catch(() => '')).includes('Mimi: add docstrings'); i++) {
+      await page.keyboard.press('ArrowDown');
+    }
+    assert.match(await focused.innerText(), /Mimi: add docstrings/);
+    await page.keyboard.press('Enter');
+    await page.locator('.tab.active[aria-label*="cart.py ↔"]').waitFor({ timeout: 45000 });
+    await page.locator('.modified-in-monaco-diff-editor .view-line', { hasText: 'An empty cart.' }).first().waitFor();
+    assert.equal(await page.locator('.panel .refactor-preview, .refactor-preview').count(), 0, 'no Refactor Preview');
+    t.diagnostic(`screenshot: ${await screenshot(page, '11-docstring-review')}`);
+    await page.locator('.editor-actions .action-label[aria-label="Apply Edit"]').first().click();
+    await page.locator('.tab.active[aria-label^="cart.py"]').first().waitFor({ timeout: 15000 });
+    assert.equal(await page.locator('.tab[aria-label*="↔"]').count(), 0, 'the diff closed');
+    await page.locator('.view-line', { hasText: 'An empty cart.' }).first().waitFor({ timeout: 15000 });
+    t.diagnostic(`screenshot: ${await screenshot(page, '12-docstring-applied')}`);
   });
 });
