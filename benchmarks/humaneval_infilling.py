@@ -10,8 +10,10 @@ In the same run, from the same model server and the *server's exact prompt* (the
 
 - **raw**: the model's whole answer inserted at the cursor, no post-processing;
 - **raw-cut**: the raw answer cut at its first blank line (what a naive client does);
-- **bound**: some line-prefix of the raw answer passes. No post-processor that only cuts can beat
-  the model's own best cut; "server/bound" says how much of it the server keeps.
+- **bound**: some cut of the raw answer passes: after a whole line, or (a mid-line hole) before
+  the point where a line's rest repeats the text after the cursor. No post-processor that only
+  cuts can beat the model's own best cut; "server/bound" says how much of it the server keeps.
+  The server also re-indents and replaces closers, so it can pass where no cut does ("beyond").
 
 A caching proxy sits between the server and the model server. It asks the model for the whole
 answer (not streamed, so an early stop of the server's stream still caches the full raw answer) and
@@ -409,6 +411,22 @@ def line_prefixes(text: str) -> list[str]:
     return list(dict.fromkeys(c for c in cuts if c.strip()))
 
 
+def best_cuts(text: str, line_after: str) -> list[str]:
+    """The cuts a post-processor can make: after a whole line, and also before the point where
+    a line's rest repeats the text after the cursor (``len(string)`` before ``string)``: the
+    model wrote the end of the line again), which a mid-line hole needs."""
+    cuts = line_prefixes(text)
+    if line_after.strip():
+        for cut in list(cuts):
+            last = cut.rsplit("\n", 1)[-1]
+            for k in range(len(last)):
+                rest = last[k:]
+                if rest.strip() and line_after.startswith(rest):
+                    cuts.append(cut[: len(cut) - len(rest)])
+                    break
+    return list(dict.fromkeys(c for c in cuts if c.strip()))
+
+
 # --------------------------------------------------------------------------- one run
 
 
@@ -595,12 +613,13 @@ def score(tasks: list[Task], rows: list[Row], runner: Runner) -> None:
             cut_doc = task.filled(cut)
             row.cut_pass = runner.passes(task.program(cut_doc))
             row.cut_exact = _same(cut_doc, want)
+            line_after = task.document[len(task.prompt) :].split("\n", 1)[0]
             row.bound_pass = (
                 row.cut_pass
                 or row.raw_pass
                 or any(
                     runner.passes(task.program(task.filled(prefix)))
-                    for prefix in line_prefixes(row.raw)
+                    for prefix in best_cuts(row.raw, line_after)
                 )
             )
 
@@ -612,8 +631,8 @@ def score(tasks: list[Task], rows: list[Row], runner: Runner) -> None:
 
 def table(result: RunResult, set_name: str) -> str:
     lines = [f"### {set_name}: {result.name}"]
-    head = "| half | n | server pass@1 | raw | raw cut at blank line | bound (best line cut) | server / bound | exact: server / raw / cut |"
-    lines += [head, "|" + "---|" * 8]
+    head = "| half | n | server pass@1 | raw | raw cut at blank line | bound (best cut) | server / bound | server beyond bound | exact: server / raw / cut |"
+    lines += [head, "|" + "---|" * 9]
     groups = [
         ("held-out", [r for r in result.rows if r.half == "held-out"]),
         ("dev", [r for r in result.rows if r.half == "dev"]),
@@ -628,10 +647,12 @@ def table(result: RunResult, set_name: str) -> str:
         cut = sum(r.cut_pass for r in rows)
         bound = sum(r.bound_pass for r in rows)
         ratio = f"{100 * s / bound:.1f}%" if bound else "-"
+        beyond = sum(r.server_pass and not r.bound_pass for r in rows)
         exact = f"{sum(r.server_exact for r in rows)} / {sum(r.raw_exact for r in rows)} / {sum(r.cut_exact for r in rows)}"
         lines.append(
             f"| {half} | {n} | {s} ({100 * s / n:.1f}%) | {raw} ({100 * raw / n:.1f}%) | "
-            f"{cut} ({100 * cut / n:.1f}%) | {bound} ({100 * bound / n:.1f}%) | {ratio} | {exact} |"
+            f"{cut} ({100 * cut / n:.1f}%) | {bound} ({100 * bound / n:.1f}%) | {ratio} | {beyond} | "
+            f"{exact} |"
         )
     model = [r.model_ms for r in result.rows if r.model_ms]
     empty = sum(r.server_text is None for r in result.rows)
