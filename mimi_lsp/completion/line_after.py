@@ -52,11 +52,16 @@ def _replace_closers(
 ) -> tuple[str, int]:
     """A multi-line suggestion that closes, in order, what the closers after the cursor close
     (``f(|)`` -> ``n) {...}``, ``{|})`` -> ``...\n});``): it replaces them and ends on the line
-    of its last closer, keeping what follows it there (``;``)."""
+    of its last closer, keeping what follows it there (``;``). Without brackets (``if |:``), a
+    first line that ends with them replaces them."""
     after = syn.line_after.strip()
     closers = [ch for ch in after if ch in CLOSERS]
-    if not closers or syn.in_string or not only_closers(after):
+    if syn.in_string or not only_closers(after):
         return text, 0
+    if not closers:
+        # `if |:` -> `x > 0:` + its body: the first line ends with what follows the cursor.
+        first = text.split("\n", 1)[0].rstrip()
+        return text, (len(syn.line_after) if first.strip() and first.endswith(after) else 0)
     brackets = scan(spec, text).brackets
     found = unmatched_closers(brackets, len(closers))
     if [ch for _, ch in found] != closers:

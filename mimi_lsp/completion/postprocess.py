@@ -57,6 +57,7 @@ from mimi_lsp.completion.shape import (
     decide_shape,
     limit_string,
     line_or_block,
+    lines_above_code,
     single_line,
     start_on_blank_line,
     stream_done,
@@ -168,7 +169,13 @@ def postprocess(raw: str, ctx: PostContext) -> Suggestion | None:
             lines = body.rstrip().split("\n")
             if lines[0].strip() == after:
                 return None
-            text = "\n".join(lines) if ctx.shape is Shape.MULTI else lines[0]
+            if ctx.shape is Shape.MULTI:
+                keep = len(lines)
+            elif ctx.shape is Shape.BLOCK:
+                keep = lines_above_code(lines, syn.line_before, spec)
+            else:
+                keep = 1
+            text = "\n".join(lines[:keep]).rstrip()
             tail = "\n" + indent_of(syn.line_before)
         else:
             text = body

@@ -2,7 +2,8 @@
 
 Steps 6-8 of ``postprocess``: stop at a closing bracket the suffix already supplies (brackets
 counted in the enclosing construct on both sides, skipping strings and comments), after the block
-that contains the cursor closes, at a dedent out of the cursor's block, and after one declaration
+that contains the cursor closes, at a dedent out of the cursor's block (after a ``return`` line,
+out of the block the document goes on in), and after one declaration
 in a declaration scope; cut where the model starts repeating the document's next lines; keep a
 repeated line or block once. LSP-free.
 """
@@ -20,6 +21,7 @@ from mimi_lsp.completion.lexer import (
     starts_with_closer,
     unmatched_closers,
 )
+from mimi_lsp.completion.surroundings import DEAD_END, next_code_line
 from mimi_lsp.completion.syntax import CursorSyntax, anchors_for, cursor_window, line_opens_block
 from mimi_lsp.languages import LanguageSpec
 
@@ -143,6 +145,8 @@ def limit_scope(
         ref = indent_width(lb) + indent_width(lines[0]) if lines[0].strip() else indent_width(lb)
     elif syn.opens_block:
         ref = syn.cursor_indent + 1
+    elif spec.indent_based and DEAD_END.match(lb.strip()):
+        ref = _after_dead_end(syn, suffix, spec)
     else:
         ref = syn.cursor_indent
     went_deeper = depth_at_start[1] > 0 if n_lines > 1 else False
@@ -184,6 +188,18 @@ def limit_scope(
     if end_cut is not None:
         text = text[:end_cut]
     return text
+
+
+def _after_dead_end(syn: CursorSyntax, suffix: str, spec: LanguageSpec) -> int:
+    """The cursor ends a ``return``/``raise``/``break`` line where indentation is syntax: nothing
+    more belongs in its block, so a dedent continues the code (``return True`` after the loop
+    that returns False), down to the block the document goes on in (its next code line), never
+    out of an indented block to column 0."""
+    nxt = next_code_line(suffix, spec)
+    floor = indent_width(nxt) if nxt is not None else 0
+    if syn.cursor_indent:
+        floor = max(floor, 1)
+    return min(syn.cursor_indent, floor)
 
 
 _CONTINUATIONS = ("else", "elif ", "except", "finally", "catch", "} else", "case ", "default:")

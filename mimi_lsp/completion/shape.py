@@ -41,8 +41,9 @@ def decide_shape(prefix: str, suffix: str, language_id: str, mode: str = "auto")
 
     ``mode`` is the ``completion.multiline`` setting: "always", "never" or "auto". In auto mode
     (llm-ls ``should_complete`` idea): a comment or string -> one line, except right after the
-    opening delimiter of a multi-line string; text after the cursor on its line -> one line, but
-    only closers after it (``f(|)``, ``{|}``) -> the line or the block it opens, and several lines
+    opening delimiter of a multi-line string; text after the cursor on its line -> one line (in
+    the indentation before code: the line above it, or the block that line opens), but only
+    closers after it (``f(|)``, ``{|}``) -> the line or the block it opens, and several lines
     in an empty block; a blank line (block body, top level) -> several lines; the end of a line
     that opens a block whose body is still empty -> several lines; the end of any other line ->
     the line, or the block the model's continuation opens (``get foo(): number`` -> `` {...}``);
@@ -59,6 +60,8 @@ def decide_shape(prefix: str, suffix: str, language_id: str, mode: str = "auto")
     if syn.in_comment or syn.in_string:
         return Shape.LINE
     if after:
+        if not syn.line_before.strip():
+            return Shape.BLOCK  # new line(s) above existing code: a header needs its body
         if not only_closers(after):
             return Shape.LINE
         return Shape.MULTI if syn.opens_block and syn.empty_block else Shape.BLOCK
@@ -196,6 +199,17 @@ def line_or_block(text: str, syn: CursorSyntax, spec: LanguageSpec) -> tuple[str
     end = _block_end(lines, line_before, spec)
     kept = "\n".join(lines[:end])
     return text[: len(text) - len(body)] + kept, not text.startswith("\n")
+
+
+def lines_above_code(lines: list[str], line_before: str, spec: LanguageSpec) -> int:
+    """How many of ``lines`` to insert above the code the cursor stands before (its indentation
+    is ``line_before``): the first line, or the block it opens (``if n == 0:`` and its body, and
+    ``elif``/``else`` with theirs); never that code as a header's body."""
+    lead = line_before + indent_of(lines[0])
+    body = [lines[0].lstrip(" \t"), *lines[1:]]
+    if not _line_opens_block(spec, lead, body):
+        return 1
+    return _block_end(body, lead, spec)
 
 
 def _block_end(lines: list[str], line_before: str, spec: LanguageSpec) -> int:

@@ -23,7 +23,7 @@ from mimi_lsp.completion.lexer import indent_of, indent_width, starts_with_close
 from mimi_lsp.completion.syntax import CursorSyntax, line_opens_block, prev_nonblank
 from mimi_lsp.languages import LanguageSpec
 
-_DEAD_END = re.compile(r"(?:return|raise|throw|break|continue)\b")
+DEAD_END = re.compile(r"(?:return|raise|throw|break|continue)\b")
 _CONTINUATIONS = (
     "else",
     "elif ",
@@ -54,7 +54,7 @@ def fit_surroundings(
     """Cut (or indent) ``text`` so it fits between the lines around the cursor."""
     if syn.line_after.strip() or not text.strip():
         return text
-    nxt = _next_code_line(suffix, spec)
+    nxt = next_code_line(suffix, spec)
     if nxt is None:
         return text
     lines = text.split("\n")
@@ -85,12 +85,12 @@ def fit_surroundings(
     for i in range(first, len(lines)):
         stripped = lines[i].strip()
         if stripped and not nxt_continues and doc_indent(i) == nxt_indent:
-            if _DEAD_END.match(stripped):
+            if DEAD_END.match(stripped):
                 return "\n".join(lines[:i]) if i else ""  # N would be unreachable
     return "\n".join(lines)
 
 
-def _next_code_line(suffix: str, spec: LanguageSpec) -> str | None:
+def next_code_line(suffix: str, spec: LanguageSpec) -> str | None:
     """The first line after the cursor line that holds code (not blank, not a comment)."""
     for line in suffix.split("\n")[1:]:
         stripped = line.strip()

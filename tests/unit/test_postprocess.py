@@ -44,7 +44,7 @@ DECISIONS = [
     ("python", "def f():\n    x = 1\n\n    <CURSOR>\n    return x\n", "multi"),
     ("python", "x = <CURSOR>\n", "block"),
     ("python", "x = foo(<CURSOR>)\n", "block"),
-    ("python", "    <CURSOR>return x\n", "line"),
+    ("python", "    <CURSOR>return x\n", "block"),  # new lines above code: a header keeps its body
     ("python", "# a note <CURSOR>\n", "line"),
     ("python", "s = 'abc<CURSOR>'\n", "line"),
     ("python", 'def f():\n    """Docs.\n\n    <CURSOR>\n    """\n', "line"),
