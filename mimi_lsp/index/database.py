@@ -8,7 +8,8 @@ transaction, so killing the process at any moment leaves a consistent index; a f
 to open or to check is moved aside and rebuilt (the index is a cache).
 
 Tables: ``files`` (path, content hash, mtime, size), ``chunks``, ``chunks_fts`` (FTS5,
-contentless, identifier-split text, porter stemming), ``symbols``, ``vectors`` (float32 by
+contentless, identifier-split text, porter stemming; rows are deleted with FTS5's 'delete'
+command and their original text, rebuilt by ``rows``), ``symbols``, ``vectors`` (float32 by
 content hash, one row per distinct chunk content holding one vector per embedded text of the
 chunk; unchanged chunks, renamed files and branch switches never re-embed), ``vec_bits`` (one
 sign-bit row per chunk with a vector, keyed by chunk id, with a write sequence number) and
@@ -25,10 +26,11 @@ import time
 from typing import Any
 
 from mimi_lsp.index.fts import FTS_TOKENIZE
+from mimi_lsp.index.rows import FTS_ROWS_VERSION
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 ALWAYS_CHECK_BYTES = 128 * 1024 * 1024
 """Databases up to this size get ``PRAGMA quick_check`` at every open (~12 ms per MB)."""
 
@@ -61,12 +63,14 @@ CREATE TABLE IF NOT EXISTS chunks (
     focus_end INTEGER,
     signature TEXT,
     hash TEXT NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    names TEXT NOT NULL,
+    key TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    symbol, path, body, content='', contentless_delete=1,
+    symbol, path, body, content='',
     tokenize="{FTS_TOKENIZE}"
 );
 CREATE TABLE IF NOT EXISTS symbols (
@@ -171,10 +175,13 @@ class Database:
                     raise CorruptIndex(f"integrity check failed: {detail[:160]}")
             if version not in (None, SCHEMA_VERSION):
                 self._migrate(conn, version)
+            elif version is not None and self._meta(conn, "fts_rows") != FTS_ROWS_VERSION:
+                self._reset_rows(conn)  # FTS5 rows of other text could not be deleted
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             conn.executescript(_SCHEMA)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('root', ?)", (self.root,))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('fts_rows', ?)", (FTS_ROWS_VERSION,))
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('clean', '0')")
             self._opened(conn)
         except Exception:
@@ -194,9 +201,25 @@ class Database:
 
     def _migrate(self, conn: Any, version: int | None) -> None:
         """Bring an older schema up to date; an unknown (newer) one is rebuilt from scratch."""
-        # Version 1 is the first schema: any other version is rebuilt (the index is a cache).
+        if version == 3:
+            # Chunk rows gained their FTS5 names and keys, and chunks_fts lost
+            # contentless_delete (see ``rows``): files are re-chunked, vectors stay.
+            self._reset_rows(conn)
+            return
+        # Any other version is rebuilt (the index is a cache).
         log.info("index schema %s -> %s: rebuilding %s", version, SCHEMA_VERSION, self.path)
         self._drop_all(conn)
+
+    def _reset_rows(self, conn: Any) -> None:
+        """Drop every row made from files' text (chunks, FTS5, symbols, vector keys) so the
+        next scan re-chunks every file; stored vectors are kept and reused by content hash."""
+        log.info("index %s: re-chunking every file (vectors are kept)", self.path)
+        for table in ("chunks", "chunks_fts", "symbols", "vec_bits", "term_stats"):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name='files'").fetchone():
+            conn.execute("UPDATE files SET hash='', mtime=0")
+        conn.execute("DELETE FROM meta WHERE key IN ('stats_epoch', 'stats_chunks')")
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('vec_reset', ?)", (f"{time.time_ns()}",))
 
     def _drop_all(self, conn: Any) -> None:
         rows = conn.execute(

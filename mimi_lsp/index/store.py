@@ -19,14 +19,8 @@ import numpy as np
 from mimi_lsp.index import fts
 from mimi_lsp.index.chunker import Chunk, Definition
 from mimi_lsp.index.database import Database
-from mimi_lsp.index.text import (
-    content_hash,
-    embed_text,
-    embed_texts,
-    fts_text,
-    path_words,
-    query_terms,
-)
+from mimi_lsp.index.rows import delete_chunks, write_chunks, write_symbols
+from mimi_lsp.index.text import embed_texts, query_terms
 from mimi_lsp.index.vectors import CoarseIndex, chunk_scores, coarse_bits
 
 log = logging.getLogger(__name__)
@@ -150,12 +144,7 @@ class IndexStore(Database):
 
     def _delete_file_rows(self, conn: Any, file_id: int) -> None:
         ids = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE file_id=?", (file_id,))]
-        if ids:
-            marks = ",".join("?" * len(ids))
-            conn.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({marks})", ids)
-            cur = conn.execute(f"DELETE FROM vec_bits WHERE chunk_id IN ({marks})", ids)
-            self._count_deleted(conn, cur.rowcount or 0)
-        conn.execute("DELETE FROM chunks WHERE file_id=?", (file_id,))
+        self._count_deleted(conn, delete_chunks(conn, ids))
         conn.execute("DELETE FROM symbols WHERE file_id=?", (file_id,))
 
     def write_files(self, files: Sequence[FileData], deleted: Iterable[str] = ()) -> None:
@@ -179,77 +168,35 @@ class IndexStore(Database):
             raise
 
     def _write_file(self, conn: Any, data: FileData) -> bool:
-        """Write one file's rows; True when chunks reused known vectors (vec_bits rows, seq 0)."""
+        """Write one file's rows, as a diff against what it held (see ``rows``); True when
+        inserted chunks reused known vectors (vec_bits rows, seq 0)."""
         row = conn.execute("SELECT id FROM files WHERE path=?", (data.rel,)).fetchone()
+        state = (data.language, data.hash, data.mtime, data.size, int(data.overlay), data.skipped)
         if row is not None:
             file_id = row[0]
-            self._delete_file_rows(conn, file_id)
             conn.execute(
-                "UPDATE files SET language=?, hash=?, mtime=?, size=?, overlay=?, skipped=? WHERE id=?",
-                (
-                    data.language,
-                    data.hash,
-                    data.mtime,
-                    data.size,
-                    int(data.overlay),
-                    data.skipped,
-                    file_id,
-                ),
+                "UPDATE files SET language=?, hash=?, mtime=?, size=?, overlay=?, skipped=?"
+                " WHERE id=?",
+                (*state, file_id),
             )
         else:
-            cur = conn.execute(
-                "INSERT INTO files(path, language, hash, mtime, size, overlay, skipped) VALUES (?,?,?,?,?,?,?)",
-                (
-                    data.rel,
-                    data.language,
-                    data.hash,
-                    data.mtime,
-                    data.size,
-                    int(data.overlay),
-                    data.skipped,
-                ),
-            )
-            file_id = cur.lastrowid
-        fts_rows = []
-        chunk_rows = []
-        reuse: list[tuple[int, str]] = []
-        path_text = fts_text(path_words(data.rel))
-        # Ids assigned here so every table is written with one executemany.
-        next_id = (conn.execute("SELECT max(id) FROM chunks").fetchone()[0] or 0) + 1
-        for chunk_id, chunk in enumerate(data.chunks, next_id):
-            h = content_hash(embed_text(data.rel, chunk))
-            chunk_rows.append(
-                (chunk_id, file_id, chunk.start_line, chunk.end_line, chunk.symbol, chunk.kind,
-                 chunk.container, chunk.focus_start, chunk.focus_end, chunk.signature, h, chunk.text)
-            )  # fmt: skip
-            names = " ".join(dict.fromkeys((chunk.container or "", *chunk.names))).strip()
-            fts_rows.append(
-                (chunk_id, fts_text(names) if names else "", path_text, fts_text(chunk.text))
-            )
-            reuse.append((chunk_id, h))
-        conn.executemany(
-            "INSERT INTO chunks(id, file_id, start_line, end_line, symbol, kind, container,"
-            " focus_start, focus_end, signature, hash, text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            chunk_rows,
-        )
-        conn.executemany(
-            "INSERT INTO chunks_fts(rowid, symbol, path, body) VALUES (?,?,?,?)", fts_rows
-        )
-        conn.executemany(
-            "INSERT INTO symbols(file_id, name, name_lower, kind, container, start_line, start_col,"
-            " end_line, end_col, name_line, name_col) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                (file_id, d.name, d.name.lower(), d.kind, d.container, d.start_line, d.start_col,
-                 d.end_line, d.end_col, d.name_line, d.name_col)
-                for d in data.definitions
-            ],
-        )  # fmt: skip
-        if self.dim is not None and reuse:
+            file_id = conn.execute(
+                "INSERT INTO files(path, language, hash, mtime, size, overlay, skipped)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (data.rel, *state),
+            ).lastrowid
+        fresh = row is None
+        inserted, vec_deleted = write_chunks(conn, file_id, data.rel, data.chunks, fresh)
+        self._count_deleted(conn, vec_deleted)
+        write_symbols(conn, file_id, data.definitions, fresh)
+        if self.dim is not None and inserted:
             # Chunks whose content was embedded before (unchanged, moved, other branch).
-            known = self._known_bits(conn, [h for _, h in reuse])
-            rows = [(cid, known[h]) for cid, h in reuse if h in known]
-            if rows:
-                conn.executemany("INSERT INTO vec_bits(chunk_id, bits, seq) VALUES (?, ?, 0)", rows)
+            known = self._known_bits(conn, [h for _, h in inserted])
+            reused = [(cid, known[h]) for cid, h in inserted if h in known]
+            if reused:
+                conn.executemany(
+                    "INSERT INTO vec_bits(chunk_id, bits, seq) VALUES (?, ?, 0)", reused
+                )
                 return True
         return False
 

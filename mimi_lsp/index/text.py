@@ -44,7 +44,8 @@ def _split_cached(token: str) -> tuple[str, ...]:
 def fts_text(text: str) -> str:
     """``text`` plus the parts of its compound identifiers, for the FTS5 index."""
     extra: dict[str, None] = {}
-    for token in set(_IDENT.findall(text)):
+    # In a fixed order: a row is deleted from FTS5 with the text it was inserted with.
+    for token in dict.fromkeys(_IDENT.findall(text)):
         parts = _split_cached(token)
         if len(parts) > 1:
             extra.update(dict.fromkeys(parts))
