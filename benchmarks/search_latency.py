@@ -9,7 +9,7 @@ through torch). Prints p50/p95/p99 of each mode per size, how much of exact
 BM25's top 10 the pruned BM25 query keeps, indexing files/s and chunks/s without embeddings and
 with MiniLM embeddings (on a sample), and the re-index time of one changed file (excluding
 embedding and the WAL checkpoint the service runs once its queue drains, timed separately; the
-first, cold re-index is reported apart).
+first, cold re-index is reported apart; also a line added at the top and every line changed).
 Writes a latency histogram to .artifacts/bench/search_latency.png. The machine's load average
 is printed next to the figures: other processes skew them.
 
@@ -158,6 +158,21 @@ async def measure_size(target: int, base: Path, files: list[Path], per_copy: int
     # The first one runs on the writer's cold page cache right after the bulk writes: reported
     # apart, like the search warm-up below.
     cold_ms, reindex_ms = reindex_ms[0], reindex_ms[1:]
+    # Harder edits: a line added at the top (every chunk moves), every line changed (every
+    # chunk's rows rewritten, as after a reformat or a branch switch).
+    lines = original.splitlines(keepends=True)
+    edits = {
+        "top": lambda i: f"# edit {i}\n" * (i % 2 + 1) + original,
+        "all": lambda i: "".join(f"{line.rstrip()}  # {i}\n" for line in lines),
+    }
+    harder: dict[str, list[float]] = {}
+    for name, edit in edits.items():
+        harder[name] = []
+        for i in range(21):
+            victim.write_text(edit(i), encoding="utf-8")
+            t = time.perf_counter()
+            folder.update([rel])
+            harder[name].append((time.perf_counter() - t) * 1000)
     # The WAL checkpoint the service runs once its queue drains (not part of a re-index).
     t = time.perf_counter()
     folder.store.checkpoint()
@@ -187,6 +202,12 @@ async def measure_size(target: int, base: Path, files: list[Path], per_copy: int
         "files_per_s": result.files / scan_s,
         "chunks_per_s": chunks / scan_s,
         "reindex_ms": reindex_ms,
+        "reindex_harder": (
+            f"re-index of {rel} ({len(lines)} lines) after a line added at the top:"
+            f" p50 {statistics.median(harder['top']):.1f} ms, p95 {pct(harder['top'], 95):.1f} ms;"
+            f" after every line changed: p50 {statistics.median(harder['all']):.1f} ms,"
+            f" p95 {pct(harder['all'], 95):.1f} ms"
+        ),
         "checkpoint_ms": checkpoint_ms,
         "cold_ms": cold_ms,
         "latency": lat,
@@ -291,6 +312,7 @@ async def main_async(args: argparse.Namespace) -> None:
             f"(first, cold: {r['cold_ms']:.1f} ms; then a WAL checkpoint when idle: "
             f"{r['checkpoint_ms']:.1f} ms after {len(re_ms) + 1} re-indexes)"
         )  # type: ignore[arg-type]
+        print(f"{r['chunks']:>8} {r['reindex_harder']}")
     print(f"embedding with MiniLM on CPU: {emb_rate:.1f} chunks/s ({emb_n} chunks, batches of 32)")
     plot(results)
 
