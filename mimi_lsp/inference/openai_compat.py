@@ -59,6 +59,8 @@ class OpenAIBackend:
         self.base_url = settings.base_url.rstrip("/")
         self._client: openai.AsyncOpenAI | None = None
         self._key: str | None = None
+        self._llama_cpp = False
+        """The server lists its models as llama.cpp's server does (``owned_by: llamacpp``)."""
 
     # ------------------------------------------------------------------ plumbing
 
@@ -181,8 +183,13 @@ class OpenAIBackend:
             kwargs["stop"] = list(request.stop)
         if not request.raw and request.suffix is not None:
             kwargs["suffix"] = request.suffix
-        if request.options:
-            kwargs["extra_body"] = dict(request.options)
+        extra = dict(request.options)
+        if self._llama_cpp:
+            # llama.cpp's server reuses its KV cache for the prompt's common start only with
+            # cache_prompt (the default since late 2024; older servers need it asked for).
+            extra.setdefault("cache_prompt", True)
+        if extra:
+            kwargs["extra_body"] = extra
         log.debug("openai completions model=%s raw=%s url=%s", model, request.raw, self.base_url)
         finished = False
         with self._errors(model, "/v1/completions"):
@@ -274,9 +281,11 @@ class OpenAIBackend:
                     page = await self.client.models.list()
                 except openai.NotFoundError:
                     return None
-                return [m.id async for m in page]
+                models = [m async for m in page]
         except BackendError:
             return None
+        self._llama_cpp = any(getattr(m, "owned_by", None) == "llamacpp" for m in models)
+        return [m.id for m in models]
 
     async def model_info(self, model: str) -> ModelInfo:
         """Present when listed (or when the server lists none / only one: it serves whatever

@@ -53,6 +53,16 @@ async def test_ghost_text_from_an_openai_compatible_server(server: OpenAIStandin
     assert call.headers["authorization"] == f"Bearer {KEY}"
     # A known family: mimi-lsp writes the FIM tokens itself (servers differ on `suffix`).
     assert call.body["prompt"].startswith("<|fim_prefix|>") and "suffix" not in call.body
+    assert "cache_prompt" not in call.body  # only llama.cpp's server knows it
+
+
+async def test_llama_cpp_server_is_asked_to_reuse_its_prompt_cache(server: OpenAIStandin) -> None:
+    """A server listing its models as llama.cpp's does gets cache_prompt (old ones need it)."""
+    server.configure(owned_by="llamacpp")
+    async with start_session(settings=openai_settings(server), env={KEY_ENV: KEY}) as client:
+        items = await inline(client, open_doc(client, DOC))
+    assert [i.insert_text for i in items] == ["a + b"]
+    assert server.calls("/v1/completions")[0].body["cache_prompt"] is True
 
 
 async def test_unknown_model_uses_the_servers_suffix(server: OpenAIStandin) -> None:

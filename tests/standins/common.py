@@ -190,6 +190,8 @@ class StandinConfig:
     """OpenAI stand-in: require ``Authorization: Bearer <api_key>``."""
     suffix_supported: bool = True
     """OpenAI stand-in: accept ``suffix`` in /v1/completions (vLLM answers 400)."""
+    owned_by: str = "standin"
+    """OpenAI stand-in: ``owned_by`` of the listed models (llama.cpp's server says "llamacpp")."""
 
     _ALIASES = {
         "firstTokenMs": "first_token_ms",
@@ -200,6 +202,7 @@ class StandinConfig:
         "embeddingDim": "embedding_dim",
         "apiKey": "api_key",
         "suffixSupported": "suffix_supported",
+        "ownedBy": "owned_by",
     }
 
     def update(self, changes: dict[str, Any]) -> None:

@@ -252,7 +252,12 @@ class OpenAIHandler(StandinHandler):
             {
                 "object": "list",
                 "data": [
-                    {"id": spec.name, "object": "model", "created": 0, "owned_by": "standin"}
+                    {
+                        "id": spec.name,
+                        "object": "model",
+                        "created": 0,
+                        "owned_by": self.standin.config.owned_by,
+                    }
                     for spec in self.standin.listed_models()
                 ],
             },
