@@ -256,8 +256,9 @@ def _sse_text(line: str) -> str:
     return "".join(choice.get("text") or "" for choice in chunk.get("choices") or ())
 
 
-async def replay(session: aiohttp.ClientSession, url: str, call: Call) -> float:
-    """Seconds for the model server to stream ``call``'s answer again, up to the same text."""
+async def replay(session: aiohttp.ClientSession, url: str, call: Call) -> tuple[float, bool]:
+    """Seconds for the model server to stream ``call``'s answer again, up to the same length,
+    and whether it streamed the same text (temperature 0; batch sizes can still flip a token)."""
     started = time.perf_counter()
     text = ""
     async with session.post(f"{url}/completions", json=call.body) as response:
@@ -269,7 +270,7 @@ async def replay(session: aiohttp.ClientSession, url: str, call: Call) -> float:
                 text += _sse_text(line)
             if call.text and len(text) >= len(call.text):
                 break
-    return time.perf_counter() - started
+    return time.perf_counter() - started, text[: len(call.text)] == call.text
 
 
 # --------------------------------------------------------------------------- the model's log
@@ -325,6 +326,10 @@ class Pause:
     prompt_tokens: int | None
     reevaluated: int | None
     evaluated_since_last_pause: int | None
+    wait_ms: float = 0.0
+    """Last key -> the request reaching the model server (debounce, context, prompt)."""
+    model_ms: float = 0.0
+    """The request at the model server until mimi-lsp had what it needed."""
     suggestion: str = ""
     note: str = ""
 
@@ -463,7 +468,9 @@ async def type_document(
         prompt_tokens = reevaluated = evaluated_all = None
         if answered is not None:
             await replay(session, model_url, answered)  # the cache holds it already; settle
-            floor = await replay(session, model_url, answered)
+            floor, same = await replay(session, model_url, answered)
+            if not same:
+                note = "replay diverged"
             # A replay of a cached prompt re-evaluates its last token: reused + 1 = the prompt.
             counted = [e for e in log.read() if e.reused >= 0]
             prompt_tokens = counted[-1].prompt if counted else None
@@ -491,6 +498,8 @@ async def type_document(
                 prompt_tokens=prompt_tokens,
                 reevaluated=reevaluated,
                 evaluated_since_last_pause=evaluated_all,
+                wait_ms=(answered.started - sent) * 1000 if answered else 0.0,
+                model_ms=(answered.ended - answered.started) * 1000 if answered else 0.0,
                 suggestion=str(items[0].insert_text)[:60] if items else "",
                 note=note,
             )
@@ -512,7 +521,8 @@ def _fmt(value: int | None) -> str:
 def _row(p: Pause) -> str:
     ratio = f"{p.ratio:5.2f}" if p.floor_ms else "    -"
     return (
-        f"{p.document:<16} {p.index:>2} {p.keys:>4} {p.ghost_ms:>8.0f} {p.floor_ms:>8.0f} "
+        f"{p.document:<16} {p.index:>2} {p.keys:>4} {p.ghost_ms:>8.0f} {p.wait_ms:>6.0f} "
+        f"{p.model_ms:>7.0f} {p.floor_ms:>8.0f} "
         f"{ratio} {_fmt(p.prompt_tokens):>6} {_fmt(p.reevaluated):>6} "
         f"{_fmt(p.evaluated_since_last_pause):>6} {p.model_calls:>3}  "
         f"{p.note or repr(p.suggestion)[:40]}"
@@ -520,7 +530,8 @@ def _row(p: Pause) -> str:
 
 
 HEADER = (
-    f"{'document':<16} {'#':>2} {'keys':>4} {'ghost':>8} {'floor':>8} {'ratio':>5} "
+    f"{'document':<16} {'#':>2} {'keys':>4} {'ghost':>8} {'wait':>6} {'model':>7} {'floor':>8} "
+    f"{'ratio':>5} "
     f"{'prompt':>6} {'re-ev':>6} {'evals':>6} {'rq':>3}  suggestion"
 )
 
@@ -559,7 +570,10 @@ def summary(pauses: list[Pause]) -> dict[str, Any]:
             "ratio_median_of_document_medians": med(doc_medians),
             "ratio_median": med([p.ratio for p in later]),
             "ratio_p90": p90([p.ratio for p in later]),
+            "model_ratio_median": med([p.model_ms / p.floor_ms for p in later]),
             "ghost_ms": med([p.ghost_ms for p in later]),
+            "wait_ms": med([p.wait_ms for p in later]),
+            "model_ms": med([p.model_ms for p in later]),
             "floor_ms": med([p.floor_ms for p in later]),
             "reevaluated_median": med([p.reevaluated for p in later if p.reevaluated is not None]),
             "reevaluated_mean": statistics.fmean(
@@ -584,8 +598,11 @@ def plot(pauses: list[Pause], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     timed = [p for p in pauses if p.floor_ms]
+    ratios = [p.ratio for p in timed] or [1.0]
+    bins = np.geomspace(min(0.5, min(ratios)), max(2.0, max(ratios)) * 1.01, 40)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for label, sel, color in (
         ("first pause", [p for p in timed if p.index == 1], "#c0504d"),
@@ -594,7 +611,7 @@ def plot(pauses: list[Pause], path: Path, title: str) -> None:
         if sel:
             axes[0].hist(
                 [p.ratio for p in sel],
-                bins=30,
+                bins=bins,
                 alpha=0.6,
                 label=f"{label} (n={len(sel)})",
                 color=color,
@@ -607,6 +624,7 @@ def plot(pauses: list[Pause], path: Path, title: str) -> None:
                 color=color,
             )
     axes[0].axvline(1.5, color="k", linestyle="--", linewidth=1, label="1.5x floor")
+    axes[0].set_xscale("log")
     axes[0].set_xlabel("time to ghost text / warm model time for the same prompt")
     axes[0].set_ylabel("pauses")
     axes[0].legend(fontsize=8)
@@ -751,7 +769,10 @@ def main() -> int:
     print(
         f"\nlater pauses: median ghost/floor {later['ratio_median_of_document_medians']:.2f} "
         f"(median of {later['documents']} documents' medians; all {later['n']} pauses: median "
-        f"{later['ratio_median']:.2f}, p90 {later['ratio_p90']:.2f}); re-evaluated prompt tokens "
+        f"{later['ratio_median']:.2f}, p90 {later['ratio_p90']:.2f}); ghost "
+        f"{later['ghost_ms']:.0f} ms = {later['wait_ms']:.0f} ms to reach the model + "
+        f"{later['model_ms']:.0f} ms there (warm floor {later['floor_ms']:.0f} ms; model/floor "
+        f"{later['model_ratio_median']:.2f}); re-evaluated prompt tokens "
         f"per answered request: median {later['reevaluated_median']}, mean "
         f"{later['reevaluated_mean']:.0f} of {later['prompt_tokens']}"
     )
