@@ -27,11 +27,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mimi_lsp.completion.engine import percentile  # noqa: E402
 from mimi_lsp.domain import GenerateRequest  # noqa: E402
 from mimi_lsp.inference.base import Backend  # noqa: E402
 from mimi_lsp.inference.ollama import OllamaBackend  # noqa: E402
 from mimi_lsp.inference.openai_compat import OpenAIBackend  # noqa: E402
+from mimi_lsp.metrics import percentile  # noqa: E402
 from mimi_lsp.settings import OllamaBackendSettings, OpenAIBackendSettings  # noqa: E402
 from tests.standins.ollama import OllamaStandin  # noqa: E402
 from tests.standins.openai import OpenAIStandin  # noqa: E402

@@ -38,10 +38,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mimi_lsp.completion.engine import percentile  # noqa: E402
 from mimi_lsp.domain import GenerateRequest  # noqa: E402
 from mimi_lsp.inference.scheduler import Priority, ScheduledBackend, priority  # noqa: E402
 from mimi_lsp.inference.triton import TritonBackend  # noqa: E402
+from mimi_lsp.metrics import percentile  # noqa: E402
 from mimi_lsp.settings import SchedulerSettings, TritonBackendSettings  # noqa: E402
 
 CLIENTS = (1, 4, 16, 64)

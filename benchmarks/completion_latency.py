@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from lsprotocol import types  # noqa: E402
 
-from mimi_lsp.completion.engine import percentile  # noqa: E402
+from mimi_lsp.metrics import percentile  # noqa: E402
 from tests.lsp_harness import editor_capabilities, make_client, server_command  # noqa: E402
 
 URI = "file:///bench/big.py"

@@ -31,8 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mimi_lsp.completion.engine import percentile  # noqa: E402
-from mimi_lsp.metrics import process_tree_rss  # noqa: E402
+from mimi_lsp.metrics import percentile, process_tree_rss  # noqa: E402
 from tests.reliability.load import (  # noqa: E402
     LoadResult,
     own_rss,

@@ -23,15 +23,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mimi_lsp.metrics import percentile  # noqa: E402
+
 PLUGIN = ROOT / "editors" / "neovim"
 OUT = ROOT / ".artifacts" / "bench" / "neovim_ghost_latency.png"
 WARMUP = 5
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def plot(samples: dict[str, list[float]], path: Path) -> None:

@@ -30,13 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mimi_lsp.completion import syntax  # noqa: E402
-from mimi_lsp.completion.engine import percentile  # noqa: E402
 from mimi_lsp.completion.postprocess import (  # noqa: E402
     PostContext,
     decide_shape,
     postprocess,
     stop_sequences,
 )
+from mimi_lsp.metrics import percentile  # noqa: E402
 
 BLOCKS = {
     "python": (

@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mimi_lsp.metrics import percentile  # noqa: E402
 from mimi_lsp.web.bundle import STATIC_DIR  # noqa: E402
 from tests.web.conftest import fake_web_settings, make_project, start_web  # noqa: E402
 from tests.web.test_monaco_page import EXPECT, WEB_DIR  # noqa: E402
@@ -56,12 +57,6 @@ def bundle_sizes() -> dict[str, int]:
             first_raw += raw
             first_gz += gz
     return {"total": total_raw, "total_gz": total_gz, "first": first_raw, "first_gz": first_gz}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def main() -> int:
