@@ -5,7 +5,7 @@ is a WebSocket behind the same middleware as every route (token, ``Host``, ``Ori
 ``auth.py``). Each connection starts the user's shell (``$SHELL``, else the account's) in the
 workspace folder on a new PTY whose controlling terminal it is (job control and Ctrl+C work);
 the page opens one per tab, and closing the socket (closing the tab, a reload) hangs the shell up
-and kills its process group.
+and kills every process group of its session (background jobs included).
 
 Frames: page → server, JSON text ``{"type": "input", "data"}``, ``{"type": "resize", "cols",
 "rows"}`` and ``{"type": "ack", "bytes"}`` (output the page has drawn); server → page, binary
@@ -227,16 +227,43 @@ class Terminal:
             for sig in (signal.SIGHUP, signal.SIGKILL):
                 if proc.returncode is not None:
                     break
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, sig)
+                _signal_session(proc.pid, sig)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(proc.wait(), 1.0)
             code = proc.returncode
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)  # background jobs it left behind
+            _signal_session(proc.pid, signal.SIGKILL)  # background jobs it left behind
         with contextlib.suppress(OSError):
             os.close(self.master)
         return code
+
+
+def _session_groups(sid: int) -> set[int]:
+    """The process groups of session ``sid`` (Linux ``/proc``; the shell's own group elsewhere).
+
+    An interactive shell gives each job its own group (``sleep 600 &`` is not in the shell's),
+    so hanging up only the shell's group leaves background jobs running once the shell is
+    killed before it could pass the hang-up on (a busy machine, a shell ignoring SIGHUP).
+    """
+    groups = {sid}
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            if len(fields) > 3 and int(fields[3]) == sid:
+                groups.add(int(fields[2]))
+    return groups
+
+
+def _signal_session(sid: int, sig: int) -> None:
+    """Send ``sig`` to every process group of the session the shell leads."""
+    for group in _session_groups(sid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, sig)
 
 
 def _size(request: web.Request) -> tuple[int, int]:
