@@ -332,7 +332,11 @@ async function main() {
           expect.stagedText,
           { timeout: 10000 },
         );
-        const inserted = await page.locator('.changes-diff .line-insert, .changes-diff .char-insert').count();
+        // The diff is computed in a worker after both sides are drawn: wait for its decorations.
+        const inserted = await page
+          .waitForFunction(() => document.querySelectorAll('.changes-diff .line-insert, .changes-diff .char-insert').length, null, { timeout: 10000 })
+          .then((handle) => handle.jsonValue())
+          .catch(() => 0);
         check(inserted > 0, 'the diff shows no inserted line');
         return { inserted };
       });
