@@ -26,12 +26,18 @@ class Configuration:
     def __init__(self, server: MimiServer) -> None:
         self.server = server
         self.init_options: Any = None
+        self._told: set[str] = set()
+        """Problems already told; a pull that finds them again (the same typo reaches us as
+        initializationOptions and as the configuration section) does not repeat them."""
 
     def apply(self, *layers: Any) -> None:
         settings, problems = resolve_settings(*layers)
         self.server.services.apply_settings(settings)
-        if problems:
-            message = "invalid settings ignored: " + "; ".join(problems)
+        distinct = list(dict.fromkeys(problems))
+        fresh = [p for p in distinct if p not in self._told]
+        self._told = set(distinct)  # a problem fixed and made again is told again
+        if fresh:
+            message = "invalid settings ignored: " + "; ".join(fresh)
             log.warning("mimi: %s", message)
             self.server.tell(message, types.MessageType.Warning, prefix="mimi")
 

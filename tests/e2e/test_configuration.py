@@ -54,6 +54,18 @@ async def test_invalid_settings_show_one_message_and_keep_serving() -> None:
     assert any("maxTokens" in m for m in messages)
 
 
+async def test_the_same_invalid_setting_in_both_layers_is_told_once() -> None:
+    """A typo that arrives as initializationOptions and again in the pulled section (VS Code
+    sends both) is one message naming it once, not a second one naming it twice."""
+    bad = {"completion": {"temperature": 9}}
+    async with start_session(settings=bad, configuration=bad) as client:
+        pos = open_doc(client, "x = <CURSOR>\n")
+        await inline(client, pos)  # waits for the pulled settings; their message came first
+        warned = [m.message for m in client.messages if "invalid settings" in m.message]
+    assert len(warned) == 1, warned
+    assert warned[0].count("temperature") == 1, warned
+
+
 async def test_huge_document_makes_no_model_call() -> None:
     """A document over maxDocumentBytes gets no ghost text and no model call."""
     async with start_session(settings=fake_settings("x", maxDocumentBytes=10_000)) as client:
