@@ -710,6 +710,7 @@ async def run(args: argparse.Namespace) -> list[Pause]:
             "maxPrefixChars": args.prefix_chars,
             "maxSuffixChars": args.suffix_chars,
             "context": not args.no_context,
+            "fimTemplate": args.fim_template,
         },
         "index": {
             "enabled": not args.no_context,
@@ -790,6 +791,9 @@ def main() -> int:
     parser.add_argument("--prefix-chars", type=int, default=3_000)
     parser.add_argument("--suffix-chars", type=int, default=1_000)
     parser.add_argument("--no-context", action="store_true", help="no index, no context snippets")
+    parser.add_argument(
+        "--fim-template", default="auto", help="the server's completion.fimTemplate"
+    )
     parser.add_argument(
         "--autoclose", action="store_true", help="close brackets as VS Code does while typing"
     )

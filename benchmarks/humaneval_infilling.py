@@ -466,6 +466,7 @@ def server_settings(args: argparse.Namespace, proxy_url: str, context: bool) -> 
         "debounceMs": 0,
         "timeoutMs": args.timeout_ms,
         "context": context,
+        "fimTemplate": args.fim_template,
     }
     return {"completion": completion, "index": {"enabled": context, "embeddings": False}}
 
@@ -697,6 +698,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--timeout-ms", type=int, default=120_000, help="the server's completion timeout"
+    )
+    parser.add_argument(
+        "--fim-template",
+        default="auto",
+        help="the server's completion.fimTemplate (e.g. Qwen's tokens in suffix-first order: "
+        "'<|fim_suffix|>{suffix}<|fim_prefix|>{prefix}<|fim_middle|>')",
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="answer cache directory")

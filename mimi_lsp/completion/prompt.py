@@ -16,7 +16,7 @@ import logging
 import posixpath
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from mimi_lsp.domain import ContextSnippet
@@ -231,20 +231,50 @@ def template_for_model(model: str) -> FimTemplate | None:
     return None
 
 
-def custom_template(spec: str) -> FimTemplate | None:
-    """A template written inline, e.g. ``<PRE>{prefix}<SUF>{suffix}<MID>``; None if malformed."""
+def custom_template(spec: str, model: str = "") -> FimTemplate | None:
+    """A template written inline, e.g. ``<PRE>{prefix}<SUF>{suffix}<MID>``; None if malformed.
+
+    Written with a known family's own tokens (Qwen's in suffix-first order, say), it keeps that
+    family's stop tokens and repository-level context layout; ``model`` settles families that
+    share tokens (Qwen and CodeGemma).
+    """
     if spec.count("{prefix}") != 1 or spec.count("{suffix}") != 1:
         return None
-    p = spec.index("{prefix}")
-    s = spec.index("{suffix}")
-    if p < s:
+    if spec.index("{prefix}") < spec.index("{suffix}"):
         head, mid_and_tail = spec.split("{prefix}")
         between, tail = mid_and_tail.split("{suffix}")
-        return FimTemplate("custom", head, between, tail, description="from fimTemplate")
-    head, mid_and_tail = spec.split("{suffix}")
-    between, tail = mid_and_tail.split("{prefix}")
-    return FimTemplate(
-        "custom", between, head, tail, suffix_first=True, description="from fimTemplate"
+        prefix, suffix, middle, suffix_first = head, between, tail, False
+    else:
+        head, mid_and_tail = spec.split("{suffix}")
+        between, tail = mid_and_tail.split("{prefix}")
+        prefix, suffix, middle, suffix_first = between, head, tail, True
+    tokens = (prefix.strip(), suffix.strip(), middle.strip())
+    named = template_for_model(model)
+    family = next(
+        (
+            t
+            for t in (named, *TEMPLATES.values())
+            if t is not None and (t.prefix.strip(), t.suffix.strip(), t.middle.strip()) == tokens
+        ),
+        None,
+    )
+    if family is None:
+        return FimTemplate(
+            "custom",
+            prefix,
+            suffix,
+            middle,
+            suffix_first=suffix_first,
+            description="from fimTemplate",
+        )
+    return replace(
+        family,
+        name="custom",
+        prefix=prefix,
+        suffix=suffix,
+        middle=middle,
+        suffix_first=suffix_first,
+        description=f"from fimTemplate ({family.name}'s tokens)",
     )
 
 
@@ -259,7 +289,7 @@ def select_template(model: str, override: str = "auto") -> FimTemplate | None:
     if spec.lower() == "auto":
         return template_for_model(model)
     if "{prefix}" in spec:
-        template = custom_template(spec)
+        template = custom_template(spec, model)
     else:
         key = spec.lower()
         template = TEMPLATES.get(ALIASES.get(key, key))

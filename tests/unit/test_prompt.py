@@ -71,6 +71,33 @@ def test_inline_override_template() -> None:
     assert spm is not None and spm.render("p", "s") == "<S>s<P>p"
 
 
+def test_inline_template_in_a_familys_tokens_keeps_its_stops_and_context_layout() -> None:
+    """Qwen's tokens in suffix-first order stay Qwen: its stop tokens and repo-level files."""
+    spm = select_template(
+        "qwen2.5-coder:0.5b", "<|fim_suffix|>{suffix}<|fim_prefix|>{prefix}<|fim_middle|>"
+    )
+    assert spm is not None and spm.suffix_first
+    assert spm.stop == TEMPLATES["qwen"].stop
+    snippet = ContextSnippet("/w/util.py", "def helper():\n    pass", "chunk")
+    parts = build_prompt(
+        template=spm,
+        native_fim=False,
+        prefix="p",
+        suffix="s",
+        path="/w/main.py",
+        context=[snippet],
+        root="/w",
+    )
+    assert parts.prompt.startswith("<|repo_name|>w\n<|file_sep|>util.py\n")
+    assert parts.prompt.endswith(
+        "<|file_sep|>main.py\n<|fim_suffix|>s<|fim_prefix|>p<|fim_middle|>"
+    )
+    gemma = select_template(
+        "codegemma:2b", "<|fim_suffix|>{suffix}<|fim_prefix|>{prefix}<|fim_middle|>"
+    )
+    assert gemma is not None and gemma.stop == TEMPLATES["codegemma"].stop
+
+
 EXPECTED_RAW = {
     "qwen": "<|fim_prefix|>" + PREFIX + "<|fim_suffix|>" + SUFFIX + "<|fim_middle|>",
     "starcoder": "<fim_prefix>" + PREFIX + "<fim_suffix>" + SUFFIX + "<fim_middle>",
