@@ -66,9 +66,27 @@ class DocumentSnapshot:
             return ""
         return self.lines[line].rstrip("\r\n")
 
-    def prefix(self, line: int, col: int, max_chars: int | None = None) -> str:
-        """Text before (line, col), keeping at most ``max_chars`` characters (whole lines)."""
+    def prefix(self, line: int, col: int, max_chars: int | None = None, step: int = 0) -> str:
+        """Text before (line, col), keeping at most ``max_chars`` characters (whole lines).
+
+        With ``step``, a window that cannot hold everything starts at the first line at or
+        after a multiple of ``step`` characters into the document (the first such point that
+        keeps it within ``max_chars``), not at the line that just fits: its start stays put
+        while the user types at the cursor, so a model server reuses the prompt's unchanged
+        start, and moves in jumps of about ``step`` characters (the window holds between
+        ``max_chars - step`` and ``max_chars``, less a line).
+        """
         head = self.lines[line][:col] if line < len(self.lines) else ""
+        if step > 0 and max_chars is not None:
+            before = sum(map(len, self.lines[:line]))
+            floor = before + len(head) - max_chars  # the window may not start before this
+            if floor > 0:
+                start_at = -(-floor // step) * step
+                i, offset = 0, 0
+                while i < line and offset < start_at:
+                    offset += len(self.lines[i])
+                    i += 1
+                return "".join(self.lines[i:line]) + head
         parts = [head]
         total = len(head)
         i = line - 1

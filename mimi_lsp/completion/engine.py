@@ -207,7 +207,10 @@ class CompletionEngine:
         if request.line >= len(snap.lines):
             return CompletionResult(reason="out-of-range")
 
-        prefix = snap.prefix(request.line, request.col, self.settings.max_prefix_chars)
+        budget = self.settings.max_prefix_chars
+        # The window's start moves in eighths of the budget, not line by line as the user
+        # types: the model server reuses the unchanged start of the prompt (issue 18).
+        prefix = snap.prefix(request.line, request.col, budget, step=budget // 8)
         suffix = snap.suffix(request.line, request.col, self.settings.max_suffix_chars)
         if "\x00" in prefix or "\x00" in suffix:
             return CompletionResult(reason="binary")

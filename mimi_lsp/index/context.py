@@ -21,6 +21,9 @@ from mimi_lsp.uris import uri_to_path
 CONTEXT_DEFINITIONS = 3
 CONTEXT_SIMILAR = 2
 CONTEXT_CHARS = 768
+LAST_ANSWERS = 32
+"""Files whose last context answer is kept for reuse."""
+_PARTIAL_WORD = re.compile(r"[A-Za-z0-9_]*$")
 _KEYWORDS = frozenset(
     "self cls this super true false none null nil undefined return if else elif for while in "
     "def class function fn func let var const import from export default new delete typeof "
@@ -44,6 +47,10 @@ class CompletionContext:
         self.pool = BufferPool()
         self._pool_task: asyncio.Task[None] | None = None
         self.closed = False
+        self._last: dict[str, tuple[tuple[Any, ...], list[ContextSnippet]]] = {}
+        """Per file, the last request's key and snippets (reused while the key holds)."""
+        self._generation = 0
+        """Bumped when a file leaves the pool or the disk: no reused answer may still hold it."""
 
     def buffer_changed(self, path: str, text: str | None) -> None:
         """An open buffer's text for the similar-code pool (None: closed, it leaves the pool)."""
@@ -51,11 +58,14 @@ class CompletionContext:
             self.pool.update(path, text)
         else:
             self.pool.forget(path)
+            self._generation += 1
+            self._last.pop(path, None)
         self._schedule_pool_rebuild()
 
     def file_deleted(self, path: str) -> None:
         """A file is gone from disk: its code never reaches a prompt again."""
         self.pool.forget(path)
+        self._generation += 1
         self._schedule_pool_rebuild()
 
     async def close(self) -> None:
@@ -68,22 +78,31 @@ class CompletionContext:
                 pass
 
     async def for_request(self, request: CompletionRequest) -> list[ContextSnippet]:
-        """Definitions of identifiers near the cursor and similar code from recent buffers."""
+        """Definitions of identifiers near the cursor and similar code from recent buffers.
+
+        The same while the user types in a line: what decides them is the lines above the
+        cursor and the words already finished on its line, not the word being typed, and the
+        last answer per file is reused while those stay the same. The prompt's start (where
+        the snippets go) then stays the same between keystrokes, so a model server reuses it
+        from its cache instead of evaluating the whole prompt again (issue 18).
+        """
         snap = request.snapshot
         path = uri_to_path(snap.uri)
         start = max(0, request.line - 30)
-        near = (
-            "".join(snap.lines[start : request.line]) + snap.line_text(request.line)[: request.col]
-        )
+        above = "".join(snap.lines[start : request.line])
+        typed = snap.line_text(request.line)[: request.col]
+        partial = _PARTIAL_WORD.search(typed)
+        finished = typed[: partial.start()] if partial else typed
+        folders = [f for f in self._folders.values() if f.opened]
+        key = (self._generation, len(folders), start, above, tuple(_identifiers_near(finished)))
+        last = self._last.get(path)
+        if last is not None and last[0] == key:
+            return list(last[1])
         # A name the current file defines itself is not looked up elsewhere: a same-named
         # definition in another file is another thing, and the model would copy it.
         local = _defined_names("".join(snap.lines))
-        names = [name for name in _identifiers_near(near) if name not in local]
-        tail = (
-            "".join(snap.lines[max(0, request.line - 8) : request.line])
-            + snap.line_text(request.line)[: request.col]
-        )
-        folders = [f for f in self._folders.values() if f.opened]
+        names = [name for name in _identifiers_near(above + finished) if name not in local]
+        tail = "".join(snap.lines[max(0, request.line - 8) : request.line]) + finished
 
         def lookup() -> list[ContextSnippet]:
             out: list[ContextSnippet] = []
@@ -110,7 +129,13 @@ class CompletionContext:
                 )
             return out
 
-        return await self._threads.read(lookup)
+        found = await self._threads.read(lookup)
+        if self.pool.dirty:
+            return found  # a rebuild is pending: the next keystroke asks again
+        self._last[path] = (key, found)
+        while len(self._last) > LAST_ANSWERS:
+            del self._last[next(iter(self._last))]
+        return list(found)
 
     def _display(self, path: str) -> str:
         for folder in self._folders.values():

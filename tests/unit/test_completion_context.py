@@ -135,3 +135,31 @@ async def test_a_name_the_file_defines_is_not_looked_up_elsewhere(tmp_path: Path
     await service.aclose()
     assert mine == []
     assert [s.kind for s in theirs] == ["definition"]
+
+
+async def test_context_stays_the_same_while_a_word_is_typed(tmp_path: Path) -> None:
+    """Keys within a word reuse the last answer (the prompt's start stays the same, so a model
+    server reuses its cache); a finished word or a new line asks again."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    service = IndexService(settings(tmp_path / "c"))
+    await service.set_folders([str(root)])
+    service.overlay((root / "jobs.py").as_uri(), UPLOADS)
+    lookups = 0
+    similar = service.pool.similar
+
+    def counting(*args: object, **kwargs: object) -> object:
+        nonlocal lookups
+        lookups += 1
+        return similar(*args, **kwargs)  # type: ignore[arg-type]
+
+    service.pool.similar = counting  # type: ignore[method-assign]
+    head = CURSOR_TAIL + "exponential_backoff)\n"
+    answers = [await context_for(service, head + "tot" + "al_delay"[:n]) for n in range(6)]
+    assert lookups == 1
+    assert all(a == answers[0] for a in answers) and answers[0]
+    await context_for(service, head + "total_delay = ")  # a finished word
+    assert lookups == 2
+    await context_for(service, head + "total_delay = 1\n")  # a new line
+    assert lookups == 3
+    await service.aclose()
