@@ -42,6 +42,8 @@ from mimi_lsp.completion.lexer import (
     first_line,
     indent_of,
     indent_width,
+    open_brackets,
+    scan,
 )
 from mimi_lsp.completion.line_after import only_closers, overlap_with_line_after
 from mimi_lsp.completion.reindent import reindent
@@ -67,6 +69,7 @@ from mimi_lsp.completion.syntax import (
     CursorSyntax,
     analyze_cursor,
     near_cursor,
+    next_nonblank,
 )
 from mimi_lsp.languages import LanguageSpec, spec_for
 
@@ -163,13 +166,16 @@ def postprocess(raw: str, ctx: PostContext) -> Suggestion | None:
     # is spliced in as new line(s) above that code, which keeps its indentation.
     after = syn.line_after.strip()
     tail = ""
+    rejoined = False  # the answer's lines are anchored by the code below: its scope is theirs
     if not syn.line_before.strip() and after and not only_closers(after):
         body = text.lstrip("\n")
         if "\n" in body:
             lines = body.rstrip().split("\n")
             if lines[0].strip() == after:
                 return None
-            if ctx.shape is Shape.MULTI:
+            if rejoin := _rejoins_code(lines, syn, suffix):
+                keep, rejoined = rejoin, True  # new lines, then the code after the cursor
+            elif ctx.shape is Shape.MULTI:
                 keep = len(lines)
             elif ctx.shape is Shape.BLOCK:
                 keep = lines_above_code(lines, syn.line_before, spec)
@@ -202,11 +208,14 @@ def postprocess(raw: str, ctx: PostContext) -> Suggestion | None:
     text, replace = (text, 0) if tail else overlap_with_line_after(text, syn, spec, opened)
     if not syn.in_string:  # a string's text is content: its indentation and brackets too
         text = reindent(text, syn, prefix, suffix, spec)
-        text = limit_scope(text, syn, prefix, suffix[replace:], spec, opened)
+        if not rejoined:
+            text = limit_scope(text, syn, prefix, suffix[replace:], spec, opened)
         text = fit_surroundings(text, syn, prefix, suffix, spec)
     text = cut_suffix_echo(text, syn, suffix, replace)
     text = remove_repetition(text, syn.line_before if not syn.line_before.strip() else "")
     text = _strip_trailing_space(text, keep_last=bool(syn.line_after.strip()) and not replace)
+    if not tail and not syn.line_after.strip() and not syn.in_comment and not spec.prose:
+        text = _drop_unfinished_last_line(text, spec)
     if not text.strip():
         return None
     if tail:
@@ -222,6 +231,56 @@ def postprocess(raw: str, ctx: PostContext) -> Suggestion | None:
     if ctx.eol != "\n":
         text = text.replace("\n", ctx.eol)
     return Suggestion(text, replace)
+
+
+def _rejoins_code(lines: list[str], syn: CursorSyntax, suffix: str) -> int:
+    """Where the model's answer rejoins the code the cursor stands before: the index of its
+    line that is that code at its indentation (followed by the next line below, when the model
+    wrote one), or 0. The lines above it are what goes in, whatever they are: in
+    ``if n % 2:`` / ``|    return a`` the answer ``    return b`` / ``else:`` / ``    return a``
+    inserts the ``else:`` that makes the code below its body."""
+    after = syn.line_after.strip()
+    width = len(syn.line_before) + indent_width(syn.line_after)
+    below = next_nonblank(suffix)
+    for k in range(1, min(len(lines), _REJOIN_LINES + 1)):
+        if lines[k].strip() != after or indent_width(lines[k]) != width:
+            continue
+        nxt = next((line for line in lines[k + 1 :] if line.strip()), None)
+        if nxt is None or (below is not None and nxt.strip() == below.strip()):
+            return k
+        return 0
+    return 0
+
+
+_REJOIN_LINES = 8
+"""How far into the answer a rejoin with the code after the cursor is looked for."""
+
+_PY_HEADER = re.compile(r"(?:if|elif|while|for|def|class|with|try|except|else|finally)\b")
+_DANGLING = re.compile(r"(?:[\\=]|\band|\bor|\bnot)$")
+"""Line ends that leave an expression open (a trailing ``,`` or ``|`` can be whole: member
+lists, YAML block scalars; ``VAR =`` is whole in a Makefile or shell script)."""
+_EXPRESSION_LANGUAGES = frozenset(
+    ("python", "javascript", "typescript", "typescriptreact", "rust", "go", "java", "c", "cpp")
+    + ("csharp", "kotlin", "swift", "php", "lua", "ruby")
+)
+
+
+def _drop_unfinished_last_line(text: str, spec: LanguageSpec) -> str:
+    """A multi-line suggestion whose last line cannot end there (the model was cut off by its
+    token limit: ``if month == 1``, ``total =``, ``f(x,``) ends at the line before, as
+    nothing after the cursor's line completes it; a one-line suggestion is left whole."""
+    if "\n" not in text.strip("\n") or text.endswith("\n"):
+        return text
+    head, last = text.rsplit("\n", 1)
+    stripped = last.strip()
+    if not stripped:
+        return text
+    unfinished = (
+        (spec.name in _EXPRESSION_LANGUAGES and bool(_DANGLING.search(stripped)))
+        or any(ch in "([" for ch in open_brackets(scan(spec, last).brackets))
+        or (spec.indent_based and bool(_PY_HEADER.match(stripped)) and ":" not in stripped)
+    )
+    return head.rstrip() if unfinished and head.strip() else text
 
 
 # --------------------------------------------------------------------------- 1. clean

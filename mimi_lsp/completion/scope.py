@@ -171,6 +171,9 @@ def limit_scope(
         if starts_with_closer(stripped) or stripped.rstrip(";") in CLOSING_WORDS:
             continue  # a closer; whether it is needed is the brackets' (and echoes') business
         width = indent_width(line)
+        if width < ref and _continues(stripped) and _open_header_at(prefix, width, spec):
+            ref = width  # `else:` of the `if` the cursor's block belongs to: the statement goes on
+            continue
         if width < ref:
             end_cut = starts[i] - 1
             break
@@ -188,6 +191,17 @@ def limit_scope(
     if end_cut is not None:
         text = text[:end_cut]
     return text
+
+
+def _open_header_at(prefix: str, width: int, spec: LanguageSpec) -> bool:
+    """The nearest line above the cursor at ``width`` or less is at ``width`` and opens a
+    block: an ``else``/``except`` there continues that statement."""
+    for line in reversed(prefix.split("\n")[:-1]):
+        if not line.strip():
+            continue
+        if indent_width(line) <= width:
+            return indent_width(line) == width and line_opens_block(spec, line)
+    return False
 
 
 def _after_dead_end(syn: CursorSyntax, suffix: str, spec: LanguageSpec) -> int:

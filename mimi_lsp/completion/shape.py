@@ -90,7 +90,13 @@ def stream_done(text: str, shape: Shape, prefix: str, language_id: str, suffix: 
     if shape is Shape.LINE:
         return True
     lines = body.split("\n")
-    line_before = prefix[prefix.rfind("\n") + 1 :] if text[:1] not in "\r\n" else ""
+    cursor_line = prefix[prefix.rfind("\n") + 1 :]
+    after = suffix.split("\n", 1)[0].strip()
+    if not cursor_line.strip() and after and not only_closers(after):
+        # Before existing code: the answer may rejoin it a few lines on (`else:`, then that
+        # code); the stream watch stops reading once nothing more can be kept.
+        return False
+    line_before = cursor_line if text[:1] not in "\r\n" else ""
     opens = _line_opens_block(spec_for(language_id), line_before, lines)
     if opens is False and text[:1] not in "\r\n":
         return not in_member_list(analyze_cursor(prefix, suffix, language_id))
@@ -182,6 +188,15 @@ def line_or_block(text: str, syn: CursorSyntax, spec: LanguageSpec) -> tuple[str
         line_before = indent_of(first_line(body))
         body = body[len(line_before) :]
     lines = body.split("\n")
+    if (
+        text.startswith("\n")
+        and body.startswith(_CONTINUATIONS)
+        and indent_width(line_before) < syn.cursor_indent
+    ):
+        # The cursor's block is done and the answer goes on with the statement holding it
+        # (`else:` after the last line of an `if` body): that line, and its block if it opens one.
+        end = _block_end(lines, line_before, spec) if line_opens_block(spec, lines[0]) else 1
+        return text[: len(text) - len(body)] + "\n".join(lines[:end]), False
     if not _line_opens_block(spec, line_before, lines):
         if text.startswith("\n") or not in_member_list(syn):
             return single_line(text, syn), False
