@@ -468,7 +468,12 @@ def server_settings(args: argparse.Namespace, proxy_url: str, context: bool) -> 
         "context": context,
         "fimTemplate": args.fim_template,
     }
-    return {"completion": completion, "index": {"enabled": context, "embeddings": False}}
+    return {
+        "completion": completion,
+        "index": {"enabled": context, "embeddings": False},
+        # A re-run from the answer cache asks ~25 completions a second: not a user to limit.
+        "limits": {"completion": {"perMinute": 0}},
+    }
 
 
 @contextlib.asynccontextmanager
