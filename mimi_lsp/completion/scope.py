@@ -275,10 +275,22 @@ def cut_suffix_echo(text: str, syn: CursorSyntax, suffix: str, replace: int = 0)
                 and keys[i + run] == following[j + run]
             ):
                 run += 1
+            if run == 1 and _own_block(keys, i, following, j):
+                continue
             if j == 0 or run >= 2:
                 cut = i if i == 0 else max(1, i - j)
                 return "\n".join(lines[:cut])
     return text
+
+
+def _own_block(keys: list[str], i: int, following: list[str], j: int) -> bool:
+    """The suggestion's line ``i`` is a block header equal to the document's (``for s in
+    strings:``) but the body it goes on with is another: the model writes its own loop there,
+    not a copy of the one below."""
+    if not keys[i].endswith((":", "{")) or j + 1 >= len(following):
+        return False
+    body = next((key for key in keys[i + 1 :] if key.strip()), None)
+    return body is not None and body != following[j + 1]
 
 
 def remove_repetition(text: str, first_indent: str = "", max_block: int = 8) -> str:
