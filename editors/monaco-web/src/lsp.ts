@@ -124,6 +124,12 @@ export class LspClient {
 
   private async initialize(socket: WebSocket): Promise<void> {
     const ws = toSocket(socket);
+    // A message written while the server's socket is closing would only reach the console
+    // ("WebSocket is already in CLOSING or CLOSED state"); the reconnect re-sends the documents.
+    const send = ws.send.bind(ws);
+    ws.send = (content: string) => {
+      if (socket.readyState === WebSocket.OPEN) send(content);
+    };
     const connection = createMessageConnection(
       new WebSocketMessageReader(ws),
       new WebSocketMessageWriter(ws),
