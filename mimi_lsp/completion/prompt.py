@@ -44,34 +44,13 @@ class FimTemplate:
     """Repo-level header token (Qwen's <|repo_name|>, StarCoder2's <repo_name>)."""
     context_style: ContextStyle = "comment"
     """How context snippets are laid out in raw mode."""
-    prefill_middle: bool = False
-    """The prefix's last few lines go after the middle token, as the start of the middle (PSM
-    only; measured per family: see ``MIDDLE_STEP``)."""
     description: str = ""
 
     def render(self, prefix: str, suffix: str) -> str:
         """The bare FIM prompt for ``prefix``/``suffix`` (no context)."""
         if self.suffix_first:
             return f"{self.suffix}{suffix}{self.prefix}{prefix}{self.middle}"
-        split = middle_start(prefix) if self.prefill_middle else len(prefix)
-        return f"{self.prefix}{prefix[:split]}{self.suffix}{suffix}{self.middle}{prefix[split:]}"
-
-
-MIDDLE_STEP = 256
-"""In PSM order the suffix follows the prefix, so every key typed at the cursor changes the
-prompt before the suffix and a model server evaluates the whole suffix again (its KV cache
-holds only the common start). With ``prefill_middle`` the prefix ends at a line start that
-moves in steps of this many characters, and the lines after it (the cursor's line up to the
-cursor among them) open the middle: typing changes only the prompt's end, and the suffix is
-evaluated again once per step (llama.vscode does this with the cursor's line)."""
-
-
-def middle_start(prefix: str) -> int:
-    """Where the middle's pre-filled start begins in ``prefix``: the start of the line holding
-    the last multiple of ``MIDDLE_STEP`` (stable while the user types, as the prefix window's
-    own start is); in a prefix shorter than a step, the cursor's line."""
-    anchor = len(prefix) // MIDDLE_STEP * MIDDLE_STEP
-    return prefix.rfind("\n", 0, anchor or len(prefix)) + 1
+        return f"{self.prefix}{prefix}{self.suffix}{suffix}{self.middle}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,7 +75,6 @@ QWEN = FimTemplate(
     file_sep="<|file_sep|>",
     repo_name="<|repo_name|>",
     context_style="qwen",
-    prefill_middle=True,
     description="Qwen2.5-Coder / Qwen3-Coder",
 )
 
@@ -296,7 +274,6 @@ def custom_template(spec: str, model: str = "") -> FimTemplate | None:
         suffix=suffix,
         middle=middle,
         suffix_first=suffix_first,
-        prefill_middle=False,  # written out: used as written
         description=f"from fimTemplate ({family.name}'s tokens)",
     )
 
