@@ -132,6 +132,7 @@ class CompletionContext:
         found = await self._threads.read(lookup)
         if self.pool.dirty:
             return found  # a rebuild is pending: the next keystroke asks again
+        self._last.pop(path, None)  # re-inserted last: the oldest file goes first
         self._last[path] = (key, found)
         while len(self._last) > LAST_ANSWERS:
             del self._last[next(iter(self._last))]
