@@ -21,7 +21,7 @@ from mimi_lsp.completion.lexer import (
     starts_with_closer,
     unmatched_closers,
 )
-from mimi_lsp.completion.surroundings import DEAD_END, next_code_line
+from mimi_lsp.completion.surroundings import DEAD_END, continues_statement, next_code_line
 from mimi_lsp.completion.syntax import CursorSyntax, anchors_for, cursor_window, line_opens_block
 from mimi_lsp.languages import LanguageSpec
 
@@ -171,7 +171,11 @@ def limit_scope(
         if starts_with_closer(stripped) or stripped.rstrip(";") in CLOSING_WORDS:
             continue  # a closer; whether it is needed is the brackets' (and echoes') business
         width = indent_width(line)
-        if width < ref and _continues(stripped) and _open_header_at(prefix, width, spec):
+        if (
+            width < ref
+            and _continues(stripped)
+            and continues_statement(prefix, suffix, width, spec)
+        ):
             ref = width  # `else:` of the `if` the cursor's block belongs to: the statement goes on
             continue
         if width < ref:
@@ -191,17 +195,6 @@ def limit_scope(
     if end_cut is not None:
         text = text[:end_cut]
     return text
-
-
-def _open_header_at(prefix: str, width: int, spec: LanguageSpec) -> bool:
-    """The nearest line above the cursor at ``width`` or less is at ``width`` and opens a
-    block: an ``else``/``except`` there continues that statement."""
-    for line in reversed(prefix.split("\n")[:-1]):
-        if not line.strip():
-            continue
-        if indent_width(line) <= width:
-            return indent_width(line) == width and line_opens_block(spec, line)
-    return False
 
 
 def _after_dead_end(syn: CursorSyntax, suffix: str, spec: LanguageSpec) -> int:

@@ -99,6 +99,22 @@ def next_code_line(suffix: str, spec: LanguageSpec) -> str | None:
     return None
 
 
+def continues_statement(prefix: str, suffix: str, width: int, spec: LanguageSpec) -> bool:
+    """An ``else``/``elif``/``except`` at ``width`` may continue the statement whose header is
+    the nearest line above the cursor at that width, where the document ends that statement
+    there (its next code line is shallower, or there is none). Where the document goes on at
+    the header's level, the model's ``else`` would wedge a new branch in before that code."""
+    header = None
+    for line in reversed(prefix.split("\n")[:-1]):
+        if line.strip() and indent_width(line) <= width:
+            header = line
+            break
+    if header is None or indent_width(header) != width or not line_opens_block(spec, header):
+        return False
+    nxt = next_code_line(suffix, spec)
+    return nxt is None or indent_width(nxt) < width
+
+
 def _block_floor(prefix: str, nxt: str, spec: LanguageSpec) -> int | None:
     """The least indentation code at the cursor can have inside its block (None at top level)."""
     prev = prev_nonblank(prefix)
