@@ -231,19 +231,23 @@ class Terminal:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(proc.wait(), 1.0)
             code = proc.returncode
-            _signal_session(proc.pid, signal.SIGKILL)  # background jobs it left behind
+            _signal_session(proc.pid, signal.SIGKILL, leader_gone=True)  # jobs left behind
         with contextlib.suppress(OSError):
             os.close(self.master)
         return code
 
 
-def _session_groups(sid: int) -> set[int]:
+def _session_groups(sid: int, leader_gone: bool = False) -> set[int]:
     """The process groups of session ``sid`` (Linux ``/proc``; the shell's own group elsewhere).
 
     An interactive shell gives each job its own group (``sleep 600 &`` is not in the shell's),
     so hanging up only the shell's group leaves background jobs running once the shell is
     killed before it could pass the hang-up on (a busy machine, a shell ignoring SIGHUP).
+    ``leader_gone``: the shell has exited and been reaped, so a live process with its pid is
+    another program that got the pid again (and may lead a session of its own): none then.
     """
+    if leader_gone and os.path.exists(f"/proc/{sid}"):
+        return set()
     groups = {sid}
     with contextlib.suppress(OSError):
         for entry in os.scandir("/proc"):
@@ -259,9 +263,9 @@ def _session_groups(sid: int) -> set[int]:
     return groups
 
 
-def _signal_session(sid: int, sig: int) -> None:
+def _signal_session(sid: int, sig: int, leader_gone: bool = False) -> None:
     """Send ``sig`` to every process group of the session the shell leads."""
-    for group in _session_groups(sid):
+    for group in _session_groups(sid, leader_gone):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(group, sig)
 
