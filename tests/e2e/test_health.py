@@ -55,6 +55,10 @@ async def test_down_backend_is_probed_and_every_client_told_it_is_back(
         ollama.start()  # same port
         await wait_until(lambda: states(client, "completion")[-1] == "ok", what="back")
         await wait_until(lambda: states(client, "chat")[-1] == "ok", what="chat back")
+        await wait_until(
+            lambda: any("completion is back" in m.message for m in client.messages),
+            what="told completion is back",
+        )
         messages = [m.message for m in client.messages]
         report = await status(client)
     assert states(client, "completion") == ["unavailable", "ok"]

@@ -142,9 +142,11 @@ describe('VS Code first run (fresh profile, model server on a non-default port)'
     assert.match(await row.innerText(), /Ollama at/);
     t.diagnostic(`screenshot: ${await screenshot(page, 'first-run-4-set-up')}`);
     await row.click();
-    const model = page.locator('.quick-input-list .monaco-list-row').first();
-    await model.waitFor({ timeout: 15000 });
-    assert.match(await page.locator('.quick-input-widget').innerText(), /completion model/);
+    // The next step replaces the list in the same widget: wait for it (the old rows are there
+    // until it does, so waiting for a row alone raced it).
+    const step2 = page.locator('.quick-input-widget', { hasText: /completion model/ });
+    await step2.waitFor({ timeout: 15000 });
+    assert.match(await step2.innerText(), /completion model/);
     await page.keyboard.press('Escape');
   });
 });
