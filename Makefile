@@ -122,6 +122,7 @@ bench: setup-python
 	$(BIN)/python benchmarks/search_eval.py --sweep
 	$(BIN)/python benchmarks/search_latency.py
 	$(MAKE) setup-triton && $(BIN)/python benchmarks/batching.py
+	$(MAKE) setup-neovim && $(BIN)/python benchmarks/neovim_ghost_latency.py
 	$(MAKE) setup-vscode && cd $(VSCODE) && npm run -s bench
 
 # The agent on ten edit tasks, scored by the fixture's tests; needs a model (not in CI):
@@ -134,8 +135,8 @@ bench-reliability: setup-python setup-triton
 	$(BIN)/python benchmarks/reliability.py
 
 # Small versions of the benchmarks for the CI log (figures only). CI's 20 minutes hold make test
-# (~14 min) and these (~3.5 min); search_eval and reliability --quick (~4 min together, and the
-# reliability tests already run in make test) are in make bench / make bench-reliability.
+# (~14 min) and these (~3 min); search_eval, neovim_ghost_latency and reliability --quick (~5 min
+# together; the reliability tests already run in make test) are in make bench / bench-reliability.
 bench-ci: setup-python
 	$(BIN)/python benchmarks/completion_latency.py --quick
 	$(BIN)/python benchmarks/postprocess_latency.py --quick
@@ -143,7 +144,6 @@ bench-ci: setup-python
 	$(BIN)/python benchmarks/search_latency.py --quick
 	$(BIN)/python benchmarks/next_edit_eval.py --repeat 5
 	$(BIN)/python benchmarks/next_edit_eval.py --stdio 20
-	$(MAKE) setup-neovim && $(BIN)/python benchmarks/neovim_ghost_latency.py --quick
 	$(MAKE) setup-vscode && cd $(VSCODE) && npm run -s bench -- --runs 2 --requests 100
 
 clean:
