@@ -636,7 +636,9 @@ async function main() {
       await page.click('#btn-chat');
       await page.fill('#chat-input', expect.chatQuestion);
       await page.keyboard.press('Enter');
-      await page.waitForSelector('.msg.assistant.streaming', { timeout: 15000 });
+      // A short answer can finish streaming before this looks (data-deltas below checks that it
+      // streamed): wait for the answer in either state.
+      await page.waitForSelector('.msg.assistant.streaming, .msg.assistant.done', { timeout: 15000 });
       await screenshot(page, 'chat_streaming');
       await page.waitForSelector('.msg.assistant.done', { timeout: 30000 });
       const answer = await page.locator('.msg.assistant .body').last().textContent();
