@@ -278,7 +278,7 @@ def _drop_unfinished_last_line(text: str, spec: LanguageSpec) -> str:
     unfinished = (
         (spec.name in _EXPRESSION_LANGUAGES and bool(_DANGLING.search(stripped)))
         or any(ch in "([" for ch in open_brackets(scan(spec, last).brackets))
-        or (spec.indent_based and bool(_PY_HEADER.match(stripped)) and ":" not in stripped)
+        or (spec.name == "python" and bool(_PY_HEADER.match(stripped)) and ":" not in stripped)
     )
     return head.rstrip() if unfinished and head.strip() else text
 
