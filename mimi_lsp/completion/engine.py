@@ -14,7 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mimi_lsp import metrics, tracing
 from mimi_lsp.completion import postprocess as post
@@ -82,6 +82,8 @@ class CompletionStats:
     accepted: int = 0
     partially_accepted: int = 0
     rate_limited: int = 0
+    diverged: int = 0
+    """Answers that did not begin with the text the prompt left out (asked again with it)."""
     last_debounce_ms: float = 0.0
     total_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2_000))
     model_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2_000))
@@ -102,6 +104,7 @@ class CompletionStats:
             "accepted": self.accepted,
             "partiallyAccepted": self.partially_accepted,
             "rateLimited": self.rate_limited,
+            "diverged": self.diverged,
             "debounceMs": round(self.last_debounce_ms, 1),
             "latencyMs": {
                 "p50": round(metrics.percentile(total, 50), 2),
@@ -310,7 +313,9 @@ class CompletionEngine:
                 shape=shape.value,
                 native_fim=native,
             ) as span:
-                raw = await self._generate(gen_request, stops, post.StreamWatch(post_ctx).done)
+                raw = await self._answer(
+                    gen_request, stops, post.StreamWatch(post_ctx).done, parts.answer_start
+                )
                 span.set(output_chars=len(raw), output_tokens_estimate=len(raw) // 4)
             model_ms = (time.perf_counter() - model_started) * 1000
         except MimiError as exc:
@@ -388,15 +393,38 @@ class CompletionEngine:
             self._model_info[model] = info
         return info
 
+    async def _answer(
+        self,
+        request: GenerateRequest,
+        stops: tuple[str, ...],
+        done: Callable[[str], bool],
+        start: str,
+    ) -> str:
+        """The model's answer after the cursor. ``start`` is the text before the cursor that the
+        prompt left out for the model to write in its own tokens (``PromptParts.answer_start``).
+        An answer that begins otherwise is given up at its first piece and asked again with
+        ``start`` at the prompt's end, which the model server's cache holds all of but ``start``."""
+        if not start:
+            return await self._generate(request, stops, done)
+        try:
+            return await self._generate(request, stops, done, start)
+        except _Diverged:
+            self.stats.diverged += 1
+        return await self._generate(replace(request, prompt=request.prompt + start), stops, done)
+
     async def _generate(
-        self, request: GenerateRequest, stops: tuple[str, ...], done: Callable[[str], bool]
+        self,
+        request: GenerateRequest,
+        stops: tuple[str, ...],
+        done: Callable[[str], bool],
+        start: str = "",
     ) -> str:
         """The model's answer, given up after the timeout (the first late answer is followed to
         its end in the background, to measure the model and tell the user)."""
         self.stats.model_calls += 1
         started = time.perf_counter()
         clock = self.clock
-        collector = asyncio.ensure_future(self._collect(request, stops, done))
+        collector = asyncio.ensure_future(self._collect(request, stops, done, start))
         try:
             async with asyncio.timeout(clock.timeout_ms / 1000):
                 return await asyncio.shield(collector)
@@ -412,21 +440,29 @@ class CompletionEngine:
             raise
 
     async def _collect(
-        self, request: GenerateRequest, stops: tuple[str, ...], done: Callable[[str], bool]
+        self,
+        request: GenerateRequest,
+        stops: tuple[str, ...],
+        done: Callable[[str], bool],
+        start: str = "",
     ) -> str:
-        """Collect the stream, stopping (and closing it) at a stop sequence or when ``done``."""
+        """Collect the stream after ``start`` (``_Diverged`` when it begins otherwise), stopping
+        (and closing it) at a stop sequence or when ``done``."""
         pieces: list[str] = []
         stream = self.backend.generate(request)
         async with contextlib.aclosing(stream):  # type: ignore[type-var]
             async for piece in stream:
                 pieces.append(piece)
-                text = "".join(pieces)
+                text = _after(start, "".join(pieces))
+                if text is None:
+                    continue
                 cut = _first_stop(text, stops)
                 if cut is not None:
                     return text[:cut]
                 if done(text):
                     return text
-        return "".join(pieces)
+        text = _after(start, "".join(pieces))
+        return text or ""  # None: the model stopped within start, with nothing after it
 
     async def _measure(self, collector: asyncio.Future[str], started: float) -> None:
         """Follow a timed-out answer to its end; tell the user once how long the model takes."""
@@ -469,6 +505,19 @@ class CompletionEngine:
 
 def _clock(settings: CompletionSettings) -> ModelClock:
     return ModelClock(settings.timeout_ms, user_set="timeout_ms" in settings.model_fields_set)
+
+
+class _Diverged(Exception):
+    """The model's answer does not begin with the text the prompt left out for it."""
+
+
+def _after(start: str, text: str) -> str | None:
+    """``text`` after ``start``; None while ``text`` may still become ``start``."""
+    if text.startswith(start):
+        return text[len(start) :]
+    if start.startswith(text):
+        return None
+    raise _Diverged
 
 
 def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:

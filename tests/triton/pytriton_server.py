@@ -41,14 +41,18 @@ STATS: dict[str, Any] = {
     "stream_closed": 0,
 }
 LOCK = threading.Lock()
-FIM = re.compile(r"<\|fim_prefix\|>(.*)<\|fim_suffix\|>(.*)<\|fim_middle\|>", re.S)
+FIM = re.compile(r"<\|fim_prefix\|>(.*)<\|fim_suffix\|>(.*)<\|fim_middle\|>(.*)", re.S)
 SLEEP = re.compile(r"SLEEP=(\d+)")
 
 
 def reply_for(prompt: str) -> str:
     """The deterministic 'model': what a tiny coder model might say for ``prompt``."""
     match = FIM.search(prompt)
-    prefix = match.group(1) if match else prompt
+    # Qwen prompts open the middle with the cursor's line, but for its last piece: a model
+    # writes that piece (here the space after return) before what follows the cursor.
+    prefix = match.group(1) + match.group(3) if match else prompt
+    if prefix.endswith("return"):
+        return " a + b\n"
     if prefix.rstrip(" ").endswith("return"):
         return "a + b\n"
     if "<|im_start|>" in prompt:

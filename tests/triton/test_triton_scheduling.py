@@ -20,6 +20,12 @@ from tests.triton.server import TritonProcess
 FIM = "<|fim_prefix|>def add(a, b):\n    return <|fim_suffix|>\n<|fim_middle|>"
 
 
+def fim(i: int) -> str:
+    """``FIM`` made distinct by a comment in its suffix (text after the middle token would be
+    the middle's pre-filled start)."""
+    return FIM.replace("<|fim_suffix|>\n", f"<|fim_suffix|>\n# {i}\n")
+
+
 def scheduled(server: TritonProcess, **settings: Any) -> ScheduledBackend:
     backend = TritonBackend(TritonBackendSettings(url=server.grpc_url))
     return ScheduledBackend(backend, SchedulerSettings(**settings))
@@ -45,7 +51,7 @@ async def test_concurrent_completions_share_one_model_call(fresh: TritonProcess)
     b = scheduled(fresh, max_concurrency=1, reserved_inline=0)
 
     async def complete(i: int) -> str:
-        prompt = "SLEEP=200 return" if i == 0 else f"{FIM} #{i}"
+        prompt = "SLEEP=200 return" if i == 0 else fim(i)
         return "".join(
             [p async for p in b.generate(GenerateRequest(prompt, raw=True, model="fim"))]
         )
@@ -100,7 +106,7 @@ async def test_many_completion_callers_keep_one_batch_in_flight(fresh: TritonPro
     inner.generate_batch = counted
 
     async def complete(i: int) -> str:
-        request = GenerateRequest(f"SLEEP=20 {FIM} #{i}", raw=True, model="fim")
+        request = GenerateRequest(f"SLEEP=20 {fim(i)}", raw=True, model="fim")
         return "".join([p async for p in b.generate(request)])
 
     try:

@@ -191,3 +191,49 @@ async def test_client_cancel_propagates(cancel_by_client: bool) -> None:
         await task
     await asyncio.sleep(0)
     assert backend.cancelled == 1
+
+
+def qwen_engine(*replies: str):
+    """An engine writing Qwen's raw prompts (the cursor's line opens the middle)."""
+    session = Session()
+    # Streamed a character at a time, as a model server would.
+    settings = FakeBackendSettings(replies=list(replies), native_fim=False, chunk_chars=1)
+    backend = FakeBackend(settings)
+    engine = CompletionEngine(
+        CompletionSettings(backend=settings, debounce_ms=0, model="qwen2.5-coder"),
+        backend,
+        current_version=session.version,
+        on_status=lambda _: None,
+    )
+    session.open(URI, "python", 1, "def add(a, b):\n    return \n")
+    return session, backend, engine
+
+
+async def test_the_models_answer_starts_with_the_piece_the_prompt_left_out() -> None:
+    """The middle stops before the space after ``return``: the model writes it, the engine
+    cuts it off, and one call is enough."""
+    session, backend, engine = qwen_engine(" a + b")
+    result = await engine.complete(request(session, 1, 11))
+    assert [i.insert_text for i in result.items] == ["a + b"]
+    [call] = backend.calls
+    assert call.prompt.endswith("<|fim_middle|>    return")
+    assert engine.stats.diverged == 0
+
+
+async def test_an_answer_that_goes_another_way_is_asked_again_with_the_piece() -> None:
+    """A model that does not write the left-out piece disagrees with what the user typed: the
+    stream is given up at its first character and the prompt asked again with the piece (its
+    model server holds the rest in its cache)."""
+    session, backend, engine = qwen_engine("(a, b) # never read", "a + b")
+    result = await engine.complete(request(session, 1, 11))
+    assert [i.insert_text for i in result.items] == ["a + b"]
+    first, second = backend.calls
+    assert second.prompt == first.prompt + " "
+    assert backend.cancelled == 1 and engine.stats.diverged == 1
+
+
+async def test_a_model_that_stops_within_the_piece_suggests_nothing() -> None:
+    session, backend, engine = qwen_engine("", "never asked")
+    result = await engine.complete(request(session, 1, 11))
+    assert result.items == () and result.reason == "empty"
+    assert len(backend.calls) == 1 and engine.stats.diverged == 0

@@ -67,8 +67,8 @@ def test_inline_override_template() -> None:
     """An inline template with {prefix}/{suffix} is used as written (PSM or SPM order)."""
     psm = select_template("anything", "<A>{prefix}<B>{suffix}<C>")
     spm = select_template("anything", "<S>{suffix}<P>{prefix}")
-    assert psm is not None and psm.render("p", "s") == "<A>p<B>s<C>"
-    assert spm is not None and spm.render("p", "s") == "<S>s<P>p"
+    assert psm is not None and psm.render("p", "s") == ("<A>p<B>s<C>", "")
+    assert spm is not None and spm.render("p", "s") == ("<S>s<P>p", "")
 
 
 def test_inline_template_in_a_familys_tokens_keeps_its_stops_and_context_layout() -> None:
@@ -99,7 +99,8 @@ def test_inline_template_in_a_familys_tokens_keeps_its_stops_and_context_layout(
 
 
 EXPECTED_RAW = {
-    "qwen": "<|fim_prefix|>" + PREFIX + "<|fim_suffix|>" + SUFFIX + "<|fim_middle|>",
+    # Qwen: the cursor's line opens the middle, but for its last piece (the space after return).
+    "qwen": "<|fim_prefix|>def add(a, b):\n<|fim_suffix|>" + SUFFIX + "<|fim_middle|>    return",
     "starcoder": "<fim_prefix>" + PREFIX + "<fim_suffix>" + SUFFIX + "<fim_middle>",
     "starcoder1": "<fim_prefix>" + PREFIX + "<fim_suffix>" + SUFFIX + "<fim_middle>",
     "codellama": "<PRE> " + PREFIX + " <SUF>" + SUFFIX + " <MID>",
@@ -121,6 +122,7 @@ def test_raw_prompt_per_family(family: str) -> None:
         path="file:///w/app/main.py",
     )
     assert parts.prompt == EXPECTED_RAW[family]
+    assert parts.answer_start == (" " if family == "qwen" else "")
     assert parts.raw is True and parts.suffix is None
     assert parts.stop == TEMPLATES[family].stop
 
@@ -188,8 +190,9 @@ def test_qwen_context_is_repo_level() -> None:
         "<|file_sep|>util/math.py\ndef add(x, y):\n    return x + y\n"
         "<|file_sep|>models.py\nclass User:\n    name: str\n"
         "<|file_sep|>main.py\n"
-        "<|fim_prefix|>" + PREFIX + "<|fim_suffix|>" + SUFFIX + "<|fim_middle|>"
+        "<|fim_prefix|>def add(a, b):\n<|fim_suffix|>" + SUFFIX + "<|fim_middle|>    return"
     )
+    assert parts.answer_start == " "
 
 
 def test_starcoder2_context_is_repo_level() -> None:
@@ -273,7 +276,10 @@ def test_blank_snippets_are_skipped() -> None:
         path="/w/x.py",
         context=(ContextSnippet("/w/y.py", "  \n\n"),),
     )
-    assert parts.prompt == "<|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>"
+    assert (parts.prompt, parts.answer_start) == (
+        "<|fim_prefix|><|fim_suffix|>b<|fim_middle|>",
+        "a",
+    )
 
 
 @pytest.mark.parametrize(
@@ -299,3 +305,37 @@ def test_display_paths_relative_to_shared_folder() -> None:
     """Paths are shown relative to the deepest folder the files share (or to the root)."""
     assert display_paths("file:///r/src/a.py", ["/r/lib/b.py"]) == ["lib/b.py", "src/a.py"]
     assert display_paths("/r/src/a.py", ["/r/src/b.py"], root="/r") == ["src/b.py", "src/a.py"]
+
+
+def test_typing_changes_only_the_end_of_a_qwen_prompt() -> None:
+    """PSM puts the suffix after the prefix, so a key at the cursor used to change the prompt
+    before the whole suffix (a model server evaluated it again). With the cursor's line opening
+    the middle, keys typed on one line change only the prompt's end."""
+    qwen = TEMPLATES["qwen"]
+    body = "".join(f"    total += values[{i}] * weights[{i}]\n" for i in range(40))
+    typed = "    result = normalise(total, len(values)) + offset_for(kind)"
+    rendered = [qwen.render(body + typed[:n], "\n    return result\n") for n in range(len(typed))]
+    heads = {prompt[: prompt.index("<|fim_middle|>")] for prompt, _ in rendered}
+    assert heads == {"<|fim_prefix|>" + body + "<|fim_suffix|>\n    return result\n"}
+    for n, (prompt, start) in enumerate(rendered):
+        assert prompt.split("<|fim_middle|>")[1] + start == typed[:n]
+
+
+@pytest.mark.parametrize(
+    ("line", "start"),
+    [
+        ("        i", " i"),  # a word cut short: "if", not the variable i
+        ("    return ", " "),  # the space belongs to the next word's token
+        ("    x = foo.ba", ".ba"),
+        ("    total = 1", "1"),  # digits are pieces one by one
+        ("        ", "        "),  # only indentation: the model writes it in its own tokens
+        ("    if a ==", " =="),
+        ("", ""),
+    ],
+)
+def test_a_qwen_middle_stops_before_the_lines_last_piece(line: str, start: str) -> None:
+    """The last pre-tokenizer piece before the cursor may be a word cut short; the model would
+    read it as a whole token, so the answer writes it instead (and the engine cuts it off)."""
+    prompt, answer_start = TEMPLATES["qwen"].render("def f(a):\n" + line, "\n")
+    assert answer_start == start
+    assert prompt.endswith("<|fim_middle|>" + line[: len(line) - len(start)])
