@@ -60,6 +60,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from lsprotocol import types  # noqa: E402
 
+from mimi_lsp.completion.prompt import select_template  # noqa: E402
 from tests.lsp_harness import editor_capabilities, make_client, server_command  # noqa: E402
 
 SETS = {
@@ -574,7 +575,7 @@ async def run_tasks(
                         if item.range.end.line != item.range.start.line:
                             raise RuntimeError(f"{task.task_id}: multi-line replace range")
                 gens = proxy.generations[before:]
-                raw = gens[-1].text if gens else None
+                raw = at_cursor(gens[-1], task, args) if gens else None
                 row = Row(
                     task.task_id,
                     task.half,
@@ -597,6 +598,20 @@ async def run_tasks(
         shutil.rmtree(workspace, ignore_errors=True)
     score(tasks, result.rows, runner)
     return result
+
+
+def at_cursor(generation: Generation, task: Task, args: argparse.Namespace) -> str | None:
+    """The model's answer from the cursor on. A Qwen prompt's middle opens with the cursor's
+    line but for its last piece, which the answer begins with (None when it does not)."""
+    template = select_template(args.model, args.fim_template)
+    text = generation.text
+    if template is None or template.pieces is None:
+        return text
+    prompt = str(generation.body.get("prompt", ""))
+    prefill = prompt.rsplit(template.middle, 1)[-1]
+    line = task.prompt.rsplit("\n", 1)[-1]
+    held = line[len(prefill) :] if line.startswith(prefill) else ""
+    return text[len(held) :] if text.startswith(held) else None
 
 
 def score(tasks: list[Task], rows: list[Row], runner: Runner) -> None:
