@@ -47,6 +47,28 @@ def starts_with_closer(stripped: str) -> bool:
     return bool(stripped) and stripped[0] in CLOSERS
 
 
+CONTINUATIONS = (
+    "else",
+    "elif ",
+    "except",
+    "finally",
+    "catch",
+    "} else",
+    "case ",
+    "default:",
+    "when ",
+    "rescue",
+    "ensure",
+)
+"""How a line that goes on with the statement above it starts (``else:``, ``} else {``, a
+``case`` of a switch): it belongs to that statement, not after it."""
+
+
+def continues_above(stripped: str) -> bool:
+    """``stripped`` (a line without its indentation) goes on with the statement above it."""
+    return stripped.startswith(CONTINUATIONS)
+
+
 # --------------------------------------------------------------------------- lexer
 
 

@@ -15,6 +15,7 @@ import re
 from mimi_lsp.completion.lexer import (
     OPENERS,
     PAIRS,
+    continues_above,
     indent_width,
     open_brackets,
     scan,
@@ -173,7 +174,7 @@ def limit_scope(
         width = indent_width(line)
         if (
             width < ref
-            and _continues(stripped)
+            and continues_above(stripped)
             and continues_statement(prefix, suffix, width, spec)
         ):
             ref = width  # `else:` of the `if` the cursor's block belongs to: the statement goes on
@@ -185,7 +186,7 @@ def limit_scope(
             declarations
             and went_deeper
             and width <= ref
-            and not _continues(stripped)
+            and not continues_above(stripped)
             and (not top_level or stripped.startswith(spec.definition_keywords or ("\0",)))
         ):
             end_cut = starts[i] - 1
@@ -207,13 +208,6 @@ def _after_dead_end(syn: CursorSyntax, suffix: str, spec: LanguageSpec) -> int:
     if syn.cursor_indent:
         floor = max(floor, 1)
     return min(syn.cursor_indent, floor)
-
-
-_CONTINUATIONS = ("else", "elif ", "except", "finally", "catch", "} else", "case ", "default:")
-
-
-def _continues(stripped: str) -> bool:
-    return stripped.startswith(_CONTINUATIONS)
 
 
 def _next_lines(suffix: str, count: int) -> list[str]:

@@ -13,6 +13,7 @@ import enum
 
 from mimi_lsp.completion.lexer import (
     OPENERS,
+    continues_above,
     first_line,
     indent_of,
     indent_width,
@@ -136,9 +137,6 @@ def single_line(text: str, syn: CursorSyntax) -> str:
     return "\n" + line if line.strip() else ""
 
 
-_CONTINUATIONS = ("else", "elif ", "except", "finally", "catch", "case ", "default:", "when ")
-
-
 def start_on_blank_line(text: str, line_before: str) -> str:
     """The cursor line is blank: start on it, not below it. A line the model began with a newline
     is indented from column 0, and the cursor already stands on ``line_before``'s indentation."""
@@ -190,7 +188,7 @@ def line_or_block(text: str, syn: CursorSyntax, spec: LanguageSpec) -> tuple[str
     lines = body.split("\n")
     if (
         text.startswith("\n")
-        and body.startswith(_CONTINUATIONS)
+        and continues_above(body)
         and indent_width(line_before) < syn.cursor_indent
     ):
         # The cursor's block is done and the answer goes on with the statement holding it
@@ -239,7 +237,7 @@ def _block_end(lines: list[str], line_before: str, spec: LanguageSpec) -> int:
             width = indent_width(lines[i])
             if width > ref or (yaml_list and width == ref and stripped.startswith("- ")):
                 continue
-            if width == ref and stripped.startswith(_CONTINUATIONS):
+            if width == ref and continues_above(stripped):
                 continue
             return i
         return len(lines)
@@ -259,7 +257,7 @@ def _block_end(lines: list[str], line_before: str, spec: LanguageSpec) -> int:
         if level < depth:
             line_no = text.count("\n", 0, pos)
             nxt = lines[line_no + 1].strip() if line_no + 1 < len(lines) else ""
-            if nxt.startswith(_CONTINUATIONS):
+            if continues_above(nxt):
                 depth = level  # `}` then `else {` on the next line: the statement goes on
                 continue
             return line_no + 1

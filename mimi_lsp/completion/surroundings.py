@@ -19,23 +19,16 @@ from __future__ import annotations
 
 import re
 
-from mimi_lsp.completion.lexer import indent_of, indent_width, starts_with_closer
+from mimi_lsp.completion.lexer import (
+    continues_above,
+    indent_of,
+    indent_width,
+    starts_with_closer,
+)
 from mimi_lsp.completion.syntax import CursorSyntax, line_opens_block, prev_nonblank
 from mimi_lsp.languages import LanguageSpec
 
 DEAD_END = re.compile(r"(?:return|raise|throw|break|continue)\b")
-_CONTINUATIONS = (
-    "else",
-    "elif ",
-    "except",
-    "finally",
-    "catch",
-    "case ",
-    "default:",
-    "when ",
-    "rescue",
-    "ensure",
-)
 _CLOSING_WORDS = frozenset({"end", "fi", "done", "esac", "endif"})
 
 
@@ -43,7 +36,7 @@ def _continues(stripped: str) -> bool:
     """A line that continues the statement above or closes its block (never outside it)."""
     return (
         starts_with_closer(stripped)
-        or stripped.startswith(_CONTINUATIONS)
+        or continues_above(stripped)
         or stripped.rstrip(";") in _CLOSING_WORDS
     )
 
