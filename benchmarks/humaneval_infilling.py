@@ -607,10 +607,10 @@ def at_cursor(generation: Generation, task: Task, args: argparse.Namespace) -> s
     text = generation.text
     if template is None or template.pieces is None:
         return text
-    prompt = str(generation.body.get("prompt", ""))
-    prefill = prompt.rsplit(template.middle, 1)[-1]
-    line = task.prompt.rsplit("\n", 1)[-1]
-    held = line[len(prefill) :] if line.startswith(prefill) else ""
+    middle = str(generation.body.get("prompt", "")).rsplit(template.middle, 1)[-1]
+    rendered, held = template.render(task.prompt, "")  # the whole task fits the prefix window
+    if middle == rendered.rsplit(template.middle, 1)[-1] + held:
+        held = ""  # asked again with the piece: the answer goes on from the cursor
     return text[len(held) :] if text.startswith(held) else None
 
 

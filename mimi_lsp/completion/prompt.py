@@ -59,8 +59,9 @@ class FimTemplate:
         In PSM order the suffix follows the prefix, so a key typed at the cursor changes the
         prompt before the whole suffix and a model server evaluates all of it again (its KV cache
         holds only the common start: ~240 tokens, ~2 s on 2 CPU cores). With ``pieces`` the
-        prefix ends at the start of the cursor's line and that line opens the middle, as if the
-        model had written it (llama.vscode's layout), so typing changes only the prompt's end.
+        prefix ends at a line start that moves in steps (``middle_start``) and the lines after
+        it, the cursor's among them, open the middle as if the model had written them (as
+        llama.vscode does with the cursor's line), so typing changes only the prompt's end.
         The middle stops before the line's last pre-tokenizer piece: a model reads its middle
         in its own tokens, and a word cut short there (``        i`` of ``if``, the space of
         ``return ``) reads as a whole token and misleads it (HumanEval random-span pass@1
@@ -71,12 +72,26 @@ class FimTemplate:
             return f"{self.suffix}{suffix}{self.prefix}{prefix}{self.middle}", ""
         if self.pieces is None:
             return f"{self.prefix}{prefix}{self.suffix}{suffix}{self.middle}", ""
-        line = prefix.rfind("\n") + 1
-        typed = prefix[line:]
+        split = middle_start(prefix)
+        typed = prefix[split:]
         start = last_piece(typed, self.pieces)
         kept = typed[: len(typed) - len(start)]
-        head = f"{self.prefix}{prefix[:line]}{self.suffix}{suffix}{self.middle}"
+        head = f"{self.prefix}{prefix[:split]}{self.suffix}{suffix}{self.middle}"
         return head + kept, start
+
+
+MIDDLE_STEP = 256
+"""The middle a PSM prompt opens with starts at a line start that moves in steps of this many
+characters of the prefix, so that Enter does not move the prompt's head either (the lines typed
+since the step open the middle)."""
+
+
+def middle_start(prefix: str) -> int:
+    """Where the middle's pre-filled start begins in ``prefix``: the start of the line holding
+    the last multiple of ``MIDDLE_STEP`` (stable while the user types, as the prefix window's own
+    start is); in a prefix shorter than a step, the cursor's line."""
+    anchor = len(prefix) // MIDDLE_STEP * MIDDLE_STEP
+    return prefix.rfind("\n", 0, anchor or len(prefix)) + 1
 
 
 def last_piece(text: str, pieces: regex.Pattern[str]) -> str:
