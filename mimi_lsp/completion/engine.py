@@ -50,6 +50,8 @@ ContextProvider = Callable[[CompletionRequest], Awaitable[list[ContextSnippet]]]
 StatusListener = Callable[[BackendHealth], None]
 
 CONTEXT_BUDGET_S = 0.02
+HEAD_CONTEXTS = 16
+"""Documents whose prompt head and context snippets are kept (``_context``)."""
 
 
 def choose_fim(info: ModelInfo, model: str, override: str) -> tuple[FimTemplate | None, bool]:
@@ -149,6 +151,8 @@ class CompletionEngine:
         """Per-client rate limit on model calls (after the cache and the debounce)."""
         self.clock = _clock(settings)
         self._measuring: asyncio.Future[None] | None = None
+        self._head_context: dict[str, tuple[str, list[ContextSnippet]]] = {}
+        """Per document, the prompt head and the context snippets chosen with it."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -162,6 +166,7 @@ class CompletionEngine:
         self.clock = _clock(settings)
         self.cache.clear()
         self._model_info.clear()
+        self._head_context.clear()
         self.debouncer = AdaptiveDebouncer(
             None if settings.debounce_ms == "auto" else int(settings.debounce_ms)
         )
@@ -277,11 +282,12 @@ class CompletionEngine:
         shape = post.decide_shape(prefix, suffix, snap.language_id, self.settings.multiline)
         post_ctx = post.PostContext(prefix, suffix, snap.language_id, shape, snap.eol)
         try:
-            with tracing.span("completion.context") as span:
-                parts_context = await self._context(request)
-                span.set(snippets=len(parts_context))
             info = await self._info()
             template, native = self._fim(info)
+            head = None if native or template is None else template.head(prefix)
+            with tracing.span("completion.context") as span:
+                parts_context = await self._context(request, head)
+                span.set(snippets=len(parts_context))
             parts = build_prompt(
                 template=template,
                 native_fim=native,
@@ -365,18 +371,33 @@ class CompletionEngine:
             )
         return template, native
 
-    async def _context(self, request: CompletionRequest) -> list[ContextSnippet]:
-        """Snippets from the index, raced against a strict budget (never delays ghost text)."""
+    async def _context(self, request: CompletionRequest, head: str | None) -> list[ContextSnippet]:
+        """Snippets from the index, raced against a strict budget (never delays ghost text).
+
+        The snippets open the prompt, so new ones make a model server evaluate all of it again
+        (~1,000 tokens, seconds on a CPU). Where the prompt has a head that typing leaves alone
+        (``FimTemplate.head``), the snippets are kept as long as that head is: they change
+        together, at most once per step of the pre-filled middle."""
         if self.context_provider is None or not self.settings.context:
             return []
+        uri = request.snapshot.uri
+        last = self._head_context.get(uri)
+        if head is not None and last is not None and last[0] == head:
+            return list(last[1])
         try:
             async with asyncio.timeout(CONTEXT_BUDGET_S):
-                return await self.context_provider(request)
+                found = await self.context_provider(request)
         except TimeoutError:
             return []
         except Exception:  # context is best effort
             log.exception("completion context failed")
             return []
+        self._head_context.pop(uri, None)
+        if head is not None:
+            self._head_context[uri] = (head, list(found))
+            while len(self._head_context) > HEAD_CONTEXTS:
+                del self._head_context[next(iter(self._head_context))]
+        return found
 
     async def _info(self) -> ModelInfo:
         model = self.settings.model

@@ -79,6 +79,13 @@ class FimTemplate:
         head = f"{self.prefix}{prefix[:split]}{self.suffix}{suffix}{self.middle}"
         return head + kept, start
 
+    def head(self, prefix: str) -> str | None:
+        """The part of ``prefix`` in the prompt's head, which typing at the cursor leaves alone
+        for a step (see ``render``); None when the prompt ends at the cursor."""
+        if self.suffix_first or self.pieces is None:
+            return None
+        return prefix[: middle_start(prefix)]
+
 
 MIDDLE_STEP = 256
 """The middle a PSM prompt opens with starts at a line start that moves in steps of this many

@@ -11,6 +11,7 @@ from mimi_lsp.completion.engine import CompletionEngine
 from mimi_lsp.domain import (
     BackendHealth,
     CompletionRequest,
+    ContextSnippet,
     GenerateRequest,
     HealthState,
     TriggerKind,
@@ -237,3 +238,34 @@ async def test_a_model_that_stops_within_the_piece_suggests_nothing() -> None:
     result = await engine.complete(request(session, 1, 11))
     assert result.items == () and result.reason == "empty"
     assert len(backend.calls) == 1 and engine.stats.diverged == 0
+
+
+async def test_context_snippets_stay_while_the_prompts_head_does() -> None:
+    """Snippets open the prompt: they are asked for again only when the head (the prefix before
+    the pre-filled middle) changes, so typing on, Enter included, keeps the prompt's start."""
+    asked: list[int] = []
+
+    async def provider(req: CompletionRequest) -> list[ContextSnippet]:
+        asked.append(req.line)
+        return [ContextSnippet("/t/b.py", f"def helper_{len(asked)}(): ...")]
+
+    session = Session()
+    settings = FakeBackendSettings(replies=[" x"], native_fim=False)
+    backend = FakeBackend(settings)
+    engine = CompletionEngine(
+        CompletionSettings(backend=settings, debounce_ms=0, model="qwen2.5-coder"),
+        backend,
+        current_version=session.version,
+        context_provider=provider,
+    )
+    body = "".join(f"v{i} = {i}\n" for i in range(40))  # 290 characters: past one step
+    session.open(URI, "python", 1, body + "a = \n")
+    await engine.complete(request(session, 40, 4))
+    session.change(URI, 2, [((40, 4), (40, 4), "1\nb = ")])
+    await engine.complete(request(session, 41, 4))
+    assert asked == [40]
+    first, second = backend.calls
+    assert second.prompt.startswith(first.prompt.split("<|fim_middle|>")[0])
+    session.change(URI, 3, [((0, 0), (0, 0), "import os\n")])  # the head changed
+    await engine.complete(request(session, 42, 4))
+    assert asked == [40, 42]
