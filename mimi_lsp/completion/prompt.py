@@ -87,7 +87,7 @@ class FimTemplate:
         return prefix[: middle_start(prefix)]
 
 
-MIDDLE_STEP = 256
+MIDDLE_STEP = 768
 """The middle a PSM prompt opens with starts at a line start that moves in steps of this many
 characters of the prefix, so that Enter does not move the prompt's head either (the lines typed
 since the step open the middle)."""
@@ -390,79 +390,38 @@ _DASH = ("-- ", "")
 _COMMENTS: dict[str, tuple[str, str]] = {
     **dict.fromkeys(
         (
-            "py",
-            "pyi",
-            "rb",
-            "sh",
-            "bash",
-            "zsh",
-            "fish",
-            "yaml",
-            "yml",
-            "toml",
-            "r",
-            "pl",
-            "ps1",
-            "jl",
-            "ex",
-            "exs",
-            "nim",
-            "cmake",
-            "dockerfile",
-            "makefile",
-            "mk",
-            "conf",
-            "ini",
-            "tf",
-        ),
+            "py pyi rb sh bash zsh fish yaml yml toml r pl ps1 jl ex exs nim cmake dockerfile "
+            "makefile mk conf ini tf"
+        ).split(),
         _HASH,
     ),
     **dict.fromkeys(
         (
-            "js",
-            "jsx",
-            "mjs",
-            "cjs",
-            "ts",
-            "tsx",
-            "mts",
-            "cts",
-            "go",
-            "rs",
-            "c",
-            "h",
-            "cc",
-            "cpp",
-            "cxx",
-            "hpp",
-            "hh",
-            "java",
-            "kt",
-            "kts",
-            "scala",
-            "swift",
-            "cs",
-            "dart",
-            "php",
-            "zig",
-            "v",
-            "sv",
-            "proto",
-            "groovy",
-            "gradle",
-            "sol",
-            "fs",
-            "jsonc",
-        ),
+            "js jsx mjs cjs ts tsx mts cts go rs c h cc cpp cxx hpp hh java kt kts scala swift cs "
+            "dart php zig v sv proto groovy gradle sol fs jsonc"
+        ).split(),
         _SLASH,
     ),
-    **dict.fromkeys(("lua", "sql", "hs", "elm", "ada", "adb", "vhd", "vhdl"), _DASH),
-    **dict.fromkeys(("lisp", "el", "clj", "cljs", "scm", "rkt", "asm", "s"), ("; ", "")),
-    **dict.fromkeys(("css", "scss", "less"), ("/* ", " */")),
     **dict.fromkeys(
-        ("html", "htm", "xml", "svg", "vue", "svelte", "md", "markdown"), ("<!-- ", " -->")
+        "lua sql hs elm ada adb vhd vhdl".split(),
+        _DASH,
     ),
-    **dict.fromkeys(("tex", "sty", "erl", "hrl", "m"), ("% ", "")),
+    **dict.fromkeys(
+        "lisp el clj cljs scm rkt asm s".split(),
+        ("; ", ""),
+    ),
+    **dict.fromkeys(
+        "css scss less".split(),
+        ("/* ", " */"),
+    ),
+    **dict.fromkeys(
+        "html htm xml svg vue svelte md markdown".split(),
+        ("<!-- ", " -->"),
+    ),
+    **dict.fromkeys(
+        "tex sty erl hrl m".split(),
+        ("% ", ""),
+    ),
     "vim": ('" ', ""),
 }
 

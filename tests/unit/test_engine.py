@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mimi_lsp.completion.engine import CompletionEngine
+from mimi_lsp.completion.prompt import MIDDLE_STEP
 from mimi_lsp.domain import (
     BackendHealth,
     CompletionRequest,
@@ -258,14 +259,16 @@ async def test_context_snippets_stay_while_the_prompts_head_does() -> None:
         current_version=session.version,
         context_provider=provider,
     )
-    body = "".join(f"v{i} = {i}\n" for i in range(40))  # 290 characters: past one step
+    body = "".join(f"v{i} = {i}\n" for i in range(100))  # 890 characters: past one step
+    assert MIDDLE_STEP < len(body) < 2 * MIDDLE_STEP - 20
     session.open(URI, "python", 1, body + "a = \n")
-    await engine.complete(request(session, 40, 4))
-    session.change(URI, 2, [((40, 4), (40, 4), "1\nb = ")])
-    await engine.complete(request(session, 41, 4))
-    assert asked == [40]
+    await engine.complete(request(session, 100, 4))
+    session.change(URI, 2, [((100, 4), (100, 4), "1\nb = ")])
+    await engine.complete(request(session, 101, 4))
+    assert asked == [100]
     first, second = backend.calls
     assert second.prompt.startswith(first.prompt.split("<|fim_middle|>")[0])
     session.change(URI, 3, [((0, 0), (0, 0), "import os\n")])  # the head changed
-    await engine.complete(request(session, 42, 4))
-    assert asked == [40, 42]
+    session.change(URI, 4, [((102, 4), (102, 4), "2\nc = ")])
+    await engine.complete(request(session, 103, 4))
+    assert asked == [100, 103]
