@@ -70,14 +70,13 @@ class FimTemplate:
         """
         if self.suffix_first:
             return f"{self.suffix}{suffix}{self.prefix}{prefix}{self.middle}", ""
-        if self.pieces is None:
+        head = self.head(prefix)
+        if head is None or self.pieces is None:
             return f"{self.prefix}{prefix}{self.suffix}{suffix}{self.middle}", ""
-        split = middle_start(prefix)
-        typed = prefix[split:]
+        typed = prefix[len(head) :]
         start = last_piece(typed, self.pieces)
         kept = typed[: len(typed) - len(start)]
-        head = f"{self.prefix}{prefix[:split]}{self.suffix}{suffix}{self.middle}"
-        return head + kept, start
+        return f"{self.prefix}{head}{self.suffix}{suffix}{self.middle}{kept}", start
 
     def head(self, prefix: str) -> str | None:
         """The part of ``prefix`` in the prompt's head, which typing at the cursor leaves alone
@@ -402,26 +401,11 @@ _COMMENTS: dict[str, tuple[str, str]] = {
         ).split(),
         _SLASH,
     ),
-    **dict.fromkeys(
-        "lua sql hs elm ada adb vhd vhdl".split(),
-        _DASH,
-    ),
-    **dict.fromkeys(
-        "lisp el clj cljs scm rkt asm s".split(),
-        ("; ", ""),
-    ),
-    **dict.fromkeys(
-        "css scss less".split(),
-        ("/* ", " */"),
-    ),
-    **dict.fromkeys(
-        "html htm xml svg vue svelte md markdown".split(),
-        ("<!-- ", " -->"),
-    ),
-    **dict.fromkeys(
-        "tex sty erl hrl m".split(),
-        ("% ", ""),
-    ),
+    **dict.fromkeys("lua sql hs elm ada adb vhd vhdl".split(), _DASH),
+    **dict.fromkeys("lisp el clj cljs scm rkt asm s".split(), ("; ", "")),
+    **dict.fromkeys("css scss less".split(), ("/* ", " */")),
+    **dict.fromkeys("html htm xml svg vue svelte md markdown".split(), ("<!-- ", " -->")),
+    **dict.fromkeys("tex sty erl hrl m".split(), ("% ", "")),
     "vim": ('" ', ""),
 }
 
